@@ -1,0 +1,26 @@
+//! Hush core: the protocol, state machines and crypto shared by the browser app, the helper and
+//! the native peer.
+//!
+//! This crate is sans-I/O. It never touches a socket, a clock or a random number generator:
+//! callers pass in the current time (milliseconds) and fresh random bytes, and get back values,
+//! decisions and commands. That keeps every protocol rule testable with plain `cargo test` and
+//! identical on wasm32 and native.
+//!
+//! # Layout
+//! - [`keys`]: room name → Argon2id → HKDF split into the per-purpose room keys.
+//! - [`seal`]: AES-256-GCM sealing with explicit associated data (SDP, chat frames).
+//! - [`room_name`]: generating strong room names and estimating the strength of custom ones.
+//! - [`tracker`]: WebTorrent tracker wire messages (JSON over WebSocket) and their limits.
+//! - [`wire`]: the typed, versioned peer-to-peer message enum and its framing limits.
+//! - [`mesh`]: the per-peer connection state machine: offers, answers, glare and timeouts.
+//! - [`ids`]: peer and offer ids.
+
+pub mod ids;
+pub mod keys;
+pub mod mesh;
+pub mod room_name;
+pub mod seal;
+pub mod tracker;
+pub mod wire;
+
+mod wordlist;

@@ -1,0 +1,166 @@
+//! Room names: the room's only secret.
+//!
+//! Generated names are 12 words from a 2048-word list (132 bits), joined by `-`: easy to read
+//! aloud, copy or type, and far beyond guessing. Custom names are allowed but rated, so the UI
+//! can say plainly when a name is guessable.
+
+use crate::wordlist::WORDS;
+
+/// Words in a generated room name: 12 × 11 bits = 132 bits ≥ the 128-bit target.
+pub const GENERATED_WORDS: usize = 12;
+/// Bits of entropy each list word carries (2048 = 2^11 words).
+pub const BITS_PER_WORD: u32 = 11;
+/// Random bytes [`generate`] needs (12 × 11 = 132 bits → 17 bytes).
+pub const GENERATE_ENTROPY_LEN: usize = 17;
+/// Longest room name accepted, in bytes: long enough for any passphrase, short enough that a
+/// pasted document does not end up as a URL fragment.
+pub const MAX_ROOM_NAME_LEN: usize = 256;
+/// Entropy target for a name to be called strong.
+pub const STRONG_BITS: u32 = 128;
+/// A custom name that is not in the generated format counts as strong only if it is at least
+/// this long, mixes at least [`MIN_CLASSES_FOR_RANDOM`] character classes and has no spaces:
+/// the shape of a password manager's output, not of a phrase a person thought of.
+const MIN_RANDOM_LEN: usize = 32;
+const MIN_CLASSES_FOR_RANDOM: usize = 3;
+
+/// Why a typed room name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomNameError {
+    #[error("enter a room name")]
+    Empty,
+    #[error("a room name can be at most {MAX_ROOM_NAME_LEN} bytes")]
+    TooLong,
+    #[error("a room name cannot contain control characters")]
+    ControlChar,
+}
+
+/// How hard a room name is to guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// In the generated format, with this many bits.
+    Strong { bits: u32 },
+    /// Long and random-looking; no reliable estimate, but not a phrase.
+    Random,
+    /// Anyone who guesses it can join and read everything.
+    Weak,
+}
+
+/// Makes a new room name from 17 random bytes.
+pub fn generate(entropy: &[u8; GENERATE_ENTROPY_LEN]) -> String {
+    let mut words = Vec::with_capacity(GENERATED_WORDS);
+    for i in 0..GENERATED_WORDS {
+        // Take bits [11i, 11i + 11) of the entropy, big-endian.
+        let bit = i * BITS_PER_WORD as usize;
+        let mut v: u32 = 0;
+        for b in 0..BITS_PER_WORD as usize {
+            let pos = bit + b;
+            let set = (entropy[pos / 8] >> (7 - pos % 8)) & 1;
+            v = (v << 1) | u32::from(set);
+        }
+        words.push(WORDS[v as usize]);
+    }
+    words.join("-")
+}
+
+/// Trims and checks a typed name; a name made only of list words is normalised to the
+/// generated form (lowercase, `-` between words) so "Abandon ability …" read aloud and typed
+/// with spaces still lands in the same room.
+pub fn normalize(input: &str) -> Result<String, RoomNameError> {
+    let t = input.trim();
+    if t.is_empty() {
+        return Err(RoomNameError::Empty);
+    }
+    if t.len() > MAX_ROOM_NAME_LEN {
+        return Err(RoomNameError::TooLong);
+    }
+    if t.chars().any(char::is_control) {
+        return Err(RoomNameError::ControlChar);
+    }
+    let words: Vec<String> = t
+        .split(|c: char| c == '-' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.len() >= 2 && words.iter().all(|w| is_word(w)) {
+        return Ok(words.join("-"));
+    }
+    Ok(t.to_owned())
+}
+
+fn is_word(w: &str) -> bool {
+    WORDS.binary_search(&w).is_ok()
+}
+
+/// Rates a (normalised) room name.
+pub fn strength(name: &str) -> Strength {
+    let words: Vec<&str> = name.split('-').collect();
+    if words.iter().all(|w| is_word(w)) {
+        let bits = words.len() as u32 * BITS_PER_WORD;
+        return if bits >= STRONG_BITS {
+            Strength::Strong { bits }
+        } else {
+            Strength::Weak
+        };
+    }
+    let classes = [
+        name.chars().any(|c| c.is_ascii_lowercase()),
+        name.chars().any(|c| c.is_ascii_uppercase()),
+        name.chars().any(|c| c.is_ascii_digit()),
+        name.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    let has_space = name.chars().any(char::is_whitespace);
+    if name.chars().count() >= MIN_RANDOM_LEN && classes >= MIN_CLASSES_FOR_RANDOM && !has_space {
+        Strength::Random
+    } else {
+        Strength::Weak
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wordlist_is_sorted_for_binary_search() {
+        assert!(WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn generated_names_have_132_bits_and_round_trip() {
+        let name = generate(&[0xa5; GENERATE_ENTROPY_LEN]);
+        assert_eq!(name.split('-').count(), GENERATED_WORDS);
+        assert_eq!(strength(&name), Strength::Strong { bits: 132 });
+        assert_eq!(normalize(&name).unwrap(), name);
+        // Different entropy, different name: every byte matters.
+        let mut e = [0xa5; GENERATE_ENTROPY_LEN];
+        e[16] ^= 0x10;
+        assert_ne!(generate(&e), name);
+        assert_eq!(generate(&[0; GENERATE_ENTROPY_LEN]), vec!["abandon"; 12].join("-"));
+    }
+
+    #[test]
+    fn typed_word_names_normalise_to_the_generated_form() {
+        let name = generate(&[0x3c; GENERATE_ENTROPY_LEN]);
+        let spoken = name.replace('-', " ").to_uppercase();
+        assert_eq!(normalize(&format!("  {spoken} ")).unwrap(), name);
+    }
+
+    #[test]
+    fn custom_names_are_rated() {
+        assert_eq!(strength("team-meeting"), Strength::Weak);
+        assert_eq!(strength("my secret place for friends 2026"), Strength::Weak);
+        assert_eq!(strength("abandon-ability"), Strength::Weak);
+        assert_eq!(strength("Xq7#kP2m9Lr4vT8wZ1nB6cH3jF5gD0sA"), Strength::Random);
+        assert_eq!(normalize("Team Meeting").unwrap(), "Team Meeting");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        assert_eq!(normalize("   "), Err(RoomNameError::Empty));
+        assert_eq!(normalize(&"a".repeat(300)), Err(RoomNameError::TooLong));
+        assert_eq!(normalize("a\u{0}b"), Err(RoomNameError::ControlChar));
+    }
+}
