@@ -106,7 +106,8 @@ mod tests {
         )
         .unwrap();
         let mut out = [0u8; 32];
-        a2.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out).unwrap();
+        a2.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out)
+            .unwrap();
         assert_eq!(
             hex::encode(out),
             "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"

@@ -138,7 +138,10 @@ mod tests {
         let mut e = [0xa5; GENERATE_ENTROPY_LEN];
         e[16] ^= 0x10;
         assert_ne!(generate(&e), name);
-        assert_eq!(generate(&[0; GENERATE_ENTROPY_LEN]), vec!["abandon"; 12].join("-"));
+        assert_eq!(
+            generate(&[0; GENERATE_ENTROPY_LEN]),
+            ["abandon"; 12].join("-")
+        );
     }
 
     #[test]
@@ -153,7 +156,10 @@ mod tests {
         assert_eq!(strength("team-meeting"), Strength::Weak);
         assert_eq!(strength("my secret place for friends 2026"), Strength::Weak);
         assert_eq!(strength("abandon-ability"), Strength::Weak);
-        assert_eq!(strength("Xq7#kP2m9Lr4vT8wZ1nB6cH3jF5gD0sA"), Strength::Random);
+        assert_eq!(
+            strength("Xq7#kP2m9Lr4vT8wZ1nB6cH3jF5gD0sA"),
+            Strength::Random
+        );
         assert_eq!(normalize("Team Meeting").unwrap(), "Team Meeting");
     }
 

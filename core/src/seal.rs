@@ -126,7 +126,10 @@ mod tests {
         let sealed = seal(&Key(kk), n, &aad, &pt);
         let expect_ct = "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662";
         let expect_tag = "76fc6ece0f4e1768cddf8853bb2d551b";
-        assert_eq!(hex::encode(&sealed[1 + NONCE_LEN..]), format!("{expect_ct}{expect_tag}"));
+        assert_eq!(
+            hex::encode(&sealed[1 + NONCE_LEN..]),
+            format!("{expect_ct}{expect_tag}")
+        );
         assert_eq!(open(&Key(kk), &aad, &sealed).unwrap(), pt);
     }
 
@@ -149,7 +152,13 @@ mod tests {
         let mut v = sealed.clone();
         v[0] = 9;
         assert_eq!(open(&key(1), b"a->b", &v), Err(SealError::Version(9)));
-        assert_eq!(open(&key(1), b"a->b", &sealed[..10]), Err(SealError::TooShort));
-        assert_eq!(open_text(&key(1), b"", "not base64!"), Err(SealError::Base64));
+        assert_eq!(
+            open(&key(1), b"a->b", &sealed[..10]),
+            Err(SealError::TooShort)
+        );
+        assert_eq!(
+            open_text(&key(1), b"", "not base64!"),
+            Err(SealError::Base64)
+        );
     }
 }

@@ -1,1 +1,261 @@
-//! (being written)
+//! The peer-to-peer protocol on the control data channel: one typed, versioned message enum,
+//! binary-encoded (postcard) and sealed with the room's chat key on top of DTLS.
+//!
+//! Frame on the wire: `seal(chat_key, aad = "hush/v1/ctl|from|to", version ‖ postcard(msg))`.
+//! The size limit is checked on the raw frame before anything is opened or decoded, so a
+//! hostile peer cannot make us allocate or work on more than [`MAX_CONTROL_FRAME`] bytes per
+//! message. Field limits (name, text) are checked after decoding, before the app sees them.
+//!
+//! Compatibility: new variants are appended to [`PeerMessage`] (postcard encodes the variant
+//! index); an older peer reports them as [`WireError::Decode`] and counts them, which is why a
+//! handful of unknown frames never disconnects a peer on its own.
+
+use crate::seal::{open, seal, Key, SealError, NONCE_LEN};
+use serde::{Deserialize, Serialize};
+
+/// Protocol version carried in every frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Largest sealed frame accepted on the control channel: chat needs a few KiB; 64 KiB is the
+/// largest message every browser's SCTP stack delivers without fragmentation trouble.
+pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
+/// Longest chat message, in bytes of UTF-8 (a long paragraph; files go through transfers).
+pub const MAX_CHAT_BYTES: usize = 16 * 1024;
+/// Longest display name, in characters (fits a peer list row).
+pub const MAX_NAME_CHARS: usize = 40;
+/// Malformed frames tolerated from one peer before it is disconnected: a few are forgiven
+/// (a newer peer's unknown message kinds), a stream of them is an attack or a broken peer.
+pub const MAX_BAD_FRAMES: u32 = 8;
+
+/// Every message peers exchange on the control channel. Append only: variant order is the
+/// wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// First message on a new connection: who I am.
+    Hello { name: String },
+    /// My display name changed.
+    SetName { name: String },
+    /// A chat message. `id` increases by one per message from this sender's session, which
+    /// gives receivers per-sender order and duplicate detection.
+    Chat {
+        id: u64,
+        sent_at_ms: u64,
+        text: String,
+    },
+    /// Heartbeat; the receiver answers with [`PeerMessage::Pong`] carrying the same value.
+    Ping { t: u64 },
+    /// Heartbeat reply (also gives a round-trip time).
+    Pong { t: u64 },
+    /// I am leaving the room now (tab closing or "Leave room").
+    Bye,
+}
+
+/// Why an incoming frame was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {0} bytes exceeds the {MAX_CONTROL_FRAME}-byte limit")]
+    TooLarge(usize),
+    #[error("frame did not open: {0}")]
+    Seal(#[from] SealError),
+    #[error("unsupported protocol version {0}")]
+    Version(u8),
+    #[error("frame did not decode")]
+    Decode,
+    #[error("chat message longer than {MAX_CHAT_BYTES} bytes")]
+    TextTooLong,
+    #[error("display name longer than {MAX_NAME_CHARS} characters")]
+    NameTooLong,
+}
+
+fn aad(from: &str, to: &str) -> Vec<u8> {
+    format!("hush/v1/ctl|{from}|{to}").into_bytes()
+}
+
+/// Encodes and seals a message from `from` to `to`.
+pub fn encode(
+    key: &Key,
+    nonce: [u8; NONCE_LEN],
+    from: &str,
+    to: &str,
+    msg: &PeerMessage,
+) -> Vec<u8> {
+    let mut plain = vec![PROTOCOL_VERSION];
+    // postcard serialisation into a Vec only fails for types serde cannot express; ours are
+    // plain structs and strings.
+    plain.extend(postcard::to_allocvec(msg).unwrap_or_default());
+    seal(key, nonce, &aad(from, to), &plain)
+}
+
+/// Opens, decodes and validates a frame that `from` sent to `to`.
+pub fn decode(key: &Key, from: &str, to: &str, frame: &[u8]) -> Result<PeerMessage, WireError> {
+    if frame.len() > MAX_CONTROL_FRAME {
+        return Err(WireError::TooLarge(frame.len()));
+    }
+    let plain = open(key, &aad(from, to), frame)?;
+    let (&version, body) = plain.split_first().ok_or(WireError::Decode)?;
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let msg: PeerMessage = postcard::from_bytes(body).map_err(|_| WireError::Decode)?;
+    validate(&msg)?;
+    Ok(msg)
+}
+
+fn validate(msg: &PeerMessage) -> Result<(), WireError> {
+    match msg {
+        PeerMessage::Hello { name } | PeerMessage::SetName { name } => {
+            if name.chars().count() > MAX_NAME_CHARS {
+                return Err(WireError::NameTooLong);
+            }
+        }
+        PeerMessage::Chat { text, .. } => {
+            if text.len() > MAX_CHAT_BYTES {
+                return Err(WireError::TextTooLong);
+            }
+        }
+        PeerMessage::Ping { .. } | PeerMessage::Pong { .. } | PeerMessage::Bye => {}
+    }
+    Ok(())
+}
+
+/// Makes a peer-supplied display name safe to show: no control characters, no bidi overrides
+/// or isolates (which could make a name render as someone else's), trimmed, length-capped.
+/// An empty result becomes `fallback`.
+pub fn sanitize_name(name: &str, fallback: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c) && !is_invisible(*c))
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() {
+        fallback.to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Unicode bidirectional formatting characters (embeddings, overrides, isolates, marks).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Chat text shown to the user: bidi overrides removed (they could disguise what a message or
+/// link says); line breaks and tabs kept; other control characters dropped.
+pub fn sanitize_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_bidi_control(*c) && (!c.is_control() || *c == '\n' || *c == '\t'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::KEY_LEN;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbb";
+
+    fn key() -> Key {
+        Key([5; KEY_LEN])
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let msgs = [
+            PeerMessage::Hello { name: "Ada".into() },
+            PeerMessage::SetName { name: "Bo".into() },
+            PeerMessage::Chat {
+                id: 7,
+                sent_at_ms: 1_700_000_000_000,
+                text: "hi 👋".into(),
+            },
+            PeerMessage::Ping { t: 1 },
+            PeerMessage::Pong { t: 1 },
+            PeerMessage::Bye,
+        ];
+        for m in msgs {
+            let f = encode(&key(), [1; NONCE_LEN], A, B, &m);
+            assert_eq!(decode(&key(), A, B, &f).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn golden_bytes_of_the_plaintext_encoding() {
+        // The wire format is the variant index and fields in postcard: pin it.
+        let m = PeerMessage::Chat {
+            id: 1,
+            sent_at_ms: 2,
+            text: "hi".into(),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&m).unwrap(),
+            vec![2, 1, 2, 2, b'h', b'i']
+        );
+        assert_eq!(postcard::to_allocvec(&PeerMessage::Bye).unwrap(), vec![5]);
+    }
+
+    #[test]
+    fn wrong_direction_wrong_key_and_garbage_are_rejected() {
+        let f = encode(&key(), [1; NONCE_LEN], A, B, &PeerMessage::Bye);
+        // Reflected back to its sender: the direction is part of the AAD.
+        assert!(matches!(decode(&key(), B, A, &f), Err(WireError::Seal(_))));
+        assert!(matches!(
+            decode(&Key([6; KEY_LEN]), A, B, &f),
+            Err(WireError::Seal(_))
+        ));
+        assert!(matches!(
+            decode(&key(), A, B, b"garbage"),
+            Err(WireError::Seal(_))
+        ));
+    }
+
+    #[test]
+    fn size_limit_is_checked_before_opening() {
+        let big = vec![0u8; MAX_CONTROL_FRAME + 1];
+        assert_eq!(
+            decode(&key(), A, B, &big),
+            Err(WireError::TooLarge(MAX_CONTROL_FRAME + 1))
+        );
+    }
+
+    #[test]
+    fn field_limits_and_unknown_variants() {
+        let long = PeerMessage::Chat {
+            id: 1,
+            sent_at_ms: 0,
+            text: "x".repeat(MAX_CHAT_BYTES + 1),
+        };
+        let f = encode(&key(), [1; NONCE_LEN], A, B, &long);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::TextTooLong));
+        let name = PeerMessage::SetName {
+            name: "n".repeat(MAX_NAME_CHARS + 1),
+        };
+        let f = encode(&key(), [1; NONCE_LEN], A, B, &name);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::NameTooLong));
+        // A variant index from a future version, and a future protocol version.
+        let f = seal(&key(), [1; NONCE_LEN], &aad(A, B), &[PROTOCOL_VERSION, 200]);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::Decode));
+        let f = seal(&key(), [1; NONCE_LEN], &aad(A, B), &[9, 5]);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::Version(9)));
+        let f = seal(&key(), [1; NONCE_LEN], &aad(A, B), &[]);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::Decode));
+    }
+
+    #[test]
+    fn names_and_text_are_sanitized() {
+        assert_eq!(
+            sanitize_name("  Eve\u{202E}gnp.exe ", "Guest"),
+            "Evegnp.exe"
+        );
+        assert_eq!(sanitize_name("\u{0007}\u{200B}", "Guest"), "Guest");
+        assert_eq!(
+            sanitize_name(&"x".repeat(99), "G").chars().count(),
+            MAX_NAME_CHARS
+        );
+        assert_eq!(sanitize_text("a\u{2066}b\nc\u{0}"), "ab\nc");
+    }
+}
