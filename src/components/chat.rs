@@ -1,0 +1,98 @@
+//! The chat: the message log and the composer.
+
+use crate::hooks::use_chat;
+use crate::state::ChatLine;
+use wasm_bindgen::JsValue;
+use yew::prelude::*;
+
+#[function_component(Chat)]
+pub fn chat() -> Html {
+    html! {
+        <section class="chat">
+            <MessageLog />
+            <Composer />
+        </section>
+    }
+}
+
+fn clock(ms: u64) -> String {
+    let d = js_sys::Date::new(&JsValue::from_f64(ms as f64));
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+#[function_component(MessageLog)]
+fn message_log() -> Html {
+    let (messages, _) = use_chat();
+    let list = use_node_ref();
+    {
+        // Follow new messages to the bottom.
+        let list = list.clone();
+        use_effect_with(messages.len(), move |_| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        });
+    }
+    html! {
+        <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list}>
+            { for messages.iter().map(line) }
+            if messages.is_empty() {
+                <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
+            }
+        </ol>
+    }
+}
+
+fn line(m: &ChatLine) -> Html {
+    let class = if m.from.is_none() { "msg mine" } else { "msg" };
+    html! {
+        <li class={class}>
+            <span class="who">{ &m.name }</span>
+            <time>{ clock(m.at_ms) }</time>
+            <p class="text">{ &m.text }</p>
+        </li>
+    }
+}
+
+#[function_component(Composer)]
+fn composer() -> Html {
+    let (_, send) = use_chat();
+    let draft = use_state(String::new);
+    let submit = {
+        let (draft, send) = (draft.clone(), send.clone());
+        move || {
+            if !draft.trim().is_empty() {
+                send.emit((*draft).clone());
+                draft.set(String::new());
+            }
+        }
+    };
+    let on_input = {
+        let draft = draft.clone();
+        Callback::from(move |e: InputEvent| {
+            let el: web_sys::HtmlTextAreaElement = e.target_unchecked_into();
+            draft.set(el.value());
+        })
+    };
+    let on_key = {
+        let submit = submit.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            // Enter sends; Shift+Enter makes a new line; never while an IME is composing.
+            if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
+                e.prevent_default();
+                submit();
+            }
+        })
+    };
+    let on_submit = Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        submit();
+    });
+    html! {
+        <form class="composer" onsubmit={on_submit}>
+            <textarea aria-label="Message" rows="1" placeholder="Write a message…"
+                value={(*draft).clone()} oninput={on_input} onkeydown={on_key} />
+            <button type="submit" class="primary">{ "Send" }</button>
+        </form>
+    }
+}

@@ -1,0 +1,4 @@
+pub mod chat;
+pub mod header;
+pub mod peers;
+pub mod strength;

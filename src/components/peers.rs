@@ -1,0 +1,107 @@
+//! The sidebar: your name, the peers, the trackers and recent notices.
+
+use crate::hooks::use_room;
+use crate::state::Path;
+use yew::prelude::*;
+
+#[function_component(Sidebar)]
+pub fn sidebar() -> Html {
+    html! {
+        <aside class="sidebar">
+            <NameField />
+            <PeerList />
+            <Notices />
+            <Trackers />
+        </aside>
+    }
+}
+
+/// "Your name": applied when it loses focus or on Enter.
+#[function_component(NameField)]
+fn name_field() -> Html {
+    let room = use_room();
+    let commit = {
+        let set = room.set_my_name.clone();
+        move |input: web_sys::HtmlInputElement| set.emit(input.value())
+    };
+    let on_change = {
+        let commit = commit.clone();
+        Callback::from(move |e: Event| commit(e.target_unchecked_into()))
+    };
+    let on_key = Callback::from(move |e: KeyboardEvent| {
+        if e.key() == "Enter" {
+            commit(e.target_unchecked_into());
+        }
+    });
+    html! {
+        <div class="field">
+            <label for="my-name">{ "Your name" }</label>
+            <input id="my-name" type="text" maxlength="40" autocomplete="nickname"
+                value={room.my_name.to_string()} onchange={on_change} onkeydown={on_key} />
+        </div>
+    }
+}
+
+#[function_component(PeerList)]
+fn peer_list() -> Html {
+    let room = use_room();
+    let peers = &room.state.peers;
+    html! {
+        <section class="peers">
+            <h2 id="peers-heading">{ format!("Peers ({})", peers.len()) }</h2>
+            <ul aria-labelledby="peers-heading" aria-label="Peers">
+                { for peers.iter().map(|p| {
+                    let (label, class) = match p.path {
+                        Path::Direct => ("direct", "path direct"),
+                        Path::Relayed => ("relayed", "path relayed"),
+                        Path::Unknown => ("checking…", "path"),
+                    };
+                    html! {
+                        <li key={p.id.clone()}>
+                            <span class="peer-name">{ &p.name }</span>
+                            <span class={class}>{ label }</span>
+                        </li>
+                    }
+                }) }
+            </ul>
+            if peers.is_empty() {
+                <p class="hint">{ "Waiting for others. Share the link: anyone with it can join." }</p>
+            }
+        </section>
+    }
+}
+
+#[function_component(Notices)]
+fn notices() -> Html {
+    let room = use_room();
+    let s = &room.state;
+    if s.notices.is_empty() && s.bad_frames == 0 {
+        return html! {};
+    }
+    html! {
+        <section class="notices" aria-label="Notices">
+            { for s.notices.iter().map(|n| html! { <p>{ n }</p> }) }
+            if s.bad_frames > 0 {
+                <p>{ format!("{} malformed message(s) dropped", s.bad_frames) }</p>
+            }
+        </section>
+    }
+}
+
+#[function_component(Trackers)]
+fn trackers() -> Html {
+    let room = use_room();
+    html! {
+        <section class="trackers">
+            <h2>{ "Trackers" }</h2>
+            <ul aria-label="Trackers">
+                { for room.state.trackers.iter().map(|t| html! {
+                    <li class={if t.ok { "ok" } else { "down" }}>
+                        <span class="url">{ &t.url }</span>
+                        <span class="status">{ &t.status }</span>
+                    </li>
+                }) }
+            </ul>
+        </section>
+    }
+}

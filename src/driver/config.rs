@@ -1,0 +1,97 @@
+//! Runtime configuration: `config.json` next to the app (trackers, STUN servers, an optional
+//! `rtcConfigUrl` for TURN credentials). Loaded at room start, never baked into the build, so
+//! the same `dist/` runs on any static host or behind the helper.
+
+use super::js::{await_promise, JsError};
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
+
+/// Most trackers used at once: every tracker costs a socket and a set of offers.
+pub const MAX_TRACKERS: usize = 8;
+/// Path of the configuration, relative to the page's base URL.
+const CONFIG_PATH: &str = "config.json";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigFile {
+    #[serde(default)]
+    trackers: Vec<String>,
+    #[serde(default)]
+    ice_servers: serde_json::Value,
+    #[serde(default)]
+    rtc_config_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RtcConfigReply {
+    #[serde(default)]
+    ice_servers: serde_json::Value,
+    #[serde(default)]
+    ice_transport_policy: Option<String>,
+}
+
+/// What a room needs to start.
+pub struct AppConfig {
+    pub trackers: Vec<String>,
+    pub rtc: RtcConfiguration,
+    /// A problem worth telling the user that did not stop the room (e.g. no TURN).
+    pub warning: Option<String>,
+}
+
+async fn fetch_text(url: &str) -> Result<String, JsError> {
+    let window = web_sys::window().ok_or_else(|| JsError("no window".into()))?;
+    let resp: web_sys::Response = await_promise(window.fetch_with_str(url))
+        .await?
+        .dyn_into()
+        .map_err(|_| JsError("fetch returned no response".into()))?;
+    if !resp.ok() {
+        return Err(JsError(format!("{url}: HTTP {}", resp.status())));
+    }
+    await_promise(resp.text()?)
+        .await?
+        .as_string()
+        .ok_or_else(|| JsError(format!("{url}: not text")))
+}
+
+/// Loads `config.json` and, when it names one, the TURN/STUN configuration endpoint.
+pub async fn load() -> Result<AppConfig, JsError> {
+    let text = fetch_text(CONFIG_PATH).await?;
+    let file: ConfigFile = serde_json::from_str(&text)
+        .map_err(|e| JsError(format!("config.json is not valid: {e}")))?;
+    let trackers: Vec<String> = file
+        .trackers
+        .into_iter()
+        .filter(|t| t.starts_with("wss://") || t.starts_with("ws://"))
+        .take(MAX_TRACKERS)
+        .collect();
+    let mut ice = file.ice_servers;
+    let mut policy = None;
+    let mut warning = None;
+    if let Some(url) = file.rtc_config_url {
+        match fetch_text(&url).await.and_then(|t| {
+            serde_json::from_str::<RtcConfigReply>(&t)
+                .map_err(|e| JsError(format!("invalid ICE configuration: {e}")))
+        }) {
+            Ok(reply) => {
+                ice = reply.ice_servers;
+                policy = reply.ice_transport_policy;
+            }
+            Err(e) => warning = Some(format!("Relay servers unavailable ({e}); direct connections only")),
+        }
+    }
+    let rtc = RtcConfiguration::new();
+    if ice.is_array() {
+        let js = js_sys::JSON::parse(&ice.to_string())?;
+        rtc.set_ice_servers(&js);
+    }
+    if policy.as_deref() == Some("relay") {
+        rtc.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+    }
+    Ok(AppConfig {
+        trackers,
+        rtc,
+        warning,
+    })
+}

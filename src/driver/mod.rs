@@ -1,0 +1,859 @@
+//! The room driver: one task per room that owns every JS object of that room (tracker
+//! sockets, peer connections, data channels and their callbacks) and runs the protocol.
+//!
+//! Browser callbacks post [`Event`]s into one bounded queue; the driver handles them one at a
+//! time, synchronously, and starts async work (SDP, ICE gathering, stats) as small tasks that
+//! post their results back as events. Protocol decisions come from `hush_core` (`Mesh` for
+//! connection choice, `wire` for frames, `tracker` for signaling); the driver acts on them and
+//! reports to the UI as [`RoomAction`]s.
+
+pub mod config;
+pub mod js;
+mod rtc;
+mod tracker;
+
+use crate::state::{ChatLine, Path, Phase, RoomAction, TrackerView};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use hush_core::ids::{encode_id, PeerId};
+use hush_core::keys::RoomKeys;
+use hush_core::mesh::{AnswerDecision, ConnId, Mesh, OfferDecision, Timeout, PING_INTERVAL_MS};
+use hush_core::tracker::{self as trk, Announce, OfferEntry, ServerMessage};
+use hush_core::wire::{self, PeerMessage, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
+use js::{now_ms, random_bytes, sleep_ms, JsError};
+use rtc::Rtc;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use tracker::{Tracker, TrackerStatus};
+use yew::Callback;
+
+/// Capacity of the driver's event queue. Callbacks never block: when the queue is full an event
+/// is dropped (and a peer whose frames overflow it is disconnected as flooding). Large enough
+/// for a burst of chat from every peer of a full room.
+pub const EVENT_QUEUE: usize = 4_096;
+/// Housekeeping period: heartbeats, timeouts, reconnects, re-announces.
+pub const TICK_MS: u32 = 250;
+/// Offers in the first announce on a socket, before the tracker has told us the swarm size:
+/// enough to reach everyone in a typical small room at once.
+pub const INITIAL_OFFERS: usize = 3;
+/// Most offers in one announce (the protocol's ceiling is 10; each offer is a live
+/// `RTCPeerConnection` while it waits).
+pub const MAX_OFFERS: usize = 6;
+/// Most offers from others we negotiate at once: a tracker (or peers behind it) cannot make us
+/// open connections without bound.
+pub const MAX_PENDING_ANSWERS: usize = 16;
+/// Delay before reading which candidate pair a new connection uses (it settles right after
+/// the channel opens).
+const PATH_CHECK_DELAY_MS: u32 = 200;
+
+/// Something that happened, for the driver to handle.
+pub enum Event {
+    Tick,
+    SendChat(String),
+    SetName(String),
+    TrackerOpen(usize, u32),
+    TrackerDown(usize, u32),
+    TrackerMessage(usize, u32, String),
+    OfferReady(u32, Result<String, JsError>),
+    AnswerReady(u32, Result<String, JsError>),
+    RemoteApplied(u32, Result<(), JsError>),
+    Path(u32, Option<bool>),
+    ChannelOpen(u32),
+    ChannelClosed(u32),
+    Frame(u32, Vec<u8>),
+}
+
+/// Offers being prepared for one announce.
+pub struct OfferBatch {
+    handles: Vec<u32>,
+    ready: Vec<OfferEntry>,
+}
+
+/// The UI's handle on a running room. Cloneable; `leave` ends the room at once.
+#[derive(Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<Event>,
+    driver: Rc<RefCell<Option<Driver>>>,
+}
+
+impl PartialEq for RoomHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.driver, &other.driver)
+    }
+}
+
+impl RoomHandle {
+    pub fn send_chat(&self, text: String) {
+        let _ = self.tx.clone().try_send(Event::SendChat(text));
+    }
+
+    pub fn set_name(&self, name: String) {
+        let _ = self.tx.clone().try_send(Event::SetName(name));
+    }
+
+    /// Says goodbye to every peer and the trackers, then drops every connection. Synchronous,
+    /// so it also works from `pagehide`.
+    pub fn leave(&self) {
+        if let Ok(mut slot) = self.driver.try_borrow_mut() {
+            if let Some(mut d) = slot.take() {
+                d.leave();
+            }
+        }
+        self.tx.clone().close_channel();
+    }
+}
+
+/// Starts the room `room_name`; progress and peers are reported through `dispatch`.
+pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>) -> RoomHandle {
+    let (tx, mut rx) = mpsc::channel::<Event>(EVENT_QUEUE);
+    let slot: Rc<RefCell<Option<Driver>>> = Rc::new(RefCell::new(None));
+    let handle = RoomHandle {
+        tx: tx.clone(),
+        driver: slot.clone(),
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        // Let the page paint "Starting" before Argon2 holds the thread for ~100 ms.
+        sleep_ms(0).await;
+        let config = config::load();
+        let keys = match RoomKeys::derive(&room_name) {
+            Ok(k) => k,
+            Err(e) => return dispatch.emit(RoomAction::Phase(Phase::Failed(e.to_string()))),
+        };
+        let config = match config.await {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = format!("Could not load the configuration: {e}");
+                return dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+            }
+        };
+        if config.trackers.is_empty() {
+            let msg = "No trackers are configured (config.json lists none)".to_owned();
+            return dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+        }
+        let me = match random_bytes() {
+            Ok(b) => PeerId::random(&b),
+            Err(e) => return dispatch.emit(RoomAction::Phase(Phase::Failed(e.to_string()))),
+        };
+        if let Some(w) = &config.warning {
+            dispatch.emit(RoomAction::Notice(w.clone()));
+        }
+        let mut driver = Driver {
+            mesh: Mesh::new(me.clone()),
+            me,
+            keys,
+            name: my_name,
+            trackers: config
+                .trackers
+                .into_iter()
+                .enumerate()
+                .map(|(i, url)| Tracker::new(i, url))
+                .collect(),
+            rtcs: BTreeMap::new(),
+            next_handle: 0,
+            rtc_config: config.rtc,
+            chat_seq: 0,
+            events: tx.clone(),
+            dispatch: dispatch.clone(),
+            last_ping_ms: 0,
+            shown_trackers: Vec::new(),
+        };
+        let now = now_ms();
+        for t in &mut driver.trackers {
+            t.connect(&tx, now, jitter());
+        }
+        driver.report_trackers();
+        dispatch.emit(RoomAction::Phase(Phase::Ready));
+        {
+            let Ok(mut s) = slot.try_borrow_mut() else {
+                return;
+            };
+            if tx.is_closed() {
+                return; // left while starting
+            }
+            *s = Some(driver);
+        }
+        let ticker = tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut ticker = ticker;
+            while !ticker.is_closed() {
+                sleep_ms(TICK_MS).await;
+                let _ = ticker.try_send(Event::Tick);
+            }
+        });
+        while let Some(ev) = rx.next().await {
+            let Ok(mut s) = slot.try_borrow_mut() else {
+                continue;
+            };
+            match s.as_mut() {
+                Some(d) => d.handle(ev),
+                None => break,
+            }
+        }
+    });
+    handle
+}
+
+fn jitter() -> u8 {
+    random_bytes::<1>().map(|b| b[0]).unwrap_or(128)
+}
+
+struct Driver {
+    keys: RoomKeys,
+    me: PeerId,
+    name: String,
+    mesh: Mesh,
+    trackers: Vec<Tracker>,
+    rtcs: BTreeMap<u32, Rtc>,
+    next_handle: u32,
+    rtc_config: web_sys::RtcConfiguration,
+    /// Id of our last chat message (ids start at 1).
+    chat_seq: u64,
+    events: mpsc::Sender<Event>,
+    dispatch: Callback<RoomAction>,
+    last_ping_ms: u64,
+    shown_trackers: Vec<TrackerView>,
+}
+
+impl Driver {
+    fn handle(&mut self, ev: Event) {
+        let now = now_ms();
+        match ev {
+            Event::Tick => self.tick(now),
+            Event::SendChat(text) => self.send_chat(text, now),
+            Event::SetName(name) => {
+                self.name = wire::sanitize_name(&name, &self.name);
+                let msg = PeerMessage::SetName {
+                    name: self.name.clone(),
+                };
+                self.broadcast(&msg);
+            }
+            Event::TrackerOpen(i, g) => {
+                if let Some(t) = self.tracker_at(i, g) {
+                    t.opened();
+                    self.announce(i, now);
+                }
+                self.report_trackers();
+            }
+            Event::TrackerDown(i, g) => {
+                if let Some(t) = self.tracker_at(i, g) {
+                    t.failed(now, jitter());
+                    self.drop_offers_of(i);
+                }
+                self.report_trackers();
+            }
+            Event::TrackerMessage(i, g, text) => {
+                if self.tracker_at(i, g).is_some() {
+                    self.on_tracker_message(i, &text, now);
+                }
+            }
+            Event::OfferReady(h, result) => self.on_offer_ready(h, result, now),
+            Event::AnswerReady(h, result) => self.on_answer_ready(h, result),
+            Event::RemoteApplied(h, result) => {
+                if result.is_err() {
+                    self.close_rtc(h, None);
+                }
+            }
+            Event::Path(h, relayed) => self.on_path(h, relayed),
+            Event::ChannelOpen(h) => self.on_channel_open(h, now),
+            Event::ChannelClosed(h) => self.close_rtc(h, None),
+            Event::Frame(h, bytes) => self.on_frame(h, &bytes, now),
+        }
+    }
+
+    fn tracker_at(&mut self, i: usize, generation: u32) -> Option<&mut Tracker> {
+        self.trackers
+            .get_mut(i)
+            .filter(|t| t.generation == generation)
+    }
+
+    fn new_handle(&mut self) -> u32 {
+        self.next_handle = self.next_handle.wrapping_add(1);
+        self.next_handle
+    }
+
+    fn new_rtc(&mut self) -> Option<Rtc> {
+        let h = self.new_handle();
+        match Rtc::new(h, &self.rtc_config, &self.events) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let msg = format!("This browser cannot open peer connections: {e}");
+                self.dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+                None
+            }
+        }
+    }
+
+    // ---- housekeeping ----
+
+    fn tick(&mut self, now: u64) {
+        for t in self.mesh.tick(now) {
+            match t {
+                Timeout::Close { conn, was_open } => {
+                    let reason = was_open.then(|| "stopped responding".to_owned());
+                    if let Some(h) = self.handle_of(&conn) {
+                        self.close_rtc(h, reason);
+                    }
+                }
+                Timeout::OfferExpired { offer_id } => {
+                    let stale: Vec<u32> = self
+                        .rtcs
+                        .values()
+                        .filter(|r| r.conn.is_none() && r.offer_id == offer_id)
+                        .map(|r| r.handle)
+                        .collect();
+                    for h in stale {
+                        self.rtcs.remove(&h);
+                    }
+                }
+            }
+        }
+        let flooded: Vec<u32> = self
+            .rtcs
+            .values()
+            .filter(|r| r.flooded.get())
+            .map(|r| r.handle)
+            .collect();
+        for h in flooded {
+            self.close_rtc(h, Some("sent messages faster than they could be handled".into()));
+        }
+        for i in 0..self.trackers.len() {
+            let t = &mut self.trackers[i];
+            match t.status {
+                TrackerStatus::Retrying { at_ms } if now >= at_ms => {
+                    t.connect(&self.events, now, jitter());
+                }
+                TrackerStatus::Connected if t.announced && now >= t.next_announce_ms => {
+                    self.announce(i, now);
+                }
+                _ => {}
+            }
+        }
+        if now.saturating_sub(self.last_ping_ms) >= PING_INTERVAL_MS {
+            self.last_ping_ms = now;
+            self.broadcast(&PeerMessage::Ping { t: now });
+        }
+        self.report_trackers();
+    }
+
+    fn report_trackers(&mut self) {
+        let now = now_ms();
+        let views: Vec<TrackerView> = self
+            .trackers
+            .iter()
+            .map(|t| {
+                let (status, ok) = match &t.status {
+                    TrackerStatus::Connecting => ("connecting".to_owned(), false),
+                    TrackerStatus::Connected => ("connected".to_owned(), true),
+                    TrackerStatus::Retrying { at_ms } => (
+                        format!("unreachable, retrying in {} s", at_ms.saturating_sub(now).div_ceil(1000)),
+                        false,
+                    ),
+                    TrackerStatus::Refused(r) => (format!("refused: {r}"), false),
+                };
+                TrackerView {
+                    url: t.url.clone(),
+                    status,
+                    ok,
+                }
+            })
+            .collect();
+        if views != self.shown_trackers {
+            self.shown_trackers = views.clone();
+            self.dispatch.emit(RoomAction::Trackers(views));
+        }
+    }
+
+    // ---- signaling ----
+
+    /// Announces to tracker `i`, with as many fresh offers as the swarm needs.
+    fn announce(&mut self, i: usize, now: u64) {
+        let Some(t) = self.trackers.get(i) else {
+            return;
+        };
+        if !t.is_open() || t.batch.is_some() {
+            return;
+        }
+        let pending = self
+            .rtcs
+            .values()
+            .filter(|r| r.conn.is_none() && r.tracker == i)
+            .count();
+        let wanted = if t.announced {
+            self.mesh.offers_wanted(t.swarm_size, MAX_OFFERS)
+        } else {
+            INITIAL_OFFERS
+        }
+        .saturating_sub(pending);
+        if wanted == 0 {
+            self.send_announce(i, Vec::new(), now);
+            return;
+        }
+        let mut handles = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
+            let Some(mut rtc) = self.new_rtc() else {
+                return;
+            };
+            let Ok(id_bytes) = random_bytes() else {
+                return;
+            };
+            rtc.offer_id = encode_id(&id_bytes);
+            rtc.tracker = i;
+            let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+            handles.push(h);
+            self.rtcs.insert(h, rtc);
+            wasm_bindgen_futures::spawn_local(async move {
+                let r = rtc::make_offer(pc).await;
+                let _ = tx.clone().try_send(Event::OfferReady(h, r));
+            });
+        }
+        self.trackers[i].batch = Some(OfferBatch {
+            handles,
+            ready: Vec::new(),
+        });
+    }
+
+    fn on_offer_ready(&mut self, h: u32, result: Result<String, JsError>, now: u64) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let i = rtc.tracker;
+        let entry = match result {
+            Ok(sdp) => {
+                let nonce = random_bytes().unwrap_or_default();
+                let offer = trk::seal_offer(
+                    &self.keys.sdp,
+                    nonce,
+                    &self.keys.info_hash,
+                    self.me.as_str(),
+                    &rtc.offer_id,
+                    &sdp,
+                );
+                Some(OfferEntry {
+                    offer_id: rtc.offer_id.clone(),
+                    offer,
+                })
+            }
+            Err(_) => {
+                self.rtcs.remove(&h);
+                None
+            }
+        };
+        let Some(batch) = self.trackers.get_mut(i).and_then(|t| t.batch.as_mut()) else {
+            return;
+        };
+        if !batch.handles.contains(&h) {
+            return;
+        }
+        batch.handles.retain(|x| *x != h);
+        batch.ready.extend(entry);
+        if batch.handles.is_empty() {
+            let offers = self.trackers[i]
+                .batch
+                .take()
+                .map(|b| b.ready)
+                .unwrap_or_default();
+            for o in &offers {
+                self.mesh.offer_created(&o.offer_id, now);
+            }
+            self.send_announce(i, offers, now);
+        }
+    }
+
+    fn send_announce(&mut self, i: usize, offers: Vec<OfferEntry>, now: u64) {
+        let t = &mut self.trackers[i];
+        let first = !t.announced;
+        let msg = Announce {
+            action: trk::ACTION_ANNOUNCE.into(),
+            info_hash: self.keys.info_hash.clone(),
+            peer_id: self.me.to_string(),
+            numwant: Some(offers.len() as u32),
+            event: first.then(|| "started".to_owned()),
+            uploaded: Some(0),
+            downloaded: Some(0),
+            left: Some(0),
+            offers: Some(offers),
+            ..Announce::default()
+        };
+        if let Ok(text) = serde_json::to_string(&msg) {
+            if t.send(&text) {
+                t.announced = true;
+                t.next_announce_ms = now + t.interval_ms;
+            }
+        }
+    }
+
+    fn drop_offers_of(&mut self, i: usize) {
+        let stale: Vec<(u32, String)> = self
+            .rtcs
+            .values()
+            .filter(|r| r.conn.is_none() && r.tracker == i)
+            .map(|r| (r.handle, r.offer_id.clone()))
+            .collect();
+        for (h, offer_id) in stale {
+            self.mesh.offer_dropped(&offer_id);
+            self.rtcs.remove(&h);
+        }
+    }
+
+    fn on_tracker_message(&mut self, i: usize, text: &str, now: u64) {
+        let Ok(msg) = serde_json::from_str::<ServerMessage>(text) else {
+            return;
+        };
+        if let Some(reason) = msg.failure_reason {
+            self.trackers[i].status = TrackerStatus::Refused(reason);
+            self.report_trackers();
+            return;
+        }
+        if msg
+            .info_hash
+            .as_deref()
+            .is_some_and(|h| h != self.keys.info_hash)
+        {
+            return;
+        }
+        if let Some(interval) = msg.interval {
+            let t = &mut self.trackers[i];
+            t.interval_ms = (interval * 1000).clamp(tracker::MIN_INTERVAL_MS, tracker::MAX_INTERVAL_MS);
+            t.next_announce_ms = now + t.interval_ms;
+        }
+        if msg.complete.is_some() || msg.incomplete.is_some() {
+            let size = msg.complete.unwrap_or(0) + msg.incomplete.unwrap_or(0);
+            self.trackers[i].swarm_size = size;
+            // More members than connections: ask for the rest now, not at the next interval.
+            if self.mesh.offers_wanted(size, MAX_OFFERS) > 0 {
+                self.announce(i, now);
+            }
+        }
+        let (Some(from), Some(offer_id)) = (msg.peer_id, msg.offer_id) else {
+            return;
+        };
+        let Ok(from) = PeerId::try_from(from) else {
+            return;
+        };
+        if let Some(offer) = msg.offer {
+            self.on_remote_offer(i, from, offer_id, &offer, now);
+        } else if let Some(answer) = msg.answer {
+            self.on_remote_answer(i, from, offer_id, &answer, now);
+        }
+    }
+
+    fn on_remote_offer(&mut self, i: usize, from: PeerId, offer_id: String, offer: &trk::Sdp, now: u64) {
+        // Anything that does not open under our room key is from another room (or forged).
+        let Ok(sdp) = trk::open_offer(&self.keys.sdp, &self.keys.info_hash, from.as_str(), &offer_id, offer) else {
+            return;
+        };
+        let answering = self
+            .rtcs
+            .values()
+            .filter(|r| !r.open && r.conn.as_ref().is_some_and(|c| !c.we_offered))
+            .count();
+        if answering >= MAX_PENDING_ANSWERS {
+            return;
+        }
+        let OfferDecision::Answer { replaces } = self.mesh.on_offer(&from, &offer_id, now) else {
+            return;
+        };
+        if let Some(h) = replaces.and_then(|c| self.handle_of(&c)) {
+            self.rtcs.remove(&h);
+        }
+        let conn = ConnId {
+            peer: from,
+            offer_id,
+            we_offered: false,
+        };
+        let Some(mut rtc) = self.new_rtc() else {
+            self.mesh.on_closed(&conn);
+            return;
+        };
+        rtc.tracker = i;
+        rtc.offer_id = conn.offer_id.clone();
+        rtc.conn = Some(conn);
+        let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+        self.rtcs.insert(h, rtc);
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = rtc::make_answer(pc, sdp).await;
+            let _ = tx.clone().try_send(Event::AnswerReady(h, r));
+        });
+    }
+
+    fn on_answer_ready(&mut self, h: u32, result: Result<String, JsError>) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let (Ok(sdp), Some(conn)) = (result, rtc.conn.clone()) else {
+            self.close_rtc(h, None);
+            return;
+        };
+        let nonce = random_bytes().unwrap_or_default();
+        let answer = trk::seal_answer(
+            &self.keys.sdp,
+            nonce,
+            &self.keys.info_hash,
+            self.me.as_str(),
+            conn.peer.as_str(),
+            &conn.offer_id,
+            &sdp,
+        );
+        let msg = Announce {
+            action: trk::ACTION_ANNOUNCE.into(),
+            info_hash: self.keys.info_hash.clone(),
+            peer_id: self.me.to_string(),
+            to_peer_id: Some(conn.peer.to_string()),
+            offer_id: Some(conn.offer_id.clone()),
+            answer: Some(answer),
+            ..Announce::default()
+        };
+        let sent = serde_json::to_string(&msg)
+            .map(|text| self.trackers.get(rtc.tracker).is_some_and(|t| t.send(&text)))
+            .unwrap_or(false);
+        if !sent {
+            self.close_rtc(h, None);
+        }
+    }
+
+    fn on_remote_answer(&mut self, i: usize, from: PeerId, offer_id: String, answer: &trk::Sdp, now: u64) {
+        let Some(h) = self
+            .rtcs
+            .values()
+            .find(|r| r.conn.is_none() && r.tracker == i && r.offer_id == offer_id)
+            .map(|r| r.handle)
+        else {
+            return;
+        };
+        let Ok(sdp) = trk::open_answer(
+            &self.keys.sdp,
+            &self.keys.info_hash,
+            from.as_str(),
+            self.me.as_str(),
+            &offer_id,
+            answer,
+        ) else {
+            return;
+        };
+        match self.mesh.on_answer(&from, &offer_id, now) {
+            AnswerDecision::Reject => {
+                self.rtcs.remove(&h);
+            }
+            AnswerDecision::Accept { replaces } => {
+                if let Some(old) = replaces.and_then(|c| self.handle_of(&c)) {
+                    self.rtcs.remove(&old);
+                }
+                let Some(rtc) = self.rtcs.get_mut(&h) else {
+                    return;
+                };
+                rtc.conn = Some(ConnId {
+                    peer: from,
+                    offer_id,
+                    we_offered: true,
+                });
+                let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let r = rtc::accept_answer(pc, sdp).await;
+                    let _ = tx.clone().try_send(Event::RemoteApplied(h, r));
+                });
+            }
+        }
+    }
+
+    // ---- peers ----
+
+    fn handle_of(&self, conn: &ConnId) -> Option<u32> {
+        self.rtcs
+            .values()
+            .find(|r| r.conn.as_ref() == Some(conn))
+            .map(|r| r.handle)
+    }
+
+    /// Closes and forgets a connection; tells the UI if it was a listed peer.
+    fn close_rtc(&mut self, h: u32, reason: Option<String>) {
+        let Some(rtc) = self.rtcs.remove(&h) else {
+            return;
+        };
+        match &rtc.conn {
+            Some(conn) => {
+                let left = self.mesh.on_closed(conn);
+                if (left || reason.is_some()) && rtc.name.is_some() {
+                    self.dispatch.emit(RoomAction::PeerDown {
+                        id: conn.peer.to_string(),
+                        reason,
+                    });
+                }
+            }
+            None => self.mesh.offer_dropped(&rtc.offer_id),
+        }
+    }
+
+    fn on_channel_open(&mut self, h: u32, now: u64) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let keep = rtc.conn.as_ref().is_some_and(|c| self.mesh.on_open(c, now));
+        if !keep {
+            self.rtcs.remove(&h);
+            return;
+        }
+        rtc.open = true;
+        let hello = PeerMessage::Hello {
+            name: self.name.clone(),
+        };
+        self.send_to(h, &hello);
+        if let Some(rtc) = self.rtcs.get(&h) {
+            let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                for _ in 0..5 {
+                    sleep_ms(PATH_CHECK_DELAY_MS).await;
+                    match rtc::is_relayed(pc.clone()).await {
+                        Ok(Some(relayed)) => {
+                            let _ = tx.clone().try_send(Event::Path(h, Some(relayed)));
+                            return;
+                        }
+                        Ok(None) => continue,
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    }
+
+    fn on_path(&mut self, h: u32, relayed: Option<bool>) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        rtc.relayed = relayed;
+        if rtc.name.is_some() {
+            self.report_path(h);
+        }
+    }
+
+    fn report_path(&self, h: u32) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let (Some(conn), Some(relayed)) = (&rtc.conn, rtc.relayed) else {
+            return;
+        };
+        self.dispatch.emit(RoomAction::PeerPath {
+            id: conn.peer.to_string(),
+            path: if relayed { Path::Relayed } else { Path::Direct },
+        });
+    }
+
+    fn on_frame(&mut self, h: u32, bytes: &[u8], now: u64) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        rtc.inflight.set(rtc.inflight.get().saturating_sub(1));
+        let Some(conn) = rtc.conn.clone().filter(|_| rtc.open) else {
+            return;
+        };
+        let msg = match wire::decode(&self.keys.chat, conn.peer.as_str(), self.me.as_str(), bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                rtc.bad_frames += 1;
+                let too_many = rtc.bad_frames >= MAX_BAD_FRAMES;
+                self.dispatch.emit(RoomAction::BadFrame);
+                if too_many {
+                    self.close_rtc(h, Some("sent malformed data".into()));
+                }
+                return;
+            }
+        };
+        self.mesh.on_heard(&conn.peer, now);
+        let id = conn.peer.to_string();
+        match msg {
+            PeerMessage::Hello { name } | PeerMessage::SetName { name } => {
+                let name = wire::sanitize_name(&name, "Guest");
+                let first = rtc.name.is_none();
+                rtc.name = Some(name.clone());
+                if first {
+                    self.dispatch.emit(RoomAction::PeerUp { id, name });
+                    self.report_path(h);
+                } else {
+                    self.dispatch.emit(RoomAction::PeerName { id, name });
+                }
+            }
+            PeerMessage::Chat { id: seq, sent_at_ms, text } => {
+                if !self.mesh.accept_chat(&conn.peer, seq) {
+                    return;
+                }
+                let name = rtc.name.clone().unwrap_or_else(|| "Guest".into());
+                self.dispatch.emit(RoomAction::Chat(ChatLine {
+                    from: Some(id),
+                    name,
+                    // A sender's clock may run ahead; never show a message from the future.
+                    at_ms: sent_at_ms.min(now),
+                    text: wire::sanitize_text(&text),
+                }));
+            }
+            PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
+            PeerMessage::Pong { .. } => {}
+            PeerMessage::Bye => self.close_rtc(h, None),
+        }
+    }
+
+    fn send_to(&mut self, h: u32, msg: &PeerMessage) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let Some(conn) = &rtc.conn else {
+            return;
+        };
+        let Ok(nonce) = random_bytes() else {
+            return;
+        };
+        let frame = wire::encode(&self.keys.chat, nonce, self.me.as_str(), conn.peer.as_str(), msg);
+        rtc.send(&frame);
+    }
+
+    fn broadcast(&mut self, msg: &PeerMessage) {
+        let open: Vec<u32> = self.rtcs.values().filter(|r| r.open).map(|r| r.handle).collect();
+        for h in open {
+            self.send_to(h, msg);
+        }
+    }
+
+    fn send_chat(&mut self, text: String, now: u64) {
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        if text.len() > MAX_CHAT_BYTES {
+            let note = format!("Message not sent: longer than {} KiB", MAX_CHAT_BYTES / 1024);
+            self.dispatch.emit(RoomAction::Notice(note));
+            return;
+        }
+        self.chat_seq += 1;
+        self.broadcast(&PeerMessage::Chat {
+            id: self.chat_seq,
+            sent_at_ms: now,
+            text: text.clone(),
+        });
+        self.dispatch.emit(RoomAction::Chat(ChatLine {
+            from: None,
+            name: self.name.clone(),
+            at_ms: now,
+            text,
+        }));
+    }
+
+    fn leave(&mut self) {
+        self.broadcast(&PeerMessage::Bye);
+        for i in 0..self.trackers.len() {
+            if self.trackers[i].announced {
+                let msg = Announce {
+                    action: trk::ACTION_ANNOUNCE.into(),
+                    info_hash: self.keys.info_hash.clone(),
+                    peer_id: self.me.to_string(),
+                    event: Some("stopped".into()),
+                    ..Announce::default()
+                };
+                if let Ok(text) = serde_json::to_string(&msg) {
+                    self.trackers[i].send(&text);
+                }
+            }
+        }
+        self.rtcs.clear();
+        self.trackers.clear();
+    }
+}

@@ -1,0 +1,254 @@
+//! One `RTCPeerConnection` with its control data channel, and the async steps of negotiating
+//! it. The driver owns every [`Rtc`]; dropping one detaches its handlers and closes it, so no
+//! JS callback outlives the connection it belongs to.
+
+use super::js::{await_promise, get, get_str, sleep_ms, JsError};
+use super::Event;
+use futures::channel::mpsc::Sender;
+use hush_core::mesh::ConnId;
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelType,
+    RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState, RtcSdpType,
+    RtcSessionDescriptionInit,
+};
+
+/// Label of the control channel (chat and control messages).
+const CONTROL_LABEL: &str = "hush-control";
+/// The control channel is pre-negotiated on SCTP stream 0 by both sides: it exists the moment
+/// the connection does, with no extra round trip and no `ondatachannel` race.
+const CONTROL_STREAM_ID: u16 = 0;
+/// How long to wait for ICE gathering before sending what we have. Tracker signaling is not
+/// trickled, so the SDP must carry candidates; host candidates arrive in milliseconds, a STUN
+/// server that does not answer must not hold the join up.
+pub const ICE_GATHER_TIMEOUT_MS: u32 = 1_500;
+/// Frames queued from one peer and not yet handled by the driver. A peer that gets this far
+/// ahead is flooding: its connection is cut rather than letting memory grow.
+pub const MAX_INFLIGHT_FRAMES: u32 = 512;
+
+type Cb = Closure<dyn FnMut(JsValue)>;
+
+/// A peer connection and the handlers that feed its events to the driver.
+pub struct Rtc {
+    /// Driver-local handle named in every event from this connection.
+    pub handle: u32,
+    pub pc: RtcPeerConnection,
+    pub dc: RtcDataChannel,
+    /// The negotiation this connection carries; `None` while our offer is unanswered.
+    pub conn: Option<ConnId>,
+    /// For our own offers: which tracker carried it (answers come back the same way).
+    pub tracker: usize,
+    pub offer_id: String,
+    /// Frames posted to the driver and not yet handled (see [`MAX_INFLIGHT_FRAMES`]).
+    pub inflight: Rc<Cell<u32>>,
+    /// Set by the message handler when the peer floods; the driver then drops it.
+    pub flooded: Rc<Cell<bool>>,
+    pub open: bool,
+    /// Display name from the peer's hello; the peer is listed once it is known.
+    pub name: Option<String>,
+    /// Whether the selected candidate pair is relayed, once known.
+    pub relayed: Option<bool>,
+    pub bad_frames: u32,
+    closures: Vec<Cb>,
+}
+
+impl Rtc {
+    /// Creates a connection and its control channel, wiring every event to `events`.
+    pub fn new(
+        handle: u32,
+        config: &RtcConfiguration,
+        events: &Sender<Event>,
+    ) -> Result<Self, JsError> {
+        let pc = RtcPeerConnection::new_with_configuration(config)?;
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(CONTROL_STREAM_ID);
+        init.set_ordered(true);
+        let dc = pc.create_data_channel_with_data_channel_dict(CONTROL_LABEL, &init);
+        dc.set_binary_type(RtcDataChannelType::Arraybuffer);
+        let inflight = Rc::new(Cell::new(0u32));
+        let flooded = Rc::new(Cell::new(false));
+        let mut closures = Vec::new();
+
+        let tx = events.clone();
+        let on_open: Cb = Closure::new(move |_| post(&tx, Event::ChannelOpen(handle)));
+        dc.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        closures.push(on_open);
+
+        let tx = events.clone();
+        let on_close: Cb = Closure::new(move |_| post(&tx, Event::ChannelClosed(handle)));
+        dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        closures.push(on_close);
+
+        let mut tx = events.clone();
+        let (inf, fl) = (inflight.clone(), flooded.clone());
+        let on_message: Cb = Closure::new(move |ev: JsValue| {
+            if fl.get() {
+                return;
+            }
+            let Some(ev) = ev.dyn_ref::<MessageEvent>() else {
+                return;
+            };
+            // Text frames are not part of the protocol: hand them on as bytes so the driver
+            // counts them as malformed like any other garbage.
+            let data = ev.data();
+            let bytes = if let Some(buf) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+                js_sys::Uint8Array::new(buf).to_vec()
+            } else {
+                data.as_string().unwrap_or_default().into_bytes()
+            };
+            if inf.get() >= MAX_INFLIGHT_FRAMES || tx.try_send(Event::Frame(handle, bytes)).is_err()
+            {
+                fl.set(true);
+                return;
+            }
+            inf.set(inf.get() + 1);
+        });
+        dc.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        closures.push(on_message);
+
+        let tx = events.clone();
+        let pc2 = pc.clone();
+        let on_state: Cb = Closure::new(move |_| {
+            if matches!(
+                pc2.connection_state(),
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+            ) {
+                post(&tx, Event::ChannelClosed(handle));
+            }
+        });
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        closures.push(on_state);
+
+        Ok(Self {
+            handle,
+            pc,
+            dc,
+            conn: None,
+            tracker: 0,
+            offer_id: String::new(),
+            inflight,
+            flooded,
+            open: false,
+            name: None,
+            relayed: None,
+            bad_frames: 0,
+            closures,
+        })
+    }
+
+    /// Sends one frame on the control channel; false when the channel is not open.
+    pub fn send(&self, frame: &[u8]) -> bool {
+        self.dc.send_with_u8_array(frame).is_ok()
+    }
+}
+
+impl Drop for Rtc {
+    fn drop(&mut self) {
+        self.dc.set_onopen(None);
+        self.dc.set_onclose(None);
+        self.dc.set_onmessage(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.dc.close();
+        self.pc.close();
+        self.closures.clear();
+    }
+}
+
+/// Posts an event; a full queue drops lifecycle events only when the driver is hopelessly
+/// behind, and the heartbeat timeout then cleans up.
+fn post(tx: &Sender<Event>, ev: Event) {
+    let _ = tx.clone().try_send(ev);
+}
+
+/// Waits until ICE gathering completes or [`ICE_GATHER_TIMEOUT_MS`] passes.
+async fn gathered(pc: &RtcPeerConnection) {
+    // Polling at a short period keeps this free of one-shot JS closures; gathering on
+    // loopback completes within one or two periods.
+    const POLL_MS: u32 = 5;
+    let mut waited = 0;
+    while pc.ice_gathering_state() != RtcIceGatheringState::Complete
+        && waited < ICE_GATHER_TIMEOUT_MS
+    {
+        sleep_ms(POLL_MS).await;
+        waited += POLL_MS;
+    }
+}
+
+fn local_sdp(pc: &RtcPeerConnection) -> Result<String, JsError> {
+    pc.local_description()
+        .map(|d| d.sdp())
+        .ok_or_else(|| JsError("no local description".into()))
+}
+
+/// Creates an offer and returns its SDP with gathered candidates.
+pub async fn make_offer(pc: RtcPeerConnection) -> Result<String, JsError> {
+    let offer = await_promise(pc.create_offer()).await?;
+    await_promise(pc.set_local_description(offer.unchecked_ref())).await?;
+    gathered(&pc).await;
+    local_sdp(&pc)
+}
+
+/// Applies a remote offer and returns our answer SDP with gathered candidates.
+pub async fn make_answer(pc: RtcPeerConnection, offer_sdp: String) -> Result<String, JsError> {
+    let desc = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+    desc.set_sdp(&offer_sdp);
+    await_promise(pc.set_remote_description(&desc)).await?;
+    let answer = await_promise(pc.create_answer()).await?;
+    await_promise(pc.set_local_description(answer.unchecked_ref())).await?;
+    gathered(&pc).await;
+    local_sdp(&pc)
+}
+
+/// Applies the remote answer to our offer.
+pub async fn accept_answer(pc: RtcPeerConnection, answer_sdp: String) -> Result<(), JsError> {
+    let desc = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+    desc.set_sdp(&answer_sdp);
+    await_promise(pc.set_remote_description(&desc)).await?;
+    Ok(())
+}
+
+/// Whether the selected candidate pair goes through a TURN relay (`Some(true)`), directly
+/// (`Some(false)`), or is not known yet (`None`).
+pub async fn is_relayed(pc: RtcPeerConnection) -> Result<Option<bool>, JsError> {
+    let report = await_promise(pc.get_stats()).await?;
+    let map: &js_sys::Map = report.unchecked_ref();
+    let mut stats = Vec::new();
+    map.for_each(&mut |v, _k| stats.push(v));
+    let by_id = |id: &str| {
+        stats
+            .iter()
+            .find(|s| get_str(s, "id").as_deref() == Some(id))
+    };
+    // The transport names the selected pair; older engines mark the pair itself.
+    let pair = stats
+        .iter()
+        .find(|s| get_str(s, "type").as_deref() == Some("transport"))
+        .and_then(|t| get_str(t, "selectedCandidatePairId"))
+        .and_then(|id| by_id(&id).cloned())
+        .or_else(|| {
+            stats
+                .iter()
+                .find(|s| {
+                    get_str(s, "type").as_deref() == Some("candidate-pair")
+                        && get(s, "selected").as_bool() == Some(true)
+                })
+                .cloned()
+        });
+    let Some(pair) = pair else {
+        return Ok(None);
+    };
+    let Some(local) = get_str(&pair, "localCandidateId").and_then(|id| by_id(&id).cloned())
+    else {
+        return Ok(None);
+    };
+    let Some(remote) = get_str(&pair, "remoteCandidateId").and_then(|id| by_id(&id).cloned())
+    else {
+        return Ok(None);
+    };
+    let relay = |c: &JsValue| get_str(c, "candidateType").as_deref() == Some("relay");
+    Ok(Some(relay(&local) || relay(&remote)))
+}

@@ -1,0 +1,25 @@
+//! The room page: layout only; behaviour lives in the provider and hooks.
+
+use crate::components::{chat::Chat, header::RoomHeader, peers::Sidebar};
+use crate::hooks::RoomProvider;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct RoomProps {
+    pub name: String,
+}
+
+#[function_component(RoomPage)]
+pub fn room_page(props: &RoomProps) -> Html {
+    html! {
+        <RoomProvider room_name={props.name.clone()}>
+            <div class="room">
+                <RoomHeader />
+                <div class="room-body">
+                    <Sidebar />
+                    <Chat />
+                </div>
+            </div>
+        </RoomProvider>
+    }
+}

@@ -1,0 +1,40 @@
+//! Settings kept across visits. Only the display name is stored (in `localStorage`): never a
+//! room name, a message, a file or a key.
+
+const NAME_KEY: &str = "hush.displayName";
+
+const ADJECTIVES: [&str; 16] = [
+    "Amber", "Brave", "Calm", "Clever", "Gentle", "Happy", "Jolly", "Kind", "Lucky", "Merry",
+    "Nimble", "Quiet", "Swift", "Sunny", "Witty", "Bold",
+];
+const ANIMALS: [&str; 16] = [
+    "Otter", "Falcon", "Panda", "Fox", "Heron", "Koala", "Lynx", "Moose", "Owl", "Puffin",
+    "Robin", "Seal", "Tiger", "Wren", "Yak", "Zebra",
+];
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+/// The saved display name, or a fresh friendly one.
+pub fn display_name() -> String {
+    if let Some(n) = storage().and_then(|s| s.get_item(NAME_KEY).ok().flatten()) {
+        let n = hush_core::wire::sanitize_name(&n, "");
+        if !n.is_empty() {
+            return n;
+        }
+    }
+    let r = crate::driver::js::random_bytes::<2>().unwrap_or([0, 0]);
+    format!(
+        "{} {}",
+        ADJECTIVES[usize::from(r[0]) % ADJECTIVES.len()],
+        ANIMALS[usize::from(r[1]) % ANIMALS.len()]
+    )
+}
+
+/// Remembers the display name for next time (best effort: private modes may refuse).
+pub fn save_display_name(name: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(NAME_KEY, name);
+    }
+}
