@@ -10,15 +10,30 @@
 //! - `driver/`: trackers, peer connections, the peer protocol.
 //! - `settings`: the only thing stored, the display name.
 
+#[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
 mod components;
+#[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(target_arch = "wasm32")]
 mod hooks;
+#[cfg(target_arch = "wasm32")]
 mod pages;
+#[cfg(target_arch = "wasm32")]
 mod route;
+#[cfg(target_arch = "wasm32")]
 mod settings;
+#[cfg(target_arch = "wasm32")]
 mod state;
 
+#[cfg(target_arch = "wasm32")]
 fn main() {
     yew::Renderer::<app::App>::new().render();
+}
+
+/// On the host there is nothing to run: the app is built for the browser by Trunk.
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("Hush runs in the browser: `make run` builds it and serves it.");
 }

@@ -43,6 +43,8 @@ pub const MAX_OFFERS: usize = 6;
 /// Most offers from others we negotiate at once: a tracker (or peers behind it) cannot make us
 /// open connections without bound.
 pub const MAX_PENDING_ANSWERS: usize = 16;
+/// Shortest gap between an announce and a follow-up announce triggered by a tracker reply.
+const FOLLOW_UP_MS: u64 = 2_000;
 /// Delay before reading which candidate pair a new connection uses (it settles right after
 /// the channel opens).
 const PATH_CHECK_DELAY_MS: u32 = 200;
@@ -194,6 +196,11 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
     handle
 }
 
+/// Logs a problem to the browser console (for whoever debugs a room; never message content).
+fn warn(msg: &str) {
+    web_sys::console::warn_1(&msg.into());
+}
+
 fn jitter() -> u8 {
     random_bytes::<1>().map(|b| b[0]).unwrap_or(128)
 }
@@ -250,7 +257,8 @@ impl Driver {
             Event::OfferReady(h, result) => self.on_offer_ready(h, result, now),
             Event::AnswerReady(h, result) => self.on_answer_ready(h, result),
             Event::RemoteApplied(h, result) => {
-                if result.is_err() {
+                if let Err(e) = result {
+                    warn(&format!("could not apply an answer: {e}"));
                     self.close_rtc(h, None);
                 }
             }
@@ -374,17 +382,11 @@ impl Driver {
         if !t.is_open() || t.batch.is_some() {
             return;
         }
-        let pending = self
-            .rtcs
-            .values()
-            .filter(|r| r.conn.is_none() && r.tracker == i)
-            .count();
         let wanted = if t.announced {
-            self.mesh.offers_wanted(t.swarm_size, MAX_OFFERS)
+            self.offers_needed(i, t.swarm_size)
         } else {
             INITIAL_OFFERS
-        }
-        .saturating_sub(pending);
+        };
         if wanted == 0 {
             self.send_announce(i, Vec::new(), now);
             return;
@@ -413,6 +415,19 @@ impl Driver {
         });
     }
 
+    /// Offers tracker `i` should still carry for a swarm of `swarm_size`: members we have no
+    /// connection with, minus our offers already waiting there.
+    fn offers_needed(&self, i: usize, swarm_size: u64) -> usize {
+        let pending = self
+            .rtcs
+            .values()
+            .filter(|r| r.conn.is_none() && r.tracker == i)
+            .count();
+        self.mesh
+            .offers_wanted(swarm_size, MAX_OFFERS)
+            .saturating_sub(pending)
+    }
+
     fn on_offer_ready(&mut self, h: u32, result: Result<String, JsError>, now: u64) {
         let Some(rtc) = self.rtcs.get(&h) else {
             return;
@@ -434,7 +449,8 @@ impl Driver {
                     offer,
                 })
             }
-            Err(_) => {
+            Err(e) => {
+                warn(&format!("could not create an offer: {e}"));
                 self.rtcs.remove(&h);
                 None
             }
@@ -472,12 +488,14 @@ impl Driver {
             uploaded: Some(0),
             downloaded: Some(0),
             left: Some(0),
-            offers: Some(offers),
+            // A keep-alive carries no `offers` field at all.
+            offers: (!offers.is_empty()).then_some(offers),
             ..Announce::default()
         };
         if let Ok(text) = serde_json::to_string(&msg) {
             if t.send(&text) {
                 t.announced = true;
+                t.last_announce_ms = now;
                 t.next_announce_ms = now + t.interval_ms;
             }
         }
@@ -520,8 +538,10 @@ impl Driver {
         if msg.complete.is_some() || msg.incomplete.is_some() {
             let size = msg.complete.unwrap_or(0) + msg.incomplete.unwrap_or(0);
             self.trackers[i].swarm_size = size;
-            // More members than connections: ask for the rest now, not at the next interval.
-            if self.mesh.offers_wanted(size, MAX_OFFERS) > 0 {
+            // More members than connections and offers in flight: ask for the rest now rather
+            // than at the next interval, but never more than once per FOLLOW_UP_MS.
+            let t = &self.trackers[i];
+            if self.offers_needed(i, size) > 0 && now >= t.last_announce_ms + FOLLOW_UP_MS {
                 self.announce(i, now);
             }
         }
@@ -541,6 +561,7 @@ impl Driver {
     fn on_remote_offer(&mut self, i: usize, from: PeerId, offer_id: String, offer: &trk::Sdp, now: u64) {
         // Anything that does not open under our room key is from another room (or forged).
         let Ok(sdp) = trk::open_offer(&self.keys.sdp, &self.keys.info_hash, from.as_str(), &offer_id, offer) else {
+            warn("dropped an offer that does not open with this room's key");
             return;
         };
         let answering = self
@@ -581,9 +602,14 @@ impl Driver {
         let Some(rtc) = self.rtcs.get(&h) else {
             return;
         };
-        let (Ok(sdp), Some(conn)) = (result, rtc.conn.clone()) else {
-            self.close_rtc(h, None);
-            return;
+        let (sdp, conn) = match (result, rtc.conn.clone()) {
+            (Ok(sdp), Some(conn)) => (sdp, conn),
+            (Err(e), _) => {
+                warn(&format!("could not answer an offer: {e}"));
+                self.close_rtc(h, None);
+                return;
+            }
+            (_, None) => return,
         };
         let nonce = random_bytes().unwrap_or_default();
         let answer = trk::seal_answer(

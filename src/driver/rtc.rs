@@ -113,6 +113,7 @@ impl Rtc {
         let tx = events.clone();
         let pc2 = pc.clone();
         let on_state: Cb = Closure::new(move |_| {
+            web_sys::console::debug_1(&format!("peer connection {handle}: {:?}", pc2.connection_state()).into());
             if matches!(
                 pc2.connection_state(),
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed

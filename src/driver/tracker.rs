@@ -46,6 +46,7 @@ pub struct Tracker {
     pub generation: u32,
     pub interval_ms: u64,
     pub next_announce_ms: u64,
+    pub last_announce_ms: u64,
     /// Swarm size the tracker last reported (counts us); 0 until the first reply.
     pub swarm_size: u64,
     /// Whether we announced ourselves on the current socket.
@@ -65,6 +66,7 @@ impl Tracker {
             generation: 0,
             interval_ms: DEFAULT_INTERVAL_MS,
             next_announce_ms: 0,
+            last_announce_ms: 0,
             swarm_size: 0,
             announced: false,
             batch: None,
