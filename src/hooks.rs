@@ -49,10 +49,8 @@ pub fn room_provider(props: &ProviderProps) -> Html {
             };
             let window = web_sys::window();
             if let Some(w) = &window {
-                let _ = w.add_event_listener_with_callback(
-                    "pagehide",
-                    on_hide.as_ref().unchecked_ref(),
-                );
+                let _ = w
+                    .add_event_listener_with_callback("pagehide", on_hide.as_ref().unchecked_ref());
             }
             move || {
                 if let Some(w) = &window {

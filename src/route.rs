@@ -35,7 +35,10 @@ pub fn parse(hash: &str) -> Route {
 
 /// The fragment for a room.
 pub fn room_hash(name: &str) -> String {
-    format!("{ROOM_PREFIX}{}", String::from(js_sys::encode_uri_component(name)))
+    format!(
+        "{ROOM_PREFIX}{}",
+        String::from(js_sys::encode_uri_component(name))
+    )
 }
 
 /// Navigates (pushes a history entry; `hashchange` re-renders the app).

@@ -8,8 +8,8 @@ const ADJECTIVES: [&str; 16] = [
     "Nimble", "Quiet", "Swift", "Sunny", "Witty", "Bold",
 ];
 const ANIMALS: [&str; 16] = [
-    "Otter", "Falcon", "Panda", "Fox", "Heron", "Koala", "Lynx", "Moose", "Owl", "Puffin",
-    "Robin", "Seal", "Tiger", "Wren", "Yak", "Zebra",
+    "Otter", "Falcon", "Panda", "Fox", "Heron", "Koala", "Lynx", "Moose", "Owl", "Puffin", "Robin",
+    "Seal", "Tiger", "Wren", "Yak", "Zebra",
 ];
 
 fn storage() -> Option<web_sys::Storage> {

@@ -47,7 +47,7 @@ fn line(m: &ChatLine) -> Html {
     let class = if m.from.is_none() { "msg mine" } else { "msg" };
     html! {
         <li class={class}>
-            <span class="who">{ &m.name }</span>
+            <span class="who">{ &m.name }</span>{ " " }
             <time>{ clock(m.at_ms) }</time>
             <p class="text">{ &m.text }</p>
         </li>

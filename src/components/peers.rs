@@ -16,28 +16,37 @@ pub fn sidebar() -> Html {
     }
 }
 
-/// "Your name": applied when it loses focus or on Enter.
+/// "Your name": edited as a local draft (so re-renders from room events never undo typing),
+/// applied when it loses focus or on Enter.
 #[function_component(NameField)]
 fn name_field() -> Html {
     let room = use_room();
+    let draft = use_state(|| room.my_name.to_string());
+    let on_input = {
+        let draft = draft.clone();
+        Callback::from(move |e: InputEvent| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            draft.set(input.value());
+        })
+    };
     let commit = {
-        let set = room.set_my_name.clone();
-        move |input: web_sys::HtmlInputElement| set.emit(input.value())
+        let (set, draft) = (room.set_my_name.clone(), draft.clone());
+        move || set.emit((*draft).clone())
     };
     let on_change = {
         let commit = commit.clone();
-        Callback::from(move |e: Event| commit(e.target_unchecked_into()))
+        Callback::from(move |_: Event| commit())
     };
     let on_key = Callback::from(move |e: KeyboardEvent| {
         if e.key() == "Enter" {
-            commit(e.target_unchecked_into());
+            commit();
         }
     });
     html! {
         <div class="field">
             <label for="my-name">{ "Your name" }</label>
             <input id="my-name" type="text" maxlength="40" autocomplete="nickname"
-                value={room.my_name.to_string()} onchange={on_change} onkeydown={on_key} />
+                value={(*draft).clone()} oninput={on_input} onchange={on_change} onkeydown={on_key} />
         </div>
     }
 }
@@ -48,8 +57,8 @@ fn peer_list() -> Html {
     let peers = &room.state.peers;
     html! {
         <section class="peers">
-            <h2 id="peers-heading">{ format!("Peers ({})", peers.len()) }</h2>
-            <ul aria-labelledby="peers-heading" aria-label="Peers">
+            <h2>{ format!("Peers ({})", peers.len()) }</h2>
+            <ul aria-label="Peers">
                 { for peers.iter().map(|p| {
                     let (label, class) = match p.path {
                         Path::Direct => ("direct", "path direct"),

@@ -78,7 +78,11 @@ pub async fn load() -> Result<AppConfig, JsError> {
                 ice = reply.ice_servers;
                 policy = reply.ice_transport_policy;
             }
-            Err(e) => warning = Some(format!("Relay servers unavailable ({e}); direct connections only")),
+            Err(e) => {
+                warning = Some(format!(
+                    "Relay servers unavailable ({e}); direct connections only"
+                ))
+            }
         }
     }
     let rtc = RtcConfiguration::new();

@@ -323,7 +323,10 @@ impl Driver {
             .map(|r| r.handle)
             .collect();
         for h in flooded {
-            self.close_rtc(h, Some("sent messages faster than they could be handled".into()));
+            self.close_rtc(
+                h,
+                Some("sent messages faster than they could be handled".into()),
+            );
         }
         for i in 0..self.trackers.len() {
             let t = &mut self.trackers[i];
@@ -354,7 +357,10 @@ impl Driver {
                     TrackerStatus::Connecting => ("connecting".to_owned(), false),
                     TrackerStatus::Connected => ("connected".to_owned(), true),
                     TrackerStatus::Retrying { at_ms } => (
-                        format!("unreachable, retrying in {} s", at_ms.saturating_sub(now).div_ceil(1000)),
+                        format!(
+                            "unreachable, retrying in {} s",
+                            at_ms.saturating_sub(now).div_ceil(1000)
+                        ),
                         false,
                     ),
                     TrackerStatus::Refused(r) => (format!("refused: {r}"), false),
@@ -532,7 +538,8 @@ impl Driver {
         }
         if let Some(interval) = msg.interval {
             let t = &mut self.trackers[i];
-            t.interval_ms = (interval * 1000).clamp(tracker::MIN_INTERVAL_MS, tracker::MAX_INTERVAL_MS);
+            t.interval_ms =
+                (interval * 1000).clamp(tracker::MIN_INTERVAL_MS, tracker::MAX_INTERVAL_MS);
             t.next_announce_ms = now + t.interval_ms;
         }
         if msg.complete.is_some() || msg.incomplete.is_some() {
@@ -558,9 +565,22 @@ impl Driver {
         }
     }
 
-    fn on_remote_offer(&mut self, i: usize, from: PeerId, offer_id: String, offer: &trk::Sdp, now: u64) {
+    fn on_remote_offer(
+        &mut self,
+        i: usize,
+        from: PeerId,
+        offer_id: String,
+        offer: &trk::Sdp,
+        now: u64,
+    ) {
         // Anything that does not open under our room key is from another room (or forged).
-        let Ok(sdp) = trk::open_offer(&self.keys.sdp, &self.keys.info_hash, from.as_str(), &offer_id, offer) else {
+        let Ok(sdp) = trk::open_offer(
+            &self.keys.sdp,
+            &self.keys.info_hash,
+            from.as_str(),
+            &offer_id,
+            offer,
+        ) else {
             warn("dropped an offer that does not open with this room's key");
             return;
         };
@@ -631,14 +651,25 @@ impl Driver {
             ..Announce::default()
         };
         let sent = serde_json::to_string(&msg)
-            .map(|text| self.trackers.get(rtc.tracker).is_some_and(|t| t.send(&text)))
+            .map(|text| {
+                self.trackers
+                    .get(rtc.tracker)
+                    .is_some_and(|t| t.send(&text))
+            })
             .unwrap_or(false);
         if !sent {
             self.close_rtc(h, None);
         }
     }
 
-    fn on_remote_answer(&mut self, i: usize, from: PeerId, offer_id: String, answer: &trk::Sdp, now: u64) {
+    fn on_remote_answer(
+        &mut self,
+        i: usize,
+        from: PeerId,
+        offer_id: String,
+        answer: &trk::Sdp,
+        now: u64,
+    ) {
         let Some(h) = self
             .rtcs
             .values()
@@ -799,7 +830,11 @@ impl Driver {
                     self.dispatch.emit(RoomAction::PeerName { id, name });
                 }
             }
-            PeerMessage::Chat { id: seq, sent_at_ms, text } => {
+            PeerMessage::Chat {
+                id: seq,
+                sent_at_ms,
+                text,
+            } => {
                 if !self.mesh.accept_chat(&conn.peer, seq) {
                     return;
                 }
@@ -828,12 +863,23 @@ impl Driver {
         let Ok(nonce) = random_bytes() else {
             return;
         };
-        let frame = wire::encode(&self.keys.chat, nonce, self.me.as_str(), conn.peer.as_str(), msg);
+        let frame = wire::encode(
+            &self.keys.chat,
+            nonce,
+            self.me.as_str(),
+            conn.peer.as_str(),
+            msg,
+        );
         rtc.send(&frame);
     }
 
     fn broadcast(&mut self, msg: &PeerMessage) {
-        let open: Vec<u32> = self.rtcs.values().filter(|r| r.open).map(|r| r.handle).collect();
+        let open: Vec<u32> = self
+            .rtcs
+            .values()
+            .filter(|r| r.open)
+            .map(|r| r.handle)
+            .collect();
         for h in open {
             self.send_to(h, msg);
         }
@@ -845,7 +891,10 @@ impl Driver {
             return;
         }
         if text.len() > MAX_CHAT_BYTES {
-            let note = format!("Message not sent: longer than {} KiB", MAX_CHAT_BYTES / 1024);
+            let note = format!(
+                "Message not sent: longer than {} KiB",
+                MAX_CHAT_BYTES / 1024
+            );
             self.dispatch.emit(RoomAction::Notice(note));
             return;
         }

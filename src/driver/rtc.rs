@@ -113,7 +113,9 @@ impl Rtc {
         let tx = events.clone();
         let pc2 = pc.clone();
         let on_state: Cb = Closure::new(move |_| {
-            web_sys::console::debug_1(&format!("peer connection {handle}: {:?}", pc2.connection_state()).into());
+            web_sys::console::debug_1(
+                &format!("peer connection {handle}: {:?}", pc2.connection_state()).into(),
+            );
             if matches!(
                 pc2.connection_state(),
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
@@ -242,8 +244,7 @@ pub async fn is_relayed(pc: RtcPeerConnection) -> Result<Option<bool>, JsError> 
     let Some(pair) = pair else {
         return Ok(None);
     };
-    let Some(local) = get_str(&pair, "localCandidateId").and_then(|id| by_id(&id).cloned())
-    else {
+    let Some(local) = get_str(&pair, "localCandidateId").and_then(|id| by_id(&id).cloned()) else {
         return Ok(None);
     };
     let Some(remote) = get_str(&pair, "remoteCandidateId").and_then(|id| by_id(&id).cloned())

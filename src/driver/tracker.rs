@@ -27,7 +27,9 @@ pub enum TrackerStatus {
     Connecting,
     Connected,
     /// Down; retrying at the given time.
-    Retrying { at_ms: u64 },
+    Retrying {
+        at_ms: u64,
+    },
     /// The tracker refused us (its `failure reason`).
     Refused(String),
 }
