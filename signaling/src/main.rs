@@ -1,0 +1,101 @@
+//! `hush-signaling`: parses flags, binds, prints the address, and runs the helper until
+//! Ctrl-C or SIGTERM. Everything else lives in the library.
+
+use anyhow::Context as _;
+use clap::Parser;
+use hush_signaling::{run, Config};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The optional Hush helper: WebTorrent-compatible tracker, TURN credentials, static files.
+#[derive(Debug, Parser)]
+#[command(name = "hush-signaling", version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Built app to serve at / (Trunk's dist/ directory).
+    #[arg(long, value_name = "DIR")]
+    dist: Option<PathBuf>,
+    /// STUN URL to hand out, e.g. stun:stun.example.org:3478 (repeatable).
+    #[arg(long = "stun", value_name = "URL")]
+    stun: Vec<String>,
+    /// TURN URL to hand out with time-limited credentials (repeatable).
+    #[arg(long = "turn-url", value_name = "URL")]
+    turn_url: Vec<String>,
+    /// Secret shared with the TURN server (coturn static-auth-secret).
+    #[arg(long, env = "HUSH_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Tell browsers to use relayed (TURN) candidates only.
+    #[arg(long)]
+    relay_only: bool,
+    /// Advertise wss:// in /config.json (behind a TLS proxy that sets no X-Forwarded-Proto).
+    #[arg(long)]
+    public_wss: bool,
+    /// Count connections per IP by the last X-Forwarded-For entry (only behind a proxy).
+    #[arg(long)]
+    trust_forwarded_for: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+
+    let args = Args::parse();
+    let config = Config {
+        dist: args.dist,
+        stun_urls: args.stun,
+        turn_urls: args.turn_url,
+        turn_secret: args.turn_secret,
+        relay_only: args.relay_only,
+        public_wss: args.public_wss,
+        trust_forwarded_for: args.trust_forwarded_for,
+        ..Config::default()
+    };
+    config.validate().context("invalid configuration")?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    // Tests and scripts wait for exactly this line, so it goes out whole and flushed.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "Hush helper listening on http://{addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+
+    run(listener, config, shutdown_signal())
+        .await
+        .context("helper failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C, or on SIGTERM (what service managers and `docker stop` send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No handler could be installed: never complete rather than stop at once.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,825 @@
+//! `GET /announce`: a WebTorrent-compatible tracker over WebSocket.
+//!
+//! Semantics follow the reference `bittorrent-tracker` server, so the app can use this helper
+//! and public trackers interchangeably:
+//! - an announce adds the socket's `peer_id` to the swarm `info_hash` (a socket may sit in
+//!   several swarms, with one `peer_id` per swarm) and is answered with `interval`,
+//!   `complete` (members that sent `left: 0`) and `incomplete` (the others);
+//! - each offer goes to a distinct, randomly chosen other member; offers beyond the number of
+//!   other members (or beyond `numwant`) are dropped;
+//! - an answer is routed to the socket of `to_peer_id` in that swarm and gets no reply of its
+//!   own; an unknown target is ignored silently, like the reference (the offerer's own
+//!   timeout handles it, and a failure reply would only tell a prober who left);
+//! - `event: "stopped"` leaves the swarm; closing the socket leaves all of them; an empty
+//!   swarm is deleted;
+//! - a `peer_id` announced from a second socket takes the entry over (the newest socket
+//!   wins), because a client reconnecting after a network change must not wait for its dead
+//!   socket to time out. A swarm member who copies another's id can only deny it offers: the
+//!   SDP it would receive is sealed with the room key.
+//!
+//! Every socket runs a reader (this task: parse, rate-limit, update the registry, forward) and
+//! a writer (drains a bounded queue into the socket). Other sockets push into that queue
+//! without waiting; a client that stops reading fills it and is disconnected, so one slow
+//! consumer can never stall the sockets that forward to it.
+
+use crate::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hush_core::ids::check_id;
+use hush_core::tracker::{parse_announce, Announce, ServerMessage, ACTION_ANNOUNCE, MAX_NUMWANT};
+use rand::seq::SliceRandom;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Largest WebSocket message (and frame) accepted. An announce carrying the maximum of 10
+/// sealed data-channel offers is ~20 KiB; 64 KiB leaves room for media SDPs while keeping a
+/// client from parking megabytes in our buffers.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Most peers in one swarm. A Hush room is a full mesh, which stops being usable well before
+/// 64 participants (each peer holds n-1 connections), so more is almost surely abuse.
+pub const MAX_PEERS_PER_SWARM: usize = 64;
+/// Most swarms one socket may join. One tab is in one room; 16 allows a few rooms per socket
+/// (as WebTorrent clients multiplex torrents) without letting a socket map the whole tracker.
+pub const MAX_SWARMS_PER_SOCKET: usize = 16;
+/// Most concurrent sockets from one IP (IPv6: one /64). Enough for a household or office
+/// behind one NAT with several tabs each, too few to exhaust the helper from one machine.
+pub const MAX_SOCKETS_PER_IP: usize = 32;
+/// A socket that sends no frame for this long is closed. Clients re-announce every
+/// [`ANNOUNCE_INTERVAL`], so 120 s is four missed announces: the client is gone.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The `interval` told to clients. 30 s keeps swarm membership fresh (a crashed peer is
+/// forgotten quickly) at the cost of one tiny frame per peer every 30 s.
+pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
+/// Sustained frames per second per socket. A joining client sends a handful (announce,
+/// answers); 20/s covers a burst of answers to a big room and throttles floods.
+pub const RATE_PER_SEC: u32 = 20;
+/// Token-bucket burst: a client may send this many frames at once after being quiet, e.g. a
+/// join into a full room answering many offers together.
+pub const RATE_BURST: u32 = 40;
+/// Outgoing messages queued per socket. A healthy client drains in microseconds; 64 absorbs
+/// a burst of offers from a whole room arriving at once, and a full queue means the client
+/// stopped reading, so it is disconnected rather than buffered without bound.
+pub const OUTGOING_QUEUE: usize = 64;
+/// How long one write may block before the socket is considered dead: the writer must not
+/// hold a connection slot forever for a client that keeps its TCP window shut.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After we send a close frame, how long we keep reading for the client's reply. Dropping the
+/// connection at once could reset it before the client has read why it was closed.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Close codes (RFC 6455 §7.4.1) this tracker sends.
+mod close_code {
+    /// Idle timeout: nothing went wrong, the client simply went quiet; it may reconnect.
+    pub const NORMAL: u16 = 1000;
+    /// The helper is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Broken WebSocket framing.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A binary frame: the tracker protocol is JSON text only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
+    /// Rate limit exceeded, or the client stopped reading its replies.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message over the frame limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+}
+
+/// The tracker's limits, each defaulting to the constant of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message or frame, in bytes; larger closes with 1009 ([`MAX_FRAME_BYTES`]).
+    pub max_frame_bytes: usize,
+    /// Members per swarm; a newcomer beyond it gets a failure reply ([`MAX_PEERS_PER_SWARM`]).
+    pub max_peers_per_swarm: usize,
+    /// Swarms per socket; one more gets a failure reply ([`MAX_SWARMS_PER_SOCKET`]).
+    pub max_swarms_per_socket: usize,
+    /// Concurrent sockets per IP (IPv6 /64); one more gets HTTP 429 ([`MAX_SOCKETS_PER_IP`]).
+    pub max_sockets_per_ip: usize,
+    /// Silence after which a socket is closed with 1000 ([`IDLE_TIMEOUT`]).
+    pub idle_timeout: Duration,
+    /// `interval` in announce replies, in whole seconds ([`ANNOUNCE_INTERVAL`]).
+    pub announce_interval: Duration,
+    /// Sustained frames per second per socket; beyond it, close 1008 ([`RATE_PER_SEC`]).
+    pub rate_per_sec: u32,
+    /// Frames a quiet socket may send at once ([`RATE_BURST`]).
+    pub rate_burst: u32,
+    /// Queued outgoing messages per socket; full means disconnect ([`OUTGOING_QUEUE`]).
+    pub outgoing_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: MAX_FRAME_BYTES,
+            max_peers_per_swarm: MAX_PEERS_PER_SWARM,
+            max_swarms_per_socket: MAX_SWARMS_PER_SOCKET,
+            max_sockets_per_ip: MAX_SOCKETS_PER_IP,
+            idle_timeout: IDLE_TIMEOUT,
+            announce_interval: ANNOUNCE_INTERVAL,
+            rate_per_sec: RATE_PER_SEC,
+            rate_burst: RATE_BURST,
+            outgoing_queue: OUTGOING_QUEUE,
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
+        use crate::ConfigError::ZeroLimit;
+        let checks = [
+            (self.max_frame_bytes == 0, "max_frame_bytes"),
+            (self.max_peers_per_swarm == 0, "max_peers_per_swarm"),
+            (self.max_swarms_per_socket == 0, "max_swarms_per_socket"),
+            (self.max_sockets_per_ip == 0, "max_sockets_per_ip"),
+            (self.idle_timeout.is_zero(), "idle_timeout"),
+            (self.announce_interval.is_zero(), "announce_interval"),
+            (self.rate_per_sec == 0, "rate_per_sec"),
+            (self.rate_burst == 0, "rate_burst"),
+            (self.outgoing_queue == 0, "outgoing_queue"),
+        ];
+        match checks.iter().find(|(zero, _)| *zero) {
+            Some((_, name)) => Err(ZeroLimit(name)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why an announce was refused while the socket stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    #[error("too many swarms on this connection (at most {0})")]
+    TooManySwarms(usize),
+    #[error("swarm is full (at most {0} peers)")]
+    SwarmFull(usize),
+}
+
+/// Identifies one socket for the lifetime of the process (never reused).
+type ConnId = u64;
+
+/// The sending side of one socket: its queue, and the token that ends it.
+#[derive(Clone)]
+struct Outbox {
+    conn: ConnId,
+    queue: mpsc::Sender<Message>,
+    /// Cancelled when the socket must go: its writer failed, or its queue overflowed.
+    end: CancellationToken,
+}
+
+impl Outbox {
+    /// Queues without waiting; a full queue ends the socket (slow consumer). Returns whether
+    /// the message was queued.
+    fn push(&self, msg: Message) -> bool {
+        match self.queue.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!("disconnecting a socket whose outgoing queue is full");
+                self.end.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// One swarm member.
+struct Member {
+    outbox: Outbox,
+    /// Sent `left: 0` or `event: "completed"` (a "seeder"), counted in `complete`.
+    complete: bool,
+}
+
+#[derive(Default)]
+struct Swarm {
+    /// Keyed by peer_id.
+    peers: HashMap<String, Member>,
+}
+
+impl Swarm {
+    fn counts(&self) -> (u64, u64) {
+        let complete = self.peers.values().filter(|m| m.complete).count();
+        (complete as u64, (self.peers.len() - complete) as u64)
+    }
+}
+
+/// Connections are counted per address; IPv6 per /64, since one host usually owns a whole
+/// /64 and could otherwise rotate addresses to dodge the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4(u32),
+    V6Prefix(u64),
+}
+
+impl From<IpAddr> for IpKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpKey::V4(u32::from(v4)),
+                None => IpKey::V6Prefix((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    swarms: HashMap<String, Swarm>,
+    sockets_per_ip: HashMap<IpKey, usize>,
+    next_conn: ConnId,
+}
+
+/// All soft state of the tracker.
+///
+/// A std `Mutex` around plain maps, as in mini-redis: every critical section is a few map
+/// operations and non-blocking `try_send`s with no `.await` inside, so the lock is held for
+/// microseconds and an async mutex would only add overhead. Swarms are small (bounded by
+/// [`MAX_PEERS_PER_SWARM`]), so sharding the lock is not worth its complexity at this scale.
+pub(crate) struct Registry {
+    inner: Mutex<Inner>,
+    limits: Limits,
+}
+
+impl Registry {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            limits,
+        }
+    }
+
+    /// Never panics on a poisoned lock: no critical section can leave the maps inconsistent
+    /// halfway (they hold no `.await` and no fallible step between paired updates).
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reserves a connection slot for `ip`, or `None` when that address is at its limit.
+    fn acquire_ip(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let key = IpKey::from(ip);
+        let mut inner = self.lock();
+        let count = inner.sockets_per_ip.entry(key).or_insert(0);
+        if *count >= self.limits.max_sockets_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            registry: Arc::clone(self),
+            key,
+        })
+    }
+
+    fn next_conn(&self) -> ConnId {
+        let mut inner = self.lock();
+        inner.next_conn += 1;
+        inner.next_conn
+    }
+}
+
+/// One counted connection from an address; dropping it frees the slot. Being a guard, it also
+/// frees the slot when an upgrade fails and axum drops our callback without calling it.
+struct IpSlot {
+    registry: Arc<Registry>,
+    key: IpKey,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        if let Some(count) = inner.sockets_per_ip.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                inner.sockets_per_ip.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The address a connection is counted under.
+fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        // The proxy appends the address it saw, so the last entry is the one nobody but the
+        // proxy could have written.
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+/// `GET /announce`: refuses with 429 before the upgrade when the address is at its socket
+/// limit (cheaper than accepting and closing, and visible to the client as a plain HTTP error).
+pub(crate) async fn announce(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let ip = client_ip(peer, &headers, app.config.trust_forwarded_for);
+    let Some(slot) = app.registry.acquire_ip(ip) else {
+        tracing::debug!("refused a socket: per-address limit reached");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from this address",
+        )
+            .into_response();
+    };
+    let max = app.config.limits.max_frame_bytes;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            let task = serve_socket(socket, app.clone(), slot);
+            app.sockets.track_future(task)
+        })
+}
+
+/// Lives as long as one WebSocket.
+async fn serve_socket(socket: WebSocket, app: AppState, slot: IpSlot) {
+    let limits = &app.config.limits;
+    let (sink, mut stream) = socket.split();
+    let (queue, queued) = mpsc::channel(limits.outgoing_queue);
+    let outbox = Outbox {
+        conn: app.registry.next_conn(),
+        queue,
+        end: CancellationToken::new(),
+    };
+    let end = outbox.end.clone();
+    let writer = tokio::spawn(write_loop(sink, queued, end.clone()));
+
+    let mut session = Session {
+        registry: Arc::clone(&app.registry),
+        outbox,
+        joined: HashMap::new(),
+        bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
+    };
+    let close = session.read_loop(&mut stream, &app.stopping).await;
+    // Leave before saying goodbye, so no offer is routed to a socket that is closing.
+    session.leave_all();
+
+    if let Some(frame) = close {
+        tracing::debug!(code = frame.code, reason = %frame.reason, "closing a socket");
+        if session.outbox.push(Message::Close(Some(frame))) {
+            linger(&mut stream).await;
+        }
+    }
+    // Dropping the last sender (the registry's copies went with `leave_all`) lets the writer
+    // drain what is queued, then finish.
+    drop(session);
+    if timeout(WRITE_TIMEOUT, writer).await.is_err() {
+        end.cancel();
+    }
+    drop(stream);
+    drop(slot);
+}
+
+/// Reads (and discards) until the client answers our close frame or [`CLOSE_LINGER`] passes.
+async fn linger(stream: &mut SplitStream<WebSocket>) {
+    let _ = timeout(CLOSE_LINGER, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Drains the queue into the socket until the queue closes, a close frame is written, the
+/// socket fails, or the socket is ended from elsewhere.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    end: CancellationToken,
+) {
+    loop {
+        let msg = tokio::select! {
+            _ = end.cancelled() => {
+                // A slow consumer: tell it why, if its window still has room.
+                let frame = close_frame(close_code::POLICY_VIOLATION, "outgoing queue full");
+                let _ = timeout(CLOSE_LINGER, sink.send(Message::Close(Some(frame)))).await;
+                return;
+            }
+            msg = queued.recv() => msg,
+        };
+        let Some(msg) = msg else { break };
+        let is_close = matches!(msg, Message::Close(_));
+        let sent = tokio::select! {
+            _ = end.cancelled() => return,
+            sent = timeout(WRITE_TIMEOUT, sink.send(msg)) => sent,
+        };
+        if !matches!(sent, Ok(Ok(()))) {
+            end.cancel();
+            return;
+        }
+        if is_close {
+            return;
+        }
+    }
+    // Flushes a pending reply to a client-initiated close.
+    let _ = timeout(CLOSE_LINGER, sink.close()).await;
+}
+
+fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }
+}
+
+/// Maps a read error to the close frame it deserves (none when the connection is gone).
+fn close_for_error(err: axum::Error) -> Option<CloseFrame> {
+    let inner = err.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => {
+            Some(close_frame(close_code::MESSAGE_TOO_BIG, "message too big"))
+        }
+        tungstenite::Error::Utf8(_) => Some(close_frame(
+            close_code::INVALID_DATA,
+            "text frame is not UTF-8",
+        )),
+        tungstenite::Error::Protocol(_) => Some(close_frame(
+            close_code::PROTOCOL_ERROR,
+            "WebSocket protocol error",
+        )),
+        _ => None,
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up, one per frame.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The reader side of one socket, and the swarms it joined.
+struct Session {
+    registry: Arc<Registry>,
+    outbox: Outbox,
+    /// info_hash → the peer_id this socket announced there. Kept here rather than in the
+    /// registry because only this task reads it; the registry is the authority on who owns a
+    /// peer_id (another socket may have taken it over).
+    joined: HashMap<String, String>,
+    bucket: TokenBucket,
+}
+
+impl Session {
+    /// Returns the close frame to send, or `None` when the connection is already over.
+    async fn read_loop(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        stopping: &CancellationToken,
+    ) -> Option<CloseFrame> {
+        let idle = self.registry.limits.idle_timeout;
+        let end = self.outbox.end.clone();
+        let mut deadline = Instant::now() + idle;
+        loop {
+            let frame = tokio::select! {
+                _ = end.cancelled() => return None,
+                _ = stopping.cancelled() => {
+                    return Some(close_frame(close_code::GOING_AWAY, "server shutting down"));
+                }
+                _ = sleep_until(deadline) => {
+                    return Some(close_frame(close_code::NORMAL, "idle timeout"));
+                }
+                frame = stream.next() => frame,
+            };
+            let msg = match frame {
+                None => return None,
+                Some(Err(err)) => return close_for_error(err),
+                Some(Ok(msg)) => msg,
+            };
+            // Every frame counts, pings included: each costs us a read and a wake-up, and a
+            // flood of control frames is as much a flood as one of announces. Likewise any
+            // frame proves the client alive, so any frame resets the idle deadline.
+            let now = Instant::now();
+            deadline = now + idle;
+            if !self.bucket.take(now) {
+                return Some(close_frame(
+                    close_code::POLICY_VIOLATION,
+                    "message rate limit exceeded",
+                ));
+            }
+            match msg {
+                Message::Text(text) => self.on_text(text.as_str()),
+                Message::Binary(_) => {
+                    return Some(close_frame(
+                        close_code::UNSUPPORTED_DATA,
+                        "binary frames are not supported",
+                    ));
+                }
+                // The library answers pings and close frames itself; a client close ends the
+                // stream on the next read.
+                Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+            }
+        }
+    }
+
+    fn reply(&self, msg: &ServerMessage) {
+        if let Ok(json) = serde_json::to_string(msg) {
+            self.outbox.push(Message::Text(json.into()));
+        }
+    }
+
+    fn on_text(&mut self, text: &str) {
+        let announce = match parse_announce(text) {
+            Ok(a) => a,
+            Err(err) => {
+                let mut failure = ServerMessage::failure(err.to_string());
+                // Real WebTorrent clients match replies by action and info_hash and drop the
+                // whole socket on a reply without an action; echo both when we can.
+                if let Some(info_hash) = lenient_info_hash(text) {
+                    failure.action = Some(ACTION_ANNOUNCE.into());
+                    failure.info_hash = Some(info_hash);
+                }
+                self.reply(&failure);
+                return;
+            }
+        };
+        match self.apply(&announce) {
+            Ok(Some((complete, incomplete))) => self.reply(&ServerMessage {
+                action: Some(ACTION_ANNOUNCE.into()),
+                info_hash: Some(announce.info_hash),
+                interval: Some(self.registry.limits.announce_interval.as_secs()),
+                complete: Some(complete),
+                incomplete: Some(incomplete),
+                ..ServerMessage::default()
+            }),
+            Ok(None) => {}
+            Err(refusal) => {
+                let mut failure = ServerMessage::failure(refusal.to_string());
+                failure.action = Some(ACTION_ANNOUNCE.into());
+                failure.info_hash = Some(announce.info_hash);
+                self.reply(&failure);
+            }
+        }
+    }
+
+    /// Applies one valid announce. Returns the swarm counts to reply with, or `None` when the
+    /// reference tracker sends no reply (an answer).
+    fn apply(&mut self, a: &Announce) -> Result<Option<(u64, u64)>, Refusal> {
+        // Serialise before taking the lock, so it is held only for map work.
+        let offers: Vec<Message> = a
+            .offers
+            .iter()
+            .flatten()
+            .filter_map(|o| {
+                relayed(ServerMessage {
+                    offer_id: Some(o.offer_id.clone()),
+                    offer: Some(o.offer.clone()),
+                    ..relay_base(a)
+                })
+            })
+            .collect();
+        let answer = a.answer.as_ref().and_then(|answer| {
+            relayed(ServerMessage {
+                offer_id: a.offer_id.clone(),
+                answer: Some(answer.clone()),
+                ..relay_base(a)
+            })
+        });
+
+        let registry = Arc::clone(&self.registry);
+        let mut inner = registry.lock();
+        if a.event.as_deref() == Some("stopped") {
+            // A leaving peer's offers are not forwarded: whoever answered would be answering
+            // a peer that just said it is gone.
+            self.leave(&mut inner, &a.info_hash);
+            let counts = inner.swarms.get(&a.info_hash).map_or((0, 0), Swarm::counts);
+            return Ok(Some(counts));
+        }
+        self.join(&mut inner, a)?;
+        let Some(swarm) = inner.swarms.get(&a.info_hash) else {
+            return Ok(Some((0, 0)));
+        };
+
+        if !offers.is_empty() {
+            let mut others: Vec<&Member> = swarm
+                .peers
+                .values()
+                .filter(|m| m.outbox.conn != self.outbox.conn)
+                .collect();
+            // `numwant` caps the recipients as in the reference tracker (WebTorrent sends
+            // numwant = number of offers); we clamp it so a client cannot ask for more.
+            let want = a.numwant.unwrap_or(MAX_NUMWANT).min(MAX_NUMWANT) as usize;
+            let n = offers.len().min(others.len()).min(want);
+            // A partial Fisher–Yates shuffle picks `n` distinct members uniformly: no member gets
+            // two offers from one announce (which would make it answer twice), and the order
+            // of the map does not bias who is chosen.
+            let (chosen, _) = others.partial_shuffle(&mut rand::rng(), n);
+            for (member, offer) in chosen.iter().zip(offers) {
+                member.outbox.push(offer);
+            }
+        }
+
+        if let (Some(answer), Some(to)) = (answer, &a.to_peer_id) {
+            match swarm.peers.get(to) {
+                Some(m) if m.outbox.conn != self.outbox.conn => {
+                    m.outbox.push(answer);
+                }
+                _ => {}
+            }
+            return Ok(None);
+        }
+        Ok(Some(swarm.counts()))
+    }
+
+    /// Adds (or refreshes) this socket's membership of `a.info_hash` as `a.peer_id`.
+    fn join(&mut self, inner: &mut Inner, a: &Announce) -> Result<(), Refusal> {
+        let limits = &self.registry.limits;
+        let previous = self.joined.get(&a.info_hash).cloned();
+        if previous.is_none() && self.joined.len() >= limits.max_swarms_per_socket {
+            return Err(Refusal::TooManySwarms(limits.max_swarms_per_socket));
+        }
+        let now_complete = a.left == Some(0) || a.event.as_deref() == Some("completed");
+        let conn = self.outbox.conn;
+
+        let swarm = inner.swarms.get(&a.info_hash);
+        let is_member = swarm.is_some_and(|s| s.peers.contains_key(&a.peer_id));
+        if !is_member {
+            let size = swarm.map_or(0, |s| s.peers.len());
+            // Re-announcing under a new peer_id frees our old entry first.
+            let frees_one = previous.as_ref().is_some_and(|old| {
+                swarm
+                    .and_then(|s| s.peers.get(old))
+                    .is_some_and(|m| m.outbox.conn == conn)
+            });
+            if size - usize::from(frees_one) >= limits.max_peers_per_swarm {
+                return Err(Refusal::SwarmFull(limits.max_peers_per_swarm));
+            }
+        }
+
+        let swarm = inner.swarms.entry(a.info_hash.clone()).or_default();
+        if let Some(old) = previous.filter(|old| *old != a.peer_id) {
+            if swarm.peers.get(&old).is_some_and(|m| m.outbox.conn == conn) {
+                swarm.peers.remove(&old);
+            }
+        }
+        let was_complete = swarm
+            .peers
+            .get(&a.peer_id)
+            .is_some_and(|m| m.outbox.conn == conn && m.complete);
+        swarm.peers.insert(
+            a.peer_id.clone(),
+            Member {
+                outbox: self.outbox.clone(),
+                complete: was_complete || now_complete,
+            },
+        );
+        self.joined.insert(a.info_hash.clone(), a.peer_id.clone());
+        Ok(())
+    }
+
+    /// Removes this socket's entry from one swarm (unless another socket has taken the
+    /// peer_id over) and deletes the swarm if that emptied it.
+    fn leave(&mut self, inner: &mut Inner, info_hash: &str) {
+        let Some(peer_id) = self.joined.remove(info_hash) else {
+            return;
+        };
+        let conn = self.outbox.conn;
+        if let Some(swarm) = inner.swarms.get_mut(info_hash) {
+            if swarm
+                .peers
+                .get(&peer_id)
+                .is_some_and(|m| m.outbox.conn == conn)
+            {
+                swarm.peers.remove(&peer_id);
+            }
+            if swarm.peers.is_empty() {
+                inner.swarms.remove(info_hash);
+            }
+        }
+    }
+
+    fn leave_all(&mut self) {
+        let registry = Arc::clone(&self.registry);
+        let mut inner = registry.lock();
+        let swarms: Vec<String> = self.joined.keys().cloned().collect();
+        for info_hash in swarms {
+            self.leave(&mut inner, &info_hash);
+        }
+    }
+}
+
+/// The fields every relayed offer or answer carries: who it is from, and which swarm.
+fn relay_base(a: &Announce) -> ServerMessage {
+    ServerMessage {
+        action: Some(ACTION_ANNOUNCE.into()),
+        info_hash: Some(a.info_hash.clone()),
+        peer_id: Some(a.peer_id.clone()),
+        ..ServerMessage::default()
+    }
+}
+
+fn relayed(msg: ServerMessage) -> Option<Message> {
+    serde_json::to_string(&msg)
+        .ok()
+        .map(|json| Message::Text(json.into()))
+}
+
+/// The frame's `info_hash` if it has a well-formed one, for labelling a failure reply.
+fn lenient_info_hash(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let info_hash = value.get("info_hash")?.as_str()?;
+    check_id(info_hash).ok()?;
+    Some(info_hash.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(2, 3, t0);
+        assert!((0..3).all(|_| b.take(t0)));
+        assert!(!b.take(t0));
+        // Half a second at 2/s refills exactly one token.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(b.take(t1));
+        assert!(!b.take(t1));
+        // A long pause refills only up to the burst.
+        let t2 = t1 + Duration::from_secs(60);
+        assert!((0..3).all(|_| b.take(t2)));
+        assert!(!b.take(t2));
+    }
+
+    #[test]
+    fn ipv6_is_counted_per_slash_64_and_mapped_v4_as_v4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(IpKey::from(a), IpKey::from(b));
+        assert_ne!(IpKey::from(a), IpKey::from(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(IpKey::from(mapped), IpKey::from(v4));
+    }
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted_and_takes_the_last_entry() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1, 203.0.113.5".parse().unwrap());
+        assert_eq!(client_ip(peer, &headers, false), peer.ip());
+        let last: IpAddr = "203.0.113.5".parse().unwrap();
+        assert_eq!(client_ip(peer, &headers, true), last);
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_ip(peer, &headers, true), peer.ip());
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let limits = Limits {
+            outgoing_queue: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            limits.validate(),
+            Err(crate::ConfigError::ZeroLimit("outgoing_queue"))
+        );
+        assert_eq!(Limits::default().validate(), Ok(()));
+    }
+}
