@@ -3,6 +3,7 @@
 //! the same `dist/` runs on any static host or behind the helper.
 
 use super::js::{await_promise, JsError};
+use super::rtc::IceKinds;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
@@ -36,6 +37,8 @@ struct RtcConfigReply {
 pub struct AppConfig {
     pub trackers: Vec<String>,
     pub rtc: RtcConfiguration,
+    /// Candidate kinds this ICE configuration can produce.
+    pub ice_kinds: IceKinds,
     /// A problem worth telling the user that did not stop the room (e.g. no TURN).
     pub warning: Option<String>,
 }
@@ -86,16 +89,48 @@ pub async fn load() -> Result<AppConfig, JsError> {
         }
     }
     let rtc = RtcConfiguration::new();
+    let relay_only = policy.as_deref() == Some("relay");
+    let ice_kinds = ice_kinds(&ice, relay_only);
     if ice.is_array() {
         let js = js_sys::JSON::parse(&ice.to_string())?;
         rtc.set_ice_servers(&js);
     }
-    if policy.as_deref() == Some("relay") {
+    if relay_only {
         rtc.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
     }
     Ok(AppConfig {
         trackers,
         rtc,
+        ice_kinds,
         warning,
     })
+}
+
+/// Reads which candidate kinds `iceServers` (the RTCIceServer list) can yield.
+fn ice_kinds(servers: &serde_json::Value, relay_only: bool) -> IceKinds {
+    let mut kinds = IceKinds {
+        relay_only,
+        ..IceKinds::default()
+    };
+    let urls = servers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("urls"))
+        .flat_map(|u| match u {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(many) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        });
+    for url in urls {
+        if url.starts_with("stun:") || url.starts_with("stuns:") {
+            kinds.srflx = true;
+        } else if url.starts_with("turn:") || url.starts_with("turns:") {
+            kinds.relay = true;
+        }
+    }
+    kinds
 }

@@ -69,7 +69,6 @@ pub enum Event {
 /// Offers being prepared for one announce.
 pub struct OfferBatch {
     handles: Vec<u32>,
-    ready: Vec<OfferEntry>,
 }
 
 /// The UI's handle on a running room. Cloneable; `leave` ends the room at once.
@@ -115,55 +114,67 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         driver: slot.clone(),
     };
     wasm_bindgen_futures::spawn_local(async move {
-        // Let the page paint "Starting" before Argon2 holds the thread for ~100 ms.
+        // Let the page paint "Starting" before the room's setup holds the thread.
         sleep_ms(0).await;
-        let config = config::load();
-        let keys = match RoomKeys::derive(&room_name) {
-            Ok(k) => k,
-            Err(e) => return dispatch.emit(RoomAction::Phase(Phase::Failed(e.to_string()))),
-        };
-        let config = match config.await {
+        let fail = |msg: String| dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+        let config = match config::load().await {
             Ok(c) => c,
-            Err(e) => {
-                let msg = format!("Could not load the configuration: {e}");
-                return dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
-            }
+            Err(e) => return fail(format!("Could not load the configuration: {e}")),
         };
         if config.trackers.is_empty() {
-            let msg = "No trackers are configured (config.json lists none)".to_owned();
-            return dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+            return fail("No trackers are configured (config.json lists none)".into());
         }
-        let me = match random_bytes() {
-            Ok(b) => PeerId::random(&b),
-            Err(e) => return dispatch.emit(RoomAction::Phase(Phase::Failed(e.to_string()))),
-        };
         if let Some(w) = &config.warning {
             dispatch.emit(RoomAction::Notice(w.clone()));
         }
+        // Open the tracker sockets and prepare the first offers before deriving the room key:
+        // the WebSocket handshakes and ICE gathering then run during Argon2's ~100 ms.
+        let now = now_ms();
+        let mut trackers: Vec<Tracker> = config
+            .trackers
+            .into_iter()
+            .enumerate()
+            .map(|(i, url)| Tracker::new(i, url))
+            .collect();
+        for t in &mut trackers {
+            t.connect(&tx, now, jitter());
+        }
+        let mut rtcs = BTreeMap::new();
+        let mut next_handle = 0;
+        for _ in 0..INITIAL_OFFERS * trackers.len() {
+            next_handle += 1;
+            match spawn_offer(next_handle, &config.rtc, config.ice_kinds, &tx) {
+                Ok(r) => {
+                    rtcs.insert(next_handle, r);
+                }
+                Err(e) => return fail(format!("This browser cannot open peer connections: {e}")),
+            }
+        }
+        wait_local_offers(&rtcs).await;
+        let keys = match RoomKeys::derive(&room_name) {
+            Ok(k) => k,
+            Err(e) => return fail(e.to_string()),
+        };
+        let me = match random_bytes() {
+            Ok(b) => PeerId::random(&b),
+            Err(e) => return fail(e.to_string()),
+        };
         let mut driver = Driver {
             mesh: Mesh::new(me.clone()),
             me,
             keys,
             name: my_name,
-            trackers: config
-                .trackers
-                .into_iter()
-                .enumerate()
-                .map(|(i, url)| Tracker::new(i, url))
-                .collect(),
-            rtcs: BTreeMap::new(),
-            next_handle: 0,
+            trackers,
+            rtcs,
+            next_handle,
             rtc_config: config.rtc,
+            ice_kinds: config.ice_kinds,
             chat_seq: 0,
             events: tx.clone(),
             dispatch: dispatch.clone(),
             last_ping_ms: 0,
             shown_trackers: Vec::new(),
         };
-        let now = now_ms();
-        for t in &mut driver.trackers {
-            t.connect(&tx, now, jitter());
-        }
         driver.report_trackers();
         dispatch.emit(RoomAction::Phase(Phase::Ready));
         {
@@ -201,6 +212,39 @@ fn warn(msg: &str) {
     web_sys::console::warn_1(&msg.into());
 }
 
+/// Creates a connection and starts making its offer; the SDP arrives as [`Event::OfferReady`].
+fn spawn_offer(
+    h: u32,
+    config: &web_sys::RtcConfiguration,
+    kinds: rtc::IceKinds,
+    events: &mpsc::Sender<Event>,
+) -> Result<Rtc, JsError> {
+    let mut rtc = Rtc::new(h, config, events)?;
+    rtc.offer_id = encode_id(&random_bytes()?);
+    let (pc, tx) = (rtc.pc.clone(), events.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        let r = rtc::make_offer(pc, kinds).await;
+        let _ = tx.clone().try_send(Event::OfferReady(h, r));
+    });
+    Ok(rtc)
+}
+
+/// Waits (briefly) until every prepared offer has its local description, i.e. until ICE
+/// gathering is running in the browser's network thread and no longer needs this one.
+async fn wait_local_offers(rtcs: &BTreeMap<u32, Rtc>) {
+    const POLL_MS: u32 = 2;
+    const MAX_WAIT_MS: u32 = 100;
+    let mut waited = 0;
+    while waited < MAX_WAIT_MS
+        && rtcs
+            .values()
+            .any(|r| r.pc.signaling_state() != web_sys::RtcSignalingState::HaveLocalOffer)
+    {
+        sleep_ms(POLL_MS).await;
+        waited += POLL_MS;
+    }
+}
+
 fn jitter() -> u8 {
     random_bytes::<1>().map(|b| b[0]).unwrap_or(128)
 }
@@ -214,6 +258,7 @@ struct Driver {
     rtcs: BTreeMap<u32, Rtc>,
     next_handle: u32,
     rtc_config: web_sys::RtcConfiguration,
+    ice_kinds: rtc::IceKinds,
     /// Id of our last chat message (ids start at 1).
     chat_seq: u64,
     events: mpsc::Sender<Event>,
@@ -380,7 +425,8 @@ impl Driver {
 
     // ---- signaling ----
 
-    /// Announces to tracker `i`, with as many fresh offers as the swarm needs.
+    /// Announces to tracker `i`, with as many fresh offers as the swarm needs: prepared ones
+    /// first, new ones for the rest. The announce goes out once all of them have their SDP.
     fn announce(&mut self, i: usize, now: u64) {
         let Some(t) = self.trackers.get(i) else {
             return;
@@ -397,28 +443,41 @@ impl Driver {
             self.send_announce(i, Vec::new(), now);
             return;
         }
-        let mut handles = Vec::with_capacity(wanted);
-        for _ in 0..wanted {
-            let Some(mut rtc) = self.new_rtc() else {
-                return;
+        let mut handles: Vec<u32> = self
+            .rtcs
+            .values()
+            .filter(|r| r.conn.is_none() && r.tracker.is_none())
+            .map(|r| r.handle)
+            .take(wanted)
+            .collect();
+        while handles.len() < wanted {
+            let Some(h) = self.prepare_offer() else {
+                break;
             };
-            let Ok(id_bytes) = random_bytes() else {
-                return;
-            };
-            rtc.offer_id = encode_id(&id_bytes);
-            rtc.tracker = i;
-            let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
             handles.push(h);
-            self.rtcs.insert(h, rtc);
-            wasm_bindgen_futures::spawn_local(async move {
-                let r = rtc::make_offer(pc).await;
-                let _ = tx.clone().try_send(Event::OfferReady(h, r));
-            });
         }
-        self.trackers[i].batch = Some(OfferBatch {
-            handles,
-            ready: Vec::new(),
-        });
+        for h in &handles {
+            if let Some(r) = self.rtcs.get_mut(h) {
+                r.tracker = Some(i);
+            }
+        }
+        self.trackers[i].batch = Some(OfferBatch { handles });
+        self.finish_batch(i, now);
+    }
+
+    fn prepare_offer(&mut self) -> Option<u32> {
+        let h = self.new_handle();
+        match spawn_offer(h, &self.rtc_config, self.ice_kinds, &self.events) {
+            Ok(r) => {
+                self.rtcs.insert(h, r);
+                Some(h)
+            }
+            Err(e) => {
+                let msg = format!("This browser cannot open peer connections: {e}");
+                self.dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
+                None
+            }
+        }
     }
 
     /// Offers tracker `i` should still carry for a swarm of `swarm_size`: members we have no
@@ -427,7 +486,7 @@ impl Driver {
         let pending = self
             .rtcs
             .values()
-            .filter(|r| r.conn.is_none() && r.tracker == i)
+            .filter(|r| r.conn.is_none() && r.tracker == Some(i))
             .count();
         self.mesh
             .offers_wanted(swarm_size, MAX_OFFERS)
@@ -435,51 +494,62 @@ impl Driver {
     }
 
     fn on_offer_ready(&mut self, h: u32, result: Result<String, JsError>, now: u64) {
-        let Some(rtc) = self.rtcs.get(&h) else {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
             return;
         };
-        let i = rtc.tracker;
-        let entry = match result {
-            Ok(sdp) => {
-                let nonce = random_bytes().unwrap_or_default();
-                let offer = trk::seal_offer(
-                    &self.keys.sdp,
-                    nonce,
-                    &self.keys.info_hash,
-                    self.me.as_str(),
-                    &rtc.offer_id,
-                    &sdp,
-                );
-                Some(OfferEntry {
-                    offer_id: rtc.offer_id.clone(),
-                    offer,
-                })
-            }
+        let tracker = rtc.tracker;
+        match result {
+            Ok(sdp) => rtc.offer_sdp = Some(sdp),
             Err(e) => {
                 warn(&format!("could not create an offer: {e}"));
                 self.rtcs.remove(&h);
-                None
             }
-        };
-        let Some(batch) = self.trackers.get_mut(i).and_then(|t| t.batch.as_mut()) else {
+        }
+        if let Some(i) = tracker {
+            self.finish_batch(i, now);
+        }
+    }
+
+    /// Sends tracker `i`'s pending announce once none of its offers is still gathering.
+    fn finish_batch(&mut self, i: usize, now: u64) {
+        let Some(batch) = self.trackers.get(i).and_then(|t| t.batch.as_ref()) else {
             return;
         };
-        if !batch.handles.contains(&h) {
+        let gathering = batch
+            .handles
+            .iter()
+            .any(|h| self.rtcs.get(h).is_some_and(|r| r.offer_sdp.is_none()));
+        if gathering {
             return;
         }
-        batch.handles.retain(|x| *x != h);
-        batch.ready.extend(entry);
-        if batch.handles.is_empty() {
-            let offers = self.trackers[i]
-                .batch
-                .take()
-                .map(|b| b.ready)
-                .unwrap_or_default();
-            for o in &offers {
-                self.mesh.offer_created(&o.offer_id, now);
-            }
-            self.send_announce(i, offers, now);
+        let handles = self.trackers[i]
+            .batch
+            .take()
+            .map(|b| b.handles)
+            .unwrap_or_default();
+        let mut offers = Vec::with_capacity(handles.len());
+        for h in handles {
+            let Some(r) = self.rtcs.get(&h) else {
+                continue;
+            };
+            let (Some(sdp), Ok(nonce)) = (&r.offer_sdp, random_bytes()) else {
+                continue;
+            };
+            let offer = trk::seal_offer(
+                &self.keys.sdp,
+                nonce,
+                &self.keys.info_hash,
+                self.me.as_str(),
+                &r.offer_id,
+                sdp,
+            );
+            self.mesh.offer_created(&r.offer_id, now);
+            offers.push(OfferEntry {
+                offer_id: r.offer_id.clone(),
+                offer,
+            });
         }
+        self.send_announce(i, offers, now);
     }
 
     fn send_announce(&mut self, i: usize, offers: Vec<OfferEntry>, now: u64) {
@@ -511,7 +581,7 @@ impl Driver {
         let stale: Vec<(u32, String)> = self
             .rtcs
             .values()
-            .filter(|r| r.conn.is_none() && r.tracker == i)
+            .filter(|r| r.conn.is_none() && r.tracker == Some(i))
             .map(|r| (r.handle, r.offer_id.clone()))
             .collect();
         for (h, offer_id) in stale {
@@ -607,13 +677,14 @@ impl Driver {
             self.mesh.on_closed(&conn);
             return;
         };
-        rtc.tracker = i;
+        rtc.tracker = Some(i);
         rtc.offer_id = conn.offer_id.clone();
         rtc.conn = Some(conn);
         let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+        let kinds = self.ice_kinds;
         self.rtcs.insert(h, rtc);
         wasm_bindgen_futures::spawn_local(async move {
-            let r = rtc::make_answer(pc, sdp).await;
+            let r = rtc::make_answer(pc, sdp, kinds).await;
             let _ = tx.clone().try_send(Event::AnswerReady(h, r));
         });
     }
@@ -653,7 +724,7 @@ impl Driver {
         let sent = serde_json::to_string(&msg)
             .map(|text| {
                 self.trackers
-                    .get(rtc.tracker)
+                    .get(rtc.tracker.unwrap_or(usize::MAX))
                     .is_some_and(|t| t.send(&text))
             })
             .unwrap_or(false);
@@ -673,7 +744,7 @@ impl Driver {
         let Some(h) = self
             .rtcs
             .values()
-            .find(|r| r.conn.is_none() && r.tracker == i && r.offer_id == offer_id)
+            .find(|r| r.conn.is_none() && r.tracker == Some(i) && r.offer_id == offer_id)
             .map(|r| r.handle)
         else {
             return;

@@ -39,9 +39,12 @@ pub struct Rtc {
     pub dc: RtcDataChannel,
     /// The negotiation this connection carries; `None` while our offer is unanswered.
     pub conn: Option<ConnId>,
-    /// For our own offers: which tracker carried it (answers come back the same way).
-    pub tracker: usize,
+    /// Which tracker carries this negotiation (answers go back the same way); `None` for an
+    /// offer prepared ahead and not yet given to a tracker.
+    pub tracker: Option<usize>,
     pub offer_id: String,
+    /// Our offer's SDP once gathered, waiting to be sealed into an announce.
+    pub offer_sdp: Option<String>,
     /// Frames posted to the driver and not yet handled (see [`MAX_INFLIGHT_FRAMES`]).
     pub inflight: Rc<Cell<u32>>,
     /// Set by the message handler when the peer floods; the driver then drops it.
@@ -131,8 +134,9 @@ impl Rtc {
             pc,
             dc,
             conn: None,
-            tracker: 0,
+            tracker: None,
             offer_id: String::new(),
+            offer_sdp: None,
             inflight,
             flooded,
             open: false,
@@ -167,18 +171,82 @@ fn post(tx: &Sender<Event>, ev: Event) {
     let _ = tx.clone().try_send(ev);
 }
 
-/// Waits until ICE gathering completes or [`ICE_GATHER_TIMEOUT_MS`] passes.
-async fn gathered(pc: &RtcPeerConnection) {
-    // Polling at a short period keeps this free of one-shot JS closures; gathering on
-    // loopback completes within one or two periods.
+/// Which candidate kinds a connection can gather, from the ICE configuration: gathering can
+/// stop as soon as one of each has arrived instead of waiting for the slowest kinds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IceKinds {
+    /// STUN servers are configured: expect a server-reflexive candidate.
+    pub srflx: bool,
+    /// TURN servers are configured: expect a relay candidate.
+    pub relay: bool,
+    /// Relay-only policy: host and server-reflexive candidates are never gathered.
+    pub relay_only: bool,
+}
+
+/// After the last UDP candidate, how long gathering must stay quiet before the SDP is sent.
+/// Candidates of one kind arrive within a millisecond or two of each other; the TCP host
+/// candidates Chromium gathers ~130 ms later are useless when UDP works, and waiting for
+/// "complete" for them would double the time to connect.
+const GATHER_QUIET_MS: f64 = 10.0;
+
+#[derive(Default)]
+struct Gathered {
+    host: bool,
+    srflx: bool,
+    relay: bool,
+    last_udp_ms: f64,
+}
+
+/// Waits until the candidates that matter are gathered: gathering completes, or one candidate
+/// of each expected kind arrived and UDP has been quiet for [`GATHER_QUIET_MS`], or
+/// [`ICE_GATHER_TIMEOUT_MS`] passes.
+async fn gathered(pc: &RtcPeerConnection, kinds: IceKinds) {
     const POLL_MS: u32 = 5;
+    let seen = Rc::new(std::cell::RefCell::new(Gathered::default()));
+    let on_candidate: Cb = {
+        let seen = seen.clone();
+        Closure::new(move |ev: JsValue| {
+            let cand = get(&get(&ev, "candidate"), "candidate")
+                .as_string()
+                .unwrap_or_default();
+            // candidate:<foundation> <component> <protocol> <priority> <address> <port> typ <type>
+            let fields: Vec<&str> = cand.split_whitespace().collect();
+            if fields.get(2).map(|p| p.eq_ignore_ascii_case("udp")) != Some(true) {
+                return;
+            }
+            let mut s = seen.borrow_mut();
+            match fields.get(7).copied() {
+                Some("host") => s.host = true,
+                Some("srflx") | Some("prflx") => s.srflx = true,
+                Some("relay") => s.relay = true,
+                _ => {}
+            }
+            s.last_udp_ms = js_sys::Date::now();
+        })
+    };
+    pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
     let mut waited = 0;
-    while pc.ice_gathering_state() != RtcIceGatheringState::Complete
-        && waited < ICE_GATHER_TIMEOUT_MS
-    {
+    loop {
+        if pc.ice_gathering_state() == RtcIceGatheringState::Complete
+            || waited >= ICE_GATHER_TIMEOUT_MS
+        {
+            break;
+        }
+        {
+            let s = seen.borrow();
+            let have_all = if kinds.relay_only {
+                s.relay
+            } else {
+                s.host && (!kinds.srflx || s.srflx) && (!kinds.relay || s.relay)
+            };
+            if have_all && js_sys::Date::now() - s.last_udp_ms >= GATHER_QUIET_MS {
+                break;
+            }
+        }
         sleep_ms(POLL_MS).await;
         waited += POLL_MS;
     }
+    pc.set_onicecandidate(None);
 }
 
 fn local_sdp(pc: &RtcPeerConnection) -> Result<String, JsError> {
@@ -188,21 +256,25 @@ fn local_sdp(pc: &RtcPeerConnection) -> Result<String, JsError> {
 }
 
 /// Creates an offer and returns its SDP with gathered candidates.
-pub async fn make_offer(pc: RtcPeerConnection) -> Result<String, JsError> {
+pub async fn make_offer(pc: RtcPeerConnection, kinds: IceKinds) -> Result<String, JsError> {
     let offer = await_promise(pc.create_offer()).await?;
     await_promise(pc.set_local_description(offer.unchecked_ref())).await?;
-    gathered(&pc).await;
+    gathered(&pc, kinds).await;
     local_sdp(&pc)
 }
 
 /// Applies a remote offer and returns our answer SDP with gathered candidates.
-pub async fn make_answer(pc: RtcPeerConnection, offer_sdp: String) -> Result<String, JsError> {
+pub async fn make_answer(
+    pc: RtcPeerConnection,
+    offer_sdp: String,
+    kinds: IceKinds,
+) -> Result<String, JsError> {
     let desc = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
     desc.set_sdp(&offer_sdp);
     await_promise(pc.set_remote_description(&desc)).await?;
     let answer = await_promise(pc.create_answer()).await?;
     await_promise(pc.set_local_description(answer.unchecked_ref())).await?;
-    gathered(&pc).await;
+    gathered(&pc, kinds).await;
     local_sdp(&pc)
 }
 
