@@ -103,11 +103,11 @@ process.on('exit', () => {
  * Resolves once it printed `Hush helper listening on http://<addr>`.
  * @returns {Promise<{url: string, stop: () => Promise<void>, output: () => string, process: import('node:child_process').ChildProcess}>}
  */
-export async function startHelper({ args = [], dist = DIST, env = {} } = {}) {
+export async function startHelper({ args = [], dist = DIST, env = {}, listen = '127.0.0.1:0' } = {}) {
   if (!existsSync(HELPER_BIN)) {
     throw new Error(`helper binary missing: ${HELPER_BIN} (run \`make build\` first)`);
   }
-  const child = spawn(HELPER_BIN, ['--listen', '127.0.0.1:0', '--dist', dist, ...args], {
+  const child = spawn(HELPER_BIN, ['--listen', listen, '--dist', dist, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,4 +281,42 @@ export async function scenario(name, body, { helperArgs = [] } = {}) {
     await closeBrowser(browser);
     await helper.stop();
   }
+}
+
+/** Port coturn listens on inside the test namespace (the namespace is private to the run). */
+export const TURN_PORT = 3478;
+
+/**
+ * Starts coturn on 127.0.0.1 with TURN REST auth (`use-auth-secret`), as DESIGN.md describes.
+ * `--allow-loopback-peers` is for tests only: every peer here is 127.0.0.1.
+ * @returns {Promise<{url: string, secret: string, stop: () => Promise<void>, output: () => string}>}
+ */
+export async function startTurn({ secret = 'e2e-turn-secret', realm = 'hush.test' } = {}) {
+  const child = spawn('turnserver', [
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${TURN_PORT}`,
+    '--use-auth-secret', `--static-auth-secret=${secret}`, `--realm=${realm}`,
+    '--no-tls', '--no-dtls', '--no-cli', '--allow-loopback-peers', '--fingerprint',
+    '--min-port=49160', '--max-port=49260', '--log-file=stdout',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (c) => (output += c));
+  child.stderr.setEncoding('utf8').on('data', (c) => (output += c));
+  const exited = new Promise((resolve) => child.once('exit', () => { children.delete(child); resolve(); }));
+  await withTimeout(new Promise((resolve, reject) => {
+    const check = setInterval(() => {
+      if (/listener opened on|Total (UDP|General) servers/i.test(output)) { clearInterval(check); resolve(); }
+    }, 50);
+    child.once('error', (e) => { clearInterval(check); reject(e); });
+    exited.then(() => { clearInterval(check); reject(new Error(`turnserver exited:\n${output}`)); });
+  }), HELPER_START_MS, 'turnserver to listen');
+  return {
+    url: `turn:127.0.0.1:${TURN_PORT}`,
+    secret,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await withTimeout(exited, HELPER_STOP_MS, 'turnserver to exit').catch(() => child.kill('SIGKILL'));
+    },
+  };
 }

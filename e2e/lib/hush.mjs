@@ -53,6 +53,18 @@ export async function createRoom(page) {
   return room;
 }
 
+/**
+ * Waits until every tracker in the room's "Trackers" list says "connected": the tracker has
+ * answered our announce, so we are in the swarm and other peers can reach us.
+ */
+export async function waitJoinedSwarm(page, timeout = CONNECT_MS) {
+  const statuses = page.getByRole('list', { name: 'Trackers' }).locator('.status');
+  await waitFor(async () => {
+    const all = await statuses.allInnerTexts();
+    return all.length > 0 && all.every((s) => s.trim() === 'connected');
+  }, { timeout, what: 'every tracker to say "connected"' });
+}
+
 /** On the landing page: type `room` into "Room name" and click "Join room". */
 export async function joinByForm(page, room) {
   await waitOnLanding(page);

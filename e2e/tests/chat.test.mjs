@@ -27,6 +27,7 @@ import {
   waitForPeerCount,
   waitForPeers,
   waitInRoom,
+  waitJoinedSwarm,
   waitOnLanding,
 } from '../lib/hush.mjs';
 
@@ -214,6 +215,8 @@ test(`join latency over ${JOIN_RUNS} runs (measurement)`, { timeout: 300_000 }, 
     for (let run = 1; run <= JOIN_RUNS; run++) {
       const host = await ctx.peer(`host${run}`);
       const room = await createRoom(host.page);
+      // The figure is the guest's join: the host is already in the swarm, as in real use.
+      await waitJoinedSwarm(host.page);
       const guest = await ctx.peer(`guest${run}`);
       await waitOnLanding(guest.page);
       await roomNameBox(guest.page).fill(room);

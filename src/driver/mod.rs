@@ -23,7 +23,7 @@ use hush_core::wire::{self, PeerMessage, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
 use js::{now_ms, random_bytes, sleep_ms, JsError};
 use rtc::Rtc;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tracker::{Tracker, TrackerStatus};
 use yew::Callback;
@@ -174,6 +174,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             dispatch: dispatch.clone(),
             last_ping_ms: 0,
             shown_trackers: Vec::new(),
+            banned: BTreeSet::new(),
         };
         driver.report_trackers();
         dispatch.emit(RoomAction::Phase(Phase::Ready));
@@ -265,6 +266,9 @@ struct Driver {
     dispatch: Callback<RoomAction>,
     last_ping_ms: u64,
     shown_trackers: Vec<TrackerView>,
+    /// Peers dropped for misbehaving (malformed frames, flooding): never reconnected in this
+    /// session, or they would be back with their next re-announce.
+    banned: BTreeSet<PeerId>,
 }
 
 impl Driver {
@@ -379,7 +383,9 @@ impl Driver {
                 TrackerStatus::Retrying { at_ms } if now >= at_ms => {
                     t.connect(&self.events, now, jitter());
                 }
-                TrackerStatus::Connected if t.announced && now >= t.next_announce_ms => {
+                TrackerStatus::Joining | TrackerStatus::Connected
+                    if t.announced && now >= t.next_announce_ms =>
+                {
                     self.announce(i, now);
                 }
                 _ => {}
@@ -400,6 +406,7 @@ impl Driver {
             .map(|t| {
                 let (status, ok) = match &t.status {
                     TrackerStatus::Connecting => ("connecting".to_owned(), false),
+                    TrackerStatus::Joining => ("joining".to_owned(), false),
                     TrackerStatus::Connected => ("connected".to_owned(), true),
                     TrackerStatus::Retrying { at_ms } => (
                         format!(
@@ -613,6 +620,8 @@ impl Driver {
             t.next_announce_ms = now + t.interval_ms;
         }
         if msg.complete.is_some() || msg.incomplete.is_some() {
+            self.trackers[i].replied();
+            self.report_trackers();
             let size = msg.complete.unwrap_or(0) + msg.incomplete.unwrap_or(0);
             self.trackers[i].swarm_size = size;
             // More members than connections and offers in flight: ask for the rest now rather
@@ -628,6 +637,9 @@ impl Driver {
         let Ok(from) = PeerId::try_from(from) else {
             return;
         };
+        if self.banned.contains(&from) {
+            return;
+        }
         if let Some(offer) = msg.offer {
             self.on_remote_offer(i, from, offer_id, &offer, now);
         } else if let Some(answer) = msg.answer {
@@ -812,6 +824,14 @@ impl Driver {
         }
     }
 
+    /// Drops a misbehaving peer and refuses it for the rest of the session.
+    fn ban(&mut self, h: u32, reason: &str) {
+        if let Some(peer) = self.rtcs.get(&h).and_then(|r| r.conn.as_ref()) {
+            self.banned.insert(peer.peer.clone());
+        }
+        self.close_rtc(h, Some(reason.to_owned()));
+    }
+
     fn on_channel_open(&mut self, h: u32, now: u64) {
         let Some(rtc) = self.rtcs.get_mut(&h) else {
             return;
@@ -882,7 +902,7 @@ impl Driver {
                 let too_many = rtc.bad_frames >= MAX_BAD_FRAMES;
                 self.dispatch.emit(RoomAction::BadFrame);
                 if too_many {
-                    self.close_rtc(h, Some("sent malformed data".into()));
+                    self.ban(h, "sent malformed data");
                 }
                 return;
             }

@@ -25,6 +25,9 @@ pub const MAX_TRACKER_MESSAGE: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackerStatus {
     Connecting,
+    /// Socket open, waiting for the reply to our first announce.
+    Joining,
+    /// The tracker answered our announce: we are in the swarm.
     Connected,
     /// Down; retrying at the given time.
     Retrying {
@@ -88,7 +91,7 @@ impl Tracker {
     }
 
     pub fn opened(&mut self) {
-        self.status = TrackerStatus::Connected;
+        self.status = TrackerStatus::Joining;
         self.attempts = 0;
         self.announced = false;
         self.swarm_size = 0;
@@ -108,7 +111,17 @@ impl Tracker {
     }
 
     pub fn is_open(&self) -> bool {
-        self.status == TrackerStatus::Connected
+        matches!(
+            self.status,
+            TrackerStatus::Joining | TrackerStatus::Connected
+        )
+    }
+
+    /// The tracker replied to an announce.
+    pub fn replied(&mut self) {
+        if self.status == TrackerStatus::Joining {
+            self.status = TrackerStatus::Connected;
+        }
     }
 
     /// Sends one JSON text frame; false when the socket is not open.
