@@ -9,17 +9,22 @@
 //! # Layout
 //! - [`keys`]: room name → Argon2id → HKDF split into the per-purpose room keys.
 //! - [`seal`]: AES-256-GCM sealing with explicit associated data (SDP, chat frames).
+//! - [`stream`]: file encryption, a STREAM construction of AES-256-GCM records with the header
+//!   as associated data: truncation, reordering and tampering fail before any plaintext is out.
+//! - [`filename`]: sanitizing peer-supplied file names and deciding which files show inline.
 //! - [`room_name`]: generating strong room names and estimating the strength of custom ones.
 //! - [`tracker`]: WebTorrent tracker wire messages (JSON over WebSocket) and their limits.
 //! - [`wire`]: the typed, versioned peer-to-peer message enum and its framing limits.
 //! - [`mesh`]: the per-peer connection state machine: offers, answers, glare and timeouts.
 //! - [`ids`]: peer and offer ids.
 
+pub mod filename;
 pub mod ids;
 pub mod keys;
 pub mod mesh;
 pub mod room_name;
 pub mod seal;
+pub mod stream;
 pub mod tracker;
 pub mod wire;
 
