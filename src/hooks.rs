@@ -1,9 +1,11 @@
 //! The room context and feature hooks. The provider owns the reducer and the driver's handle;
 //! components read state and get callbacks through `use_room` / `use_chat`, never the driver.
 
+use crate::driver::media::Capture;
 use crate::driver::{self, RoomHandle};
 use crate::settings;
-use crate::state::{ChatLine, RoomState};
+use crate::state::{ChatLine, DeviceKind, DeviceView, MediaFlags, RoomState};
+use hush_core::wire::StreamKind;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -18,6 +20,9 @@ pub struct RoomContext {
     pub set_my_name: Callback<String>,
     pub send_chat: Callback<String>,
     pub leave: Callback<()>,
+    /// The running room, once started (media streams are read through it, never stored in
+    /// state).
+    pub handle: Option<RoomHandle>,
 }
 
 #[derive(Properties, PartialEq)]
@@ -94,6 +99,7 @@ pub fn room_provider(props: &ProviderProps) -> Html {
         set_my_name,
         send_chat,
         leave,
+        handle: (*handle).clone(),
     };
     html! {
         <ContextProvider<RoomContext> context={ctx}>
@@ -114,4 +120,130 @@ pub fn use_room() -> RoomContext {
 pub fn use_chat() -> (Vec<ChatLine>, Callback<String>) {
     let room = use_room();
     (room.state.messages.clone(), room.send_chat)
+}
+
+/// One video tile to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileSpec {
+    /// Stable key: peer id (or "me") and stream kind.
+    pub key: String,
+    /// Display name ("You" for our own tiles).
+    pub name: String,
+    /// The peer, `None` for our own tiles.
+    pub peer: Option<String>,
+    pub kind: StreamKind,
+    /// Changes whenever the stream behind the tile may have changed.
+    pub gen: u32,
+    pub speaking: bool,
+    /// Whether there is video to show (a camera tile with the camera off carries only sound).
+    pub has_video: bool,
+}
+
+/// Media controls and the tiles to show, derived from the room state.
+pub struct MediaApi {
+    pub local: MediaFlags,
+    pub tiles: Vec<TileSpec>,
+    pub devices: Vec<DeviceView>,
+    pub speaker: Option<String>,
+    pub error: Option<String>,
+    pub toggle: Callback<Capture>,
+    pub select: Callback<(DeviceKind, String)>,
+    pub handle: Option<RoomHandle>,
+    /// People in the room, us included.
+    pub people: usize,
+}
+
+#[hook]
+pub fn use_media() -> MediaApi {
+    let room = use_room();
+    let s = &room.state;
+    let mut tiles = Vec::new();
+    let mut add =
+        |key: String, name: &str, peer: Option<String>, kind, gen, speaking, has_video| {
+            tiles.push(TileSpec {
+                key,
+                name: name.to_owned(),
+                peer,
+                kind,
+                gen,
+                speaking,
+                has_video,
+            });
+        };
+    if s.local.mic || s.local.camera {
+        add(
+            "me-camera".into(),
+            "You",
+            None,
+            StreamKind::Camera,
+            s.local_gen,
+            false,
+            s.local.camera,
+        );
+    }
+    if s.local.screen {
+        add(
+            "me-screen".into(),
+            "You",
+            None,
+            StreamKind::Screen,
+            s.local_gen,
+            false,
+            true,
+        );
+    }
+    for p in &s.peers {
+        if p.media.mic || p.media.camera {
+            let key = format!("{}-camera", p.id);
+            add(
+                key,
+                &p.name,
+                Some(p.id.clone()),
+                StreamKind::Camera,
+                p.streams_gen,
+                p.speaking,
+                p.media.camera,
+            );
+        }
+        if p.media.screen {
+            let key = format!("{}-screen", p.id);
+            add(
+                key,
+                &p.name,
+                Some(p.id.clone()),
+                StreamKind::Screen,
+                p.streams_gen,
+                false,
+                true,
+            );
+        }
+    }
+    let handle = room.handle.clone();
+    let toggle = {
+        let handle = handle.clone();
+        Callback::from(move |what: Capture| {
+            if let Some(h) = &handle {
+                h.toggle(what);
+            }
+        })
+    };
+    let select = {
+        let handle = handle.clone();
+        Callback::from(move |(kind, id): (DeviceKind, String)| {
+            if let Some(h) = &handle {
+                h.select_device(kind, id);
+            }
+        })
+    };
+    MediaApi {
+        local: s.local,
+        tiles,
+        devices: s.devices.clone(),
+        speaker: s.speaker.clone(),
+        error: s.media_error.clone(),
+        toggle,
+        select,
+        handle,
+        people: s.peers.len() + 1,
+    }
 }

@@ -28,11 +28,48 @@ pub enum Path {
     Relayed,
 }
 
+/// Which devices a media toggle or picker is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Mic,
+    Camera,
+    Speaker,
+}
+
+impl DeviceKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            DeviceKind::Mic => "Microphone",
+            DeviceKind::Camera => "Camera",
+            DeviceKind::Speaker => "Speaker",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    pub kind: DeviceKind,
+    pub id: String,
+    pub label: String,
+}
+
+/// What a participant (us or a peer) sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaFlags {
+    pub mic: bool,
+    pub camera: bool,
+    pub screen: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerView {
     pub id: String,
     pub name: String,
     pub path: Path,
+    pub media: MediaFlags,
+    pub speaking: bool,
+    /// Bumped whenever a media stream of this peer arrives or changes, so tiles re-attach.
+    pub streams_gen: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +97,15 @@ pub struct RoomState {
     pub notices: Vec<String>,
     /// Malformed frames received and dropped, all peers together.
     pub bad_frames: u64,
+    /// What we send.
+    pub local: MediaFlags,
+    /// Bumped whenever our own streams change.
+    pub local_gen: u32,
+    pub devices: Vec<DeviceView>,
+    /// Chosen audio output for every tile (`None`: the system default).
+    pub speaker: Option<String>,
+    /// The last capture error, in words.
+    pub media_error: Option<String>,
 }
 
 impl Default for RoomState {
@@ -71,6 +117,11 @@ impl Default for RoomState {
             trackers: Vec::new(),
             notices: Vec::new(),
             bad_frames: 0,
+            local: MediaFlags::default(),
+            local_gen: 0,
+            devices: Vec::new(),
+            speaker: None,
+            media_error: None,
         }
     }
 }
@@ -86,6 +137,13 @@ pub enum RoomAction {
     Trackers(Vec<TrackerView>),
     BadFrame,
     Notice(String),
+    PeerMedia { id: String, media: MediaFlags },
+    PeerStreams { id: String },
+    Speaking { id: String, speaking: bool },
+    LocalMedia(MediaFlags),
+    Devices(Vec<DeviceView>),
+    Speaker(Option<String>),
+    MediaError(Option<String>),
 }
 
 impl Reducible for RoomState {
@@ -101,6 +159,9 @@ impl Reducible for RoomState {
                         id,
                         name,
                         path: Path::Unknown,
+                        media: MediaFlags::default(),
+                        speaking: false,
+                        streams_gen: 0,
                     });
                 }
             }
@@ -128,6 +189,31 @@ impl Reducible for RoomState {
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
             RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
+            RoomAction::PeerMedia { id, media } => {
+                if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
+                    p.media = media;
+                    if !media.mic {
+                        p.speaking = false;
+                    }
+                }
+            }
+            RoomAction::PeerStreams { id } => {
+                if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
+                    p.streams_gen = p.streams_gen.wrapping_add(1);
+                }
+            }
+            RoomAction::Speaking { id, speaking } => {
+                if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
+                    p.speaking = speaking;
+                }
+            }
+            RoomAction::LocalMedia(m) => {
+                s.local = m;
+                s.local_gen = s.local_gen.wrapping_add(1);
+            }
+            RoomAction::Devices(d) => s.devices = d,
+            RoomAction::Speaker(id) => s.speaker = id,
+            RoomAction::MediaError(e) => s.media_error = e,
         }
         Rc::new(s)
     }

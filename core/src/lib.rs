@@ -16,12 +16,14 @@
 //! - [`tracker`]: WebTorrent tracker wire messages (JSON over WebSocket) and their limits.
 //! - [`wire`]: the typed, versioned peer-to-peer message enum and its framing limits.
 //! - [`mesh`]: the per-peer connection state machine: offers, answers, glare and timeouts.
+//! - [`negotiation`]: media renegotiation on open connections ("perfect negotiation").
 //! - [`ids`]: peer and offer ids.
 
 pub mod filename;
 pub mod ids;
 pub mod keys;
 pub mod mesh;
+pub mod negotiation;
 pub mod room_name;
 pub mod seal;
 pub mod stream;

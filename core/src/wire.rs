@@ -22,6 +22,15 @@ pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 pub const MAX_CHAT_BYTES: usize = 16 * 1024;
 /// Longest display name, in characters (fits a peer list row).
 pub const MAX_NAME_CHARS: usize = 40;
+/// Longest session description accepted: a few media sections with candidates fit in 16 KiB;
+/// twice that leaves room for many codecs.
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+/// Longest ICE candidate line (they are ~100–200 bytes).
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Most stream labels in one message: one camera and one screen stream, with room to spare.
+pub const MAX_STREAMS: usize = 4;
+/// Longest stream id (browsers use 36-character UUIDs).
+pub const MAX_STREAM_ID_BYTES: usize = 64;
 /// Malformed frames tolerated from one peer before it is disconnected: a few are forgiven
 /// (a newer peer's unknown message kinds), a stream of them is an attack or a broken peer.
 pub const MAX_BAD_FRAMES: u32 = 8;
@@ -47,6 +56,39 @@ pub enum PeerMessage {
     Pong { t: u64 },
     /// I am leaving the room now (tab closing or "Leave room").
     Bye,
+    /// Media renegotiation on the existing connection ("perfect negotiation"): a session
+    /// description, offer or answer.
+    Description { offer: bool, sdp: String },
+    /// A trickled ICE candidate for a renegotiation.
+    Candidate {
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_m_line_index: Option<u16>,
+    },
+    /// What each of my media streams is, sent before its tracks so the receiver lays it out.
+    Streams { streams: Vec<StreamLabel> },
+    /// My microphone, camera and screen-share state.
+    MediaState {
+        mic: bool,
+        camera: bool,
+        screen: bool,
+    },
+}
+
+/// What a media stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StreamKind {
+    /// Microphone and camera.
+    Camera,
+    /// A shared screen, window or tab (with its audio when the browser offers it).
+    Screen,
+}
+
+/// Labels one media stream by its id (the `msid` the receiver sees in `ontrack`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamLabel {
+    pub id: String,
+    pub kind: StreamKind,
 }
 
 /// Why an incoming frame was dropped.
@@ -64,6 +106,8 @@ pub enum WireError {
     TextTooLong,
     #[error("display name longer than {MAX_NAME_CHARS} characters")]
     NameTooLong,
+    #[error("a media field exceeds its limit")]
+    MediaTooLarge,
 }
 
 fn aad(from: &str, to: &str) -> Vec<u8> {
@@ -112,7 +156,30 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::TextTooLong);
             }
         }
-        PeerMessage::Ping { .. } | PeerMessage::Pong { .. } | PeerMessage::Bye => {}
+        PeerMessage::Description { sdp, .. } => {
+            if sdp.len() > MAX_SDP_BYTES {
+                return Err(WireError::MediaTooLarge);
+            }
+        }
+        PeerMessage::Candidate {
+            candidate, sdp_mid, ..
+        } => {
+            let mid_len = sdp_mid.as_ref().map_or(0, String::len);
+            if candidate.len() > MAX_CANDIDATE_BYTES || mid_len > MAX_STREAM_ID_BYTES {
+                return Err(WireError::MediaTooLarge);
+            }
+        }
+        PeerMessage::Streams { streams } => {
+            if streams.len() > MAX_STREAMS
+                || streams.iter().any(|s| s.id.len() > MAX_STREAM_ID_BYTES)
+            {
+                return Err(WireError::MediaTooLarge);
+            }
+        }
+        PeerMessage::Ping { .. }
+        | PeerMessage::Pong { .. }
+        | PeerMessage::Bye
+        | PeerMessage::MediaState { .. } => {}
     }
     Ok(())
 }
@@ -176,6 +243,26 @@ mod tests {
             PeerMessage::Ping { t: 1 },
             PeerMessage::Pong { t: 1 },
             PeerMessage::Bye,
+            PeerMessage::Description {
+                offer: true,
+                sdp: "v=0".into(),
+            },
+            PeerMessage::Candidate {
+                candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+            PeerMessage::Streams {
+                streams: vec![StreamLabel {
+                    id: "s".into(),
+                    kind: StreamKind::Screen,
+                }],
+            },
+            PeerMessage::MediaState {
+                mic: true,
+                camera: false,
+                screen: true,
+            },
         ];
         for m in msgs {
             let f = encode(&key(), [1; NONCE_LEN], A, B, &m);
@@ -196,6 +283,12 @@ mod tests {
             vec![2, 1, 2, 2, b'h', b'i']
         );
         assert_eq!(postcard::to_allocvec(&PeerMessage::Bye).unwrap(), vec![5]);
+        let state = PeerMessage::MediaState {
+            mic: true,
+            camera: false,
+            screen: true,
+        };
+        assert_eq!(postcard::to_allocvec(&state).unwrap(), vec![9, 1, 0, 1]);
     }
 
     #[test]
@@ -243,6 +336,34 @@ mod tests {
         assert_eq!(decode(&key(), A, B, &f), Err(WireError::Version(9)));
         let f = seal(&key(), [1; NONCE_LEN], &aad(A, B), &[]);
         assert_eq!(decode(&key(), A, B, &f), Err(WireError::Decode));
+    }
+
+    #[test]
+    fn media_fields_are_bounded() {
+        let too_long = [
+            PeerMessage::Description {
+                offer: true,
+                sdp: "x".repeat(MAX_SDP_BYTES + 1),
+            },
+            PeerMessage::Candidate {
+                candidate: "c".repeat(MAX_CANDIDATE_BYTES + 1),
+                sdp_mid: None,
+                sdp_m_line_index: None,
+            },
+            PeerMessage::Streams {
+                streams: vec![
+                    StreamLabel {
+                        id: "a".into(),
+                        kind: StreamKind::Camera
+                    };
+                    MAX_STREAMS + 1
+                ],
+            },
+        ];
+        for m in too_long {
+            let f = encode(&key(), [1; NONCE_LEN], A, B, &m);
+            assert_eq!(decode(&key(), A, B, &f), Err(WireError::MediaTooLarge));
+        }
     }
 
     #[test]

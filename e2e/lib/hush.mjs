@@ -325,3 +325,273 @@ export async function dumpStorage(page) {
     'reading browser storage',
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Media (audio, video, screen sharing). Contract:
+// Room toolbar: toggle buttons "Microphone", "Camera", "Share screen" (aria-pressed "true"/"false");
+//   comboboxes "Microphone device", "Camera device", "Speaker device" (where setSinkId exists).
+// Region "Media": one tile per live stream, a <figure role="group"> named "<name> (camera)" or
+//   "<name> (screen)" ("You (…)" for one's own), holding one <video>; remote tiles carry a
+//   slider "Volume for <name>" and buttons "Pin" and "Full screen"; class "speaking" while the
+//   peer speaks. "Peers" items say "mic on"/"mic off" and "camera on"/"camera off".
+
+export const micButton = (page) => page.getByRole('button', { name: 'Microphone', exact: true });
+export const cameraButton = (page) => page.getByRole('button', { name: 'Camera', exact: true });
+export const screenButton = (page) => page.getByRole('button', { name: 'Share screen', exact: true });
+export const mediaRegion = (page) => page.getByRole('region', { name: 'Media' });
+
+/** The tile of `name`'s `kind` stream ('camera' or 'screen'); `name` is "You" for one's own. */
+export const mediaTile = (page, name, kind = 'camera') =>
+  mediaRegion(page).getByRole('group', { name: `${name} (${kind})`, exact: true });
+
+/** Waits until a toggle button's aria-pressed is "true" (`on`) or "false". */
+export async function waitPressed(button, on, timeout = CONNECT_MS) {
+  const want = on ? 'true' : 'false';
+  let last;
+  try {
+    await waitFor(async () => (last = await button.getAttribute('aria-pressed', { timeout: STEP_MS })) === want, {
+      timeout,
+      what: `aria-pressed="${want}"`,
+    });
+  } catch (err) {
+    err.message += `; aria-pressed was ${JSON.stringify(last)}`;
+    throw err;
+  }
+}
+
+/**
+ * Clicks a media toggle unless it already is in the wanted state, then waits until its
+ * aria-pressed says so. (Right after a click whose effect is pending, use waitPressed: this
+ * would click again.)
+ */
+export async function setToggle(button, on, timeout = CONNECT_MS) {
+  await button.waitFor({ state: 'visible', timeout: STEP_MS });
+  if ((await button.getAttribute('aria-pressed')) !== (on ? 'true' : 'false')) await button.click();
+  await waitPressed(button, on, timeout);
+}
+
+/** What the "Media" region shows: each tile's role, name, class and its video's size/state. */
+export async function mediaSnapshot(page) {
+  return withTimeout(
+    page.evaluate(() => {
+      const region = document.querySelector('[aria-label="Media"]');
+      const alerts = [...document.querySelectorAll('[role="alert"], [role="status"]')].map(
+        (e) => `${e.getAttribute('role')}: ${e.textContent.trim()}`,
+      );
+      if (!region) return { region: null, alerts };
+      const tiles = [...region.querySelectorAll('figure, [role="group"]')].map((t) => {
+        const v = t.querySelector('video');
+        const stream = v?.srcObject;
+        return {
+          tag: t.tagName.toLowerCase(),
+          role: t.getAttribute('role'),
+          label: t.getAttribute('aria-label'),
+          class: t.className,
+          video: v
+            ? {
+                width: v.videoWidth,
+                height: v.videoHeight,
+                paused: v.paused,
+                muted: v.muted,
+                volume: v.volume,
+                readyState: v.readyState,
+                tracks: stream?.getTracks?.().map((tr) => `${tr.kind}:${tr.readyState}${tr.muted ? ':muted' : ''}`),
+              }
+            : null,
+        };
+      });
+      return { region: region.tagName.toLowerCase(), tiles, alerts };
+    }),
+    STEP_MS,
+    'reading the Media region',
+  ).catch((err) => ({ error: err.message }));
+}
+
+/** The intrinsic size of the video in `name`'s `kind` tile (0×0 until frames are shown). */
+export async function tileVideoSize(page, name, kind = 'camera') {
+  return mediaTile(page, name, kind)
+    .locator('video')
+    .evaluate((v) => ({ width: v.videoWidth, height: v.videoHeight }), undefined, { timeout: 2_000 });
+}
+
+/**
+ * Waits until `name`'s `kind` tile exists and its video has `videoWidth > minWidth`; returns
+ * the size. On timeout the error carries what the Media region showed.
+ */
+export async function waitForTileVideo(page, name, kind = 'camera', { minWidth = 0, timeout = CONNECT_MS } = {}) {
+  let size;
+  try {
+    return await waitFor(
+      async () => {
+        if ((await mediaTile(page, name, kind).count()) !== 1) return (size = undefined), false;
+        size = await tileVideoSize(page, name, kind);
+        return size.width > minWidth && size;
+      },
+      { timeout, interval: 50, what: `tile "${name} (${kind})" with videoWidth > ${minWidth}` },
+    );
+  } catch (err) {
+    err.message += `; last size ${JSON.stringify(size)}; Media region: ${JSON.stringify(await mediaSnapshot(page))}`;
+    throw err;
+  }
+}
+
+/** Waits until `name`'s `kind` tile is gone; resolves with the time it took (ms). */
+export async function waitForNoTile(page, name, kind = 'camera', timeout = CONNECT_MS) {
+  const start = performance.now();
+  try {
+    await waitFor(async () => (await mediaTile(page, name, kind).count()) === 0, {
+      timeout,
+      interval: 20,
+      what: `tile "${name} (${kind})" to disappear`,
+    });
+  } catch (err) {
+    err.message += `; Media region: ${JSON.stringify(await mediaSnapshot(page))}`;
+    throw err;
+  }
+  return performance.now() - start;
+}
+
+/** The "Peers" item naming `name` (undefined when absent). */
+export async function peerItem(page, name) {
+  return (await peerItems(page)).find((item) => item.includes(name));
+}
+
+/** Waits until the "Peers" item of `name` matches `re` (e.g. /\bmic on\b/). */
+export async function waitForPeerState(page, name, re, timeout = CONNECT_MS) {
+  let item;
+  try {
+    return await waitFor(async () => (item = await peerItem(page, name)) !== undefined && re.test(item) && item, {
+      timeout,
+      interval: 25,
+      what: `the "Peers" item of ${name} to match ${re}`,
+    });
+  } catch (err) {
+    err.message += `; the item was ${JSON.stringify(item)}`;
+    throw err;
+  }
+}
+
+/**
+ * Init script (test instrumentation, not an app change): every RTCPeerConnection the page
+ * creates is also pushed into `window.__pcs`. A subclass keeps `instanceof` and the prototype.
+ */
+export const PC_TRACKER_SCRIPT = `(() => {
+  const Orig = window.RTCPeerConnection;
+  if (!Orig || window.__pcs) return;
+  window.__pcs = [];
+  window.RTCPeerConnection = class RTCPeerConnection extends Orig {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  };
+})();`;
+
+/** Adds PC_TRACKER_SCRIPT to a context; call it before the context's pages navigate. */
+export async function instrumentPeerConnections(context) {
+  await withTimeout(context.addInitScript(PC_TRACKER_SCRIPT), STEP_MS, 'adding the RTCPeerConnection tracker');
+}
+
+/**
+ * RTP statistics of every connected RTCPeerConnection of the page (see PC_TRACKER_SCRIPT):
+ * `{ at, pcs, inbound: {key → entry}, outbound: {key → entry} }`, keyed by
+ * `<connection index>:<ssrc>` so samples taken at different times compare stream by stream
+ * (a connection replaced between samples does not make a sum go backwards).
+ * inbound entries: { pc, ssrc, kind, framesDecoded, framesReceived, packetsReceived, bytesReceived, frameWidth, frameHeight }
+ * outbound entries: { pc, ssrc, kind, framesSent, framesEncoded, packetsSent, frameWidth, frameHeight, qualityLimitationReason }
+ */
+export async function rtpStats(page) {
+  return withTimeout(
+    page.evaluate(async () => {
+      const out = { at: performance.now(), pcs: 0, inbound: {}, outbound: {} };
+      const pcs = window.__pcs ?? [];
+      for (const [i, pc] of pcs.entries()) {
+        if (pc.connectionState !== 'connected') continue;
+        out.pcs++;
+        const report = await pc.getStats();
+        report.forEach((s) => {
+          const kind = s.kind ?? s.mediaType;
+          if (s.type === 'inbound-rtp') {
+            out.inbound[`${i}:${s.ssrc}`] = {
+              pc: i, ssrc: s.ssrc, kind,
+              framesDecoded: s.framesDecoded ?? 0,
+              framesReceived: s.framesReceived ?? 0,
+              packetsReceived: s.packetsReceived ?? 0,
+              bytesReceived: s.bytesReceived ?? 0,
+              frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+            };
+          } else if (s.type === 'outbound-rtp') {
+            out.outbound[`${i}:${s.ssrc}`] = {
+              pc: i, ssrc: s.ssrc, kind,
+              framesSent: s.framesSent ?? 0,
+              framesEncoded: s.framesEncoded ?? 0,
+              packetsSent: s.packetsSent ?? 0,
+              frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+              qualityLimitationReason: s.qualityLimitationReason,
+            };
+          }
+        });
+      }
+      return out;
+    }),
+    STEP_MS,
+    'reading RTP statistics',
+  );
+}
+
+/**
+ * Sums of the page's inbound and outbound RTP counters:
+ * { videoFramesDecoded, audioPacketsReceived, videoFramesSent, audioPacketsSent, pcs }.
+ */
+export async function inboundStats(page) {
+  const s = await rtpStats(page);
+  const sum = (entries, kind, field) =>
+    Object.values(entries).filter((e) => e.kind === kind).reduce((a, e) => a + (e[field] ?? 0), 0);
+  return {
+    pcs: s.pcs,
+    videoFramesDecoded: sum(s.inbound, 'video', 'framesDecoded'),
+    audioPacketsReceived: sum(s.inbound, 'audio', 'packetsReceived'),
+    videoFramesSent: sum(s.outbound, 'video', 'framesSent'),
+    audioPacketsSent: sum(s.outbound, 'audio', 'packetsSent'),
+  };
+}
+
+/**
+ * How much of `field` grew between two rtpStats() samples of a receiver, counting only its
+ * inbound streams of `kind` whose SSRC is one the sender (its rtpStats() sample `senderStats`)
+ * sends: the growth of what came from that sender. Without `senderStats`, every stream counts.
+ */
+export function inboundGrowth(before, after, { kind, field, senderStats } = {}) {
+  const ssrcs = senderStats
+    ? new Set(Object.values(senderStats.outbound).filter((e) => e.kind === kind).map((e) => e.ssrc))
+    : undefined;
+  let growth = 0;
+  let streams = 0;
+  for (const [key, now] of Object.entries(after.inbound)) {
+    if (now.kind !== kind || (ssrcs && !ssrcs.has(now.ssrc))) continue;
+    const then = before.inbound[key];
+    if (!then) continue;
+    streams++;
+    growth += (now[field] ?? 0) - (then[field] ?? 0);
+  }
+  return { growth, streams };
+}
+
+/**
+ * What the <video> of `name`'s `kind` tile plays: { tracks: ["audio:live", …] (of its
+ * srcObject; null without one), paused, muted, volume }.
+ */
+export async function tilePlayback(page, name, kind = 'camera') {
+  return mediaTile(page, name, kind)
+    .locator('video')
+    .evaluate(
+      (v) => ({
+        tracks: v.srcObject?.getTracks?.().map((t) => `${t.kind}:${t.readyState}`) ?? null,
+        paused: v.paused,
+        muted: v.muted,
+        volume: v.volume,
+      }),
+      undefined,
+      { timeout: 2_000 },
+    );
+}

@@ -1,4 +1,5 @@
 pub mod chat;
 pub mod header;
+pub mod media;
 pub mod peers;
 pub mod strength;

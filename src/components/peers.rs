@@ -66,8 +66,12 @@ fn peer_list() -> Html {
                         Path::Unknown => ("checking…", "path"),
                     };
                     html! {
-                        <li key={p.id.clone()}>
+                        <li key={p.id.clone()} class={classes!(p.speaking.then_some("speaking"))}>
                             <span class="peer-name">{ &p.name }</span>
+                            <span class="peer-media">
+                                <span class={classes!("flag", p.media.mic.then_some("on"))}>{ if p.media.mic { "mic on" } else { "mic off" } }</span>
+                                <span class={classes!("flag", p.media.camera.then_some("on"))}>{ if p.media.camera { "camera on" } else { "camera off" } }</span>
+                            </span>
                             <span class={class}>{ label }</span>
                         </li>
                     }

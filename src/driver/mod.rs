@@ -9,23 +9,32 @@
 
 pub mod config;
 pub mod js;
+pub mod media;
 mod rtc;
 mod tracker;
 
-use crate::state::{ChatLine, Path, Phase, RoomAction, TrackerView};
+use crate::state::{
+    ChatLine, DeviceKind, DeviceView, MediaFlags, Path, Phase, RoomAction, TrackerView,
+};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::ids::{encode_id, PeerId};
 use hush_core::keys::RoomKeys;
 use hush_core::mesh::{AnswerDecision, ConnId, Mesh, OfferDecision, Timeout, PING_INTERVAL_MS};
+use hush_core::negotiation::OnDescription;
 use hush_core::tracker::{self as trk, Announce, OfferEntry, ServerMessage};
 use hush_core::wire::{self, PeerMessage, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
+use hush_core::wire::{StreamKind, StreamLabel};
 use js::{now_ms, random_bytes, sleep_ms, JsError};
+use media::Capture;
 use rtc::Rtc;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tracker::{Tracker, TrackerStatus};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MediaStream, MediaStreamTrack, RtcSignalingState};
 use yew::Callback;
 
 /// Capacity of the driver's event queue. Callbacks never block: when the queue is full an event
@@ -43,6 +52,12 @@ pub const MAX_OFFERS: usize = 6;
 /// Most offers from others we negotiate at once: a tracker (or peers behind it) cannot make us
 /// open connections without bound.
 pub const MAX_PENDING_ANSWERS: usize = 16;
+/// Audio level (0–1, as in WebRTC stats) from which a peer counts as speaking: above the
+/// noise floor of a quiet room with noise suppression on.
+const SPEAKING_LEVEL: f64 = 0.02;
+/// Audio levels are read every this many ticks (2 × 250 ms: a speaking indicator that follows
+/// speech without polling stats constantly).
+const LEVEL_EVERY_TICKS: u32 = 2;
 /// Shortest gap between an announce and a follow-up announce triggered by a tracker reply.
 const FOLLOW_UP_MS: u64 = 2_000;
 /// Delay before reading which candidate pair a new connection uses (it settles right after
@@ -64,6 +79,35 @@ pub enum Event {
     ChannelOpen(u32),
     ChannelClosed(u32),
     Frame(u32, Vec<u8>),
+    /// The user toggled a capture.
+    Toggle(Capture),
+    /// The user picked a device.
+    SelectDevice(DeviceKind, String),
+    /// A capture finished opening (`replace`: it swaps a live track for another device).
+    LocalTrack {
+        what: Capture,
+        replace: bool,
+        result: Result<MediaStreamTrack, String>,
+    },
+    ScreenStream(Result<MediaStream, String>),
+    /// The browser ended the screen share (its own "Stop sharing" button).
+    ScreenEnded,
+    DeviceList(Vec<DeviceView>),
+    NegotiationNeeded(u32),
+    LocalDescription(u32, Result<(bool, String), JsError>),
+    RemoteDescription(u32, Result<Option<String>, JsError>),
+    LocalCandidate(u32, String, Option<String>, Option<u16>),
+    Track(u32, MediaStream),
+    Level(u32, Option<f64>),
+}
+
+/// Media streams the UI may attach, by owner and kind: shared with the UI so tiles can read
+/// them at any time without touching the driver (the driver updates it before it reports a
+/// change, and holds no borrow while the UI renders).
+#[derive(Default)]
+pub struct StreamRegistry {
+    remote: BTreeMap<(String, StreamKind), MediaStream>,
+    local: BTreeMap<StreamKind, MediaStream>,
 }
 
 /// Offers being prepared for one announce.
@@ -76,6 +120,7 @@ pub struct OfferBatch {
 pub struct RoomHandle {
     tx: mpsc::Sender<Event>,
     driver: Rc<RefCell<Option<Driver>>>,
+    streams: Rc<RefCell<StreamRegistry>>,
 }
 
 impl PartialEq for RoomHandle {
@@ -91,6 +136,26 @@ impl RoomHandle {
 
     pub fn set_name(&self, name: String) {
         let _ = self.tx.clone().try_send(Event::SetName(name));
+    }
+
+    pub fn toggle(&self, what: Capture) {
+        let _ = self.tx.clone().try_send(Event::Toggle(what));
+    }
+
+    pub fn select_device(&self, kind: DeviceKind, id: String) {
+        let _ = self.tx.clone().try_send(Event::SelectDevice(kind, id));
+    }
+
+    /// A peer's stream of the given kind (for a tile to attach), if it arrived.
+    pub fn remote_stream(&self, peer: &str, kind: StreamKind) -> Option<MediaStream> {
+        let reg = self.streams.try_borrow().ok()?;
+        reg.remote.get(&(peer.to_owned(), kind)).cloned()
+    }
+
+    /// Our own stream of the given kind (for the preview tile).
+    pub fn local_stream(&self, kind: StreamKind) -> Option<MediaStream> {
+        let reg = self.streams.try_borrow().ok()?;
+        reg.local.get(&kind).cloned()
     }
 
     /// Says goodbye to every peer and the trackers, then drops every connection. Synchronous,
@@ -109,9 +174,11 @@ impl RoomHandle {
 pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>) -> RoomHandle {
     let (tx, mut rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let slot: Rc<RefCell<Option<Driver>>> = Rc::new(RefCell::new(None));
+    let streams = Rc::new(RefCell::new(StreamRegistry::default()));
     let handle = RoomHandle {
         tx: tx.clone(),
         driver: slot.clone(),
+        streams: streams.clone(),
     };
     wasm_bindgen_futures::spawn_local(async move {
         // Let the page paint "Starting" before the room's setup holds the thread.
@@ -175,6 +242,9 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             last_ping_ms: 0,
             shown_trackers: Vec::new(),
             banned: BTreeSet::new(),
+            local: LocalMedia::default(),
+            ticks: 0,
+            streams,
         };
         driver.report_trackers();
         dispatch.emit(RoomAction::Phase(Phase::Ready));
@@ -269,6 +339,91 @@ struct Driver {
     /// Peers dropped for misbehaving (malformed frames, flooding): never reconnected in this
     /// session, or they would be back with their next re-announce.
     banned: BTreeSet<PeerId>,
+    local: LocalMedia,
+    ticks: u32,
+    streams: Rc<RefCell<StreamRegistry>>,
+}
+
+/// Our captures. The camera stream carries the microphone and the camera tracks; the screen
+/// stream carries the shared screen (and its audio when offered).
+///
+/// Copies of `MediaStream` / `MediaStreamTrack` handles are written `Clone::clone(&x)`: web-sys
+/// binds the JS `clone()` method on both, which shadows `Clone` in method-call syntax and
+/// would make a new stream or track instead of a second handle to the same one.
+#[derive(Default)]
+struct LocalMedia {
+    camera_stream: Option<MediaStream>,
+    mic: Option<MediaStreamTrack>,
+    cam: Option<MediaStreamTrack>,
+    screen: Option<MediaStream>,
+    /// `onended` of the shared screen's video track.
+    screen_ended: Option<Closure<dyn FnMut(JsValue)>>,
+    mic_device: Option<String>,
+    cam_device: Option<String>,
+    /// Captures being opened (a second click on the same one waits for it).
+    opening: Vec<Capture>,
+}
+
+impl LocalMedia {
+    fn flags(&self) -> MediaFlags {
+        MediaFlags {
+            mic: self.mic.is_some(),
+            camera: self.cam.is_some(),
+            screen: self.screen.is_some(),
+        }
+    }
+
+    fn labels(&self) -> Vec<StreamLabel> {
+        let mut v = Vec::new();
+        if let Some(s) = &self.camera_stream {
+            v.push(StreamLabel {
+                id: s.id(),
+                kind: StreamKind::Camera,
+            });
+        }
+        if let Some(s) = &self.screen {
+            v.push(StreamLabel {
+                id: s.id(),
+                kind: StreamKind::Screen,
+            });
+        }
+        v
+    }
+
+    /// Every live track with the stream it belongs to.
+    fn tracks(&self) -> Vec<(MediaStreamTrack, MediaStream)> {
+        let mut v = Vec::new();
+        if let Some(cs) = &self.camera_stream {
+            for t in [&self.mic, &self.cam].into_iter().flatten() {
+                v.push((Clone::clone(t), Clone::clone(cs)));
+            }
+        }
+        if let Some(ss) = &self.screen {
+            for t in ss.get_tracks().iter() {
+                if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                    v.push((t, Clone::clone(ss)));
+                }
+            }
+        }
+        v
+    }
+
+    fn stop_all(&mut self) {
+        for (t, _) in self.tracks() {
+            t.stop();
+        }
+        self.mic = None;
+        self.cam = None;
+        self.screen = None;
+        self.screen_ended = None;
+    }
+}
+
+impl Drop for LocalMedia {
+    fn drop(&mut self) {
+        // The camera light goes off when the room ends, whatever ended it.
+        self.stop_all();
+    }
 }
 
 impl Driver {
@@ -315,6 +470,38 @@ impl Driver {
             Event::ChannelOpen(h) => self.on_channel_open(h, now),
             Event::ChannelClosed(h) => self.close_rtc(h, None),
             Event::Frame(h, bytes) => self.on_frame(h, &bytes, now),
+            Event::Toggle(what) => self.toggle(what),
+            Event::SelectDevice(kind, id) => self.select_device(kind, id),
+            Event::LocalTrack {
+                what,
+                replace,
+                result,
+            } => self.on_local_track(what, replace, result),
+            Event::ScreenStream(result) => self.on_screen(result),
+            Event::ScreenEnded => {
+                if self.local.screen.is_some() {
+                    self.toggle(Capture::Screen);
+                }
+            }
+            Event::DeviceList(list) => self.dispatch.emit(RoomAction::Devices(list)),
+            Event::NegotiationNeeded(h) => self.on_negotiation_needed(h),
+            Event::LocalDescription(h, result) => self.on_local_description(h, result),
+            Event::RemoteDescription(h, result) => self.on_remote_description(h, result),
+            Event::LocalCandidate(h, candidate, sdp_mid, sdp_m_line_index) => {
+                let msg = PeerMessage::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_m_line_index,
+                };
+                self.send_to(h, &msg);
+            }
+            Event::Track(h, stream) => {
+                if let Some(rtc) = self.rtcs.get_mut(&h) {
+                    rtc.remote.insert(stream.id(), stream);
+                }
+                self.publish_remote(h);
+            }
+            Event::Level(h, level) => self.on_level(h, level),
         }
     }
 
@@ -390,6 +577,10 @@ impl Driver {
                 }
                 _ => {}
             }
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(LEVEL_EVERY_TICKS) {
+            self.poll_levels();
         }
         if now.saturating_sub(self.last_ping_ms) >= PING_INTERVAL_MS {
             self.last_ping_ms = now;
@@ -796,6 +987,352 @@ impl Driver {
         }
     }
 
+    // ---- media ----
+
+    /// Tells every peer what our streams are and what is on, and the UI too.
+    fn announce_media(&mut self) {
+        if let Ok(mut reg) = self.streams.try_borrow_mut() {
+            reg.local.clear();
+            if let Some(cs) = &self.local.camera_stream {
+                reg.local.insert(StreamKind::Camera, Clone::clone(cs));
+            }
+            if let Some(ss) = &self.local.screen {
+                reg.local.insert(StreamKind::Screen, Clone::clone(ss));
+            }
+        }
+        let flags = self.local.flags();
+        self.broadcast(&PeerMessage::Streams {
+            streams: self.local.labels(),
+        });
+        self.broadcast(&PeerMessage::MediaState {
+            mic: flags.mic,
+            camera: flags.camera,
+            screen: flags.screen,
+        });
+        self.dispatch.emit(RoomAction::LocalMedia(flags));
+    }
+
+    /// Sends `track` to every open connection.
+    fn add_track_everywhere(&mut self, track: &MediaStreamTrack, stream: &MediaStream) {
+        for rtc in self.rtcs.values_mut().filter(|r| r.open) {
+            rtc.add_track(track, stream);
+        }
+    }
+
+    fn remove_track_everywhere(&mut self, track_id: &str) {
+        for rtc in self.rtcs.values_mut() {
+            rtc.remove_track(track_id);
+        }
+    }
+
+    fn toggle(&mut self, what: Capture) {
+        let live = match what {
+            Capture::Mic => self.local.mic.take(),
+            Capture::Camera => self.local.cam.take(),
+            Capture::Screen => None,
+        };
+        if let Some(track) = live {
+            track.stop();
+            if let Some(cs) = &self.local.camera_stream {
+                cs.remove_track(&track);
+            }
+            self.remove_track_everywhere(&track.id());
+            self.announce_media();
+            return;
+        }
+        if what == Capture::Screen {
+            if let Some(ss) = self.local.screen.take() {
+                self.local.screen_ended = None;
+                for t in ss.get_tracks().iter() {
+                    if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                        t.stop();
+                        self.remove_track_everywhere(&t.id());
+                    }
+                }
+                self.announce_media();
+                return;
+            }
+        }
+        if self.local.opening.contains(&what) {
+            return;
+        }
+        self.local.opening.push(what);
+        self.dispatch.emit(RoomAction::MediaError(None));
+        let tx = self.events.clone();
+        let device = match what {
+            Capture::Mic => self.local.mic_device.clone(),
+            Capture::Camera => self.local.cam_device.clone(),
+            Capture::Screen => None,
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let ev = match what {
+                Capture::Screen => Event::ScreenStream(media::capture_screen().await),
+                _ => Event::LocalTrack {
+                    what,
+                    replace: false,
+                    result: media::capture(what, device).await,
+                },
+            };
+            let _ = tx.clone().try_send(ev);
+        });
+    }
+
+    fn select_device(&mut self, kind: DeviceKind, id: String) {
+        let (what, live) = match kind {
+            DeviceKind::Speaker => {
+                self.dispatch.emit(RoomAction::Speaker(Some(id)));
+                return;
+            }
+            DeviceKind::Mic => {
+                self.local.mic_device = Some(id.clone());
+                (Capture::Mic, self.local.mic.is_some())
+            }
+            DeviceKind::Camera => {
+                self.local.cam_device = Some(id.clone());
+                (Capture::Camera, self.local.cam.is_some())
+            }
+        };
+        if !live {
+            return;
+        }
+        let tx = self.events.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = media::capture(what, Some(id)).await;
+            let _ = tx.clone().try_send(Event::LocalTrack {
+                what,
+                replace: true,
+                result,
+            });
+        });
+    }
+
+    fn on_local_track(
+        &mut self,
+        what: Capture,
+        replace: bool,
+        result: Result<MediaStreamTrack, String>,
+    ) {
+        if !replace {
+            self.local.opening.retain(|w| *w != what);
+        }
+        let track = match result {
+            Ok(t) => t,
+            Err(msg) => {
+                self.dispatch.emit(RoomAction::MediaError(Some(msg)));
+                return;
+            }
+        };
+        let stream = match &self.local.camera_stream {
+            Some(s) => Clone::clone(s),
+            None => match MediaStream::new() {
+                Ok(s) => {
+                    self.local.camera_stream = Some(Clone::clone(&s));
+                    s
+                }
+                Err(_) => return track.stop(),
+            },
+        };
+        let slot = match what {
+            Capture::Mic => &mut self.local.mic,
+            Capture::Camera => &mut self.local.cam,
+            Capture::Screen => return track.stop(),
+        };
+        match (replace, slot.take()) {
+            // A new device for a live capture: swap the track under every sender, no
+            // renegotiation.
+            (true, Some(old)) => {
+                stream.remove_track(&old);
+                stream.add_track(&track);
+                for rtc in self.rtcs.values_mut() {
+                    rtc.replace_track(&old.id(), &track);
+                }
+                old.stop();
+                *slot = Some(track);
+            }
+            // Turned off while the new device was opening: drop it.
+            (true, None) => track.stop(),
+            (false, previous) => {
+                if let Some(p) = previous {
+                    p.stop();
+                }
+                stream.add_track(&track);
+                *slot = Some(Clone::clone(&track));
+                // Labels first, so receivers know the stream before its tracks arrive.
+                self.announce_media();
+                self.add_track_everywhere(&track, &stream);
+            }
+        }
+        self.dispatch
+            .emit(RoomAction::LocalMedia(self.local.flags()));
+        self.refresh_devices();
+    }
+
+    fn on_screen(&mut self, result: Result<MediaStream, String>) {
+        self.local.opening.retain(|w| *w != Capture::Screen);
+        let stream = match result {
+            Ok(s) => s,
+            Err(msg) => {
+                self.dispatch.emit(RoomAction::MediaError(Some(msg)));
+                return;
+            }
+        };
+        let tx = self.events.clone();
+        let ended: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
+            let _ = tx.clone().try_send(Event::ScreenEnded);
+        });
+        if let Ok(video) = stream
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+        {
+            video.set_onended(Some(ended.as_ref().unchecked_ref()));
+        }
+        self.local.screen_ended = Some(ended);
+        self.local.screen = Some(Clone::clone(&stream));
+        self.announce_media();
+        for t in stream.get_tracks().iter() {
+            if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                self.add_track_everywhere(&t, &stream);
+            }
+        }
+    }
+
+    fn refresh_devices(&self) {
+        let tx = self.events.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let list = media::list_devices().await;
+            let _ = tx.clone().try_send(Event::DeviceList(list));
+        });
+    }
+
+    fn on_negotiation_needed(&mut self, h: u32) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let Some(neg) = rtc.neg.as_mut() else {
+            return;
+        };
+        if !neg.start_offer() {
+            return;
+        }
+        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = rtc::set_local_implicit(pc).await;
+            let _ = tx.clone().try_send(Event::LocalDescription(h, r));
+        });
+    }
+
+    fn on_local_description(&mut self, h: u32, result: Result<(bool, String), JsError>) {
+        let Some(neg) = self.rtcs.get_mut(&h).and_then(|r| r.neg.as_mut()) else {
+            return;
+        };
+        neg.offer_done();
+        match result {
+            Ok((offer, sdp)) => self.send_to(h, &PeerMessage::Description { offer, sdp }),
+            Err(e) => warn(&format!("could not make a renegotiation offer: {e}")),
+        }
+    }
+
+    fn on_description(&mut self, h: u32, offer: bool, sdp: String) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let stable = rtc.pc.signaling_state() == RtcSignalingState::Stable;
+        let Some(neg) = rtc.neg.as_mut() else {
+            return;
+        };
+        if neg.on_description(offer, stable) == OnDescription::Ignore {
+            return;
+        }
+        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = rtc::apply_remote(pc, offer, sdp).await;
+            let _ = tx.clone().try_send(Event::RemoteDescription(h, r));
+        });
+    }
+
+    fn on_remote_description(&mut self, h: u32, result: Result<Option<String>, JsError>) {
+        let Some(neg) = self.rtcs.get_mut(&h).and_then(|r| r.neg.as_mut()) else {
+            return;
+        };
+        neg.remote_applied();
+        match result {
+            Ok(Some(answer)) => self.send_to(
+                h,
+                &PeerMessage::Description {
+                    offer: false,
+                    sdp: answer,
+                },
+            ),
+            Ok(None) => {}
+            Err(e) => warn(&format!("could not apply a renegotiation: {e}")),
+        }
+    }
+
+    fn on_candidate(&mut self, h: u32, candidate: String, mid: Option<String>, index: Option<u16>) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let quiet = rtc.neg.as_ref().is_some_and(|n| n.ignoring_offer());
+        let pc = rtc.pc.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = rtc::add_candidate(pc, candidate, mid, index).await {
+                // Candidates of an offer we ignored in a collision are expected to fail.
+                if !quiet {
+                    warn(&format!("could not add a candidate: {e}"));
+                }
+            }
+        });
+    }
+
+    /// Publishes connection `h`'s labelled streams for the tiles, then tells the UI.
+    fn publish_remote(&mut self, h: u32) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let Some(peer) = rtc.conn.as_ref().map(|c| c.peer.to_string()) else {
+            return;
+        };
+        if let Ok(mut reg) = self.streams.try_borrow_mut() {
+            for kind in [StreamKind::Camera, StreamKind::Screen] {
+                match rtc.stream_of(kind) {
+                    Some(stream) => reg.remote.insert((peer.clone(), kind), stream),
+                    None => reg.remote.remove(&(peer.clone(), kind)),
+                };
+            }
+        }
+        self.dispatch.emit(RoomAction::PeerStreams { id: peer });
+    }
+
+    /// Polls the audio level of every peer whose microphone is on.
+    fn poll_levels(&self) {
+        for rtc in self.rtcs.values().filter(|r| r.open && r.media.mic) {
+            let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(level) = rtc::audio_level(pc).await {
+                    let _ = tx.clone().try_send(Event::Level(h, level));
+                }
+            });
+        }
+    }
+
+    fn on_level(&mut self, h: u32, level: Option<f64>) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let speaking = level.is_some_and(|l| l >= SPEAKING_LEVEL) && rtc.media.mic;
+        if speaking == rtc.speaking {
+            return;
+        }
+        rtc.speaking = speaking;
+        if let Some(c) = &rtc.conn {
+            self.dispatch.emit(RoomAction::Speaking {
+                id: c.peer.to_string(),
+                speaking,
+            });
+        }
+    }
+
     // ---- peers ----
 
     fn handle_of(&self, conn: &ConnId) -> Option<u32> {
@@ -812,6 +1349,9 @@ impl Driver {
         };
         match &rtc.conn {
             Some(conn) => {
+                if let Ok(mut reg) = self.streams.try_borrow_mut() {
+                    reg.remote.retain(|(p, _), _| p != conn.peer.as_str());
+                }
                 let left = self.mesh.on_closed(conn);
                 if (left || reason.is_some()) && rtc.name.is_some() {
                     self.dispatch.emit(RoomAction::PeerDown {
@@ -842,10 +1382,29 @@ impl Driver {
             return;
         }
         rtc.open = true;
+        rtc.enable_media(&self.me, &self.events);
         let hello = PeerMessage::Hello {
             name: self.name.clone(),
         };
         self.send_to(h, &hello);
+        // A late joiner gets the media already flowing: labels, state, then the tracks.
+        let flags = self.local.flags();
+        if flags != MediaFlags::default() {
+            let streams = self.local.labels();
+            self.send_to(h, &PeerMessage::Streams { streams });
+            let state = PeerMessage::MediaState {
+                mic: flags.mic,
+                camera: flags.camera,
+                screen: flags.screen,
+            };
+            self.send_to(h, &state);
+            let tracks = self.local.tracks();
+            if let Some(rtc) = self.rtcs.get_mut(&h) {
+                for (t, s) in &tracks {
+                    rtc.add_track(t, s);
+                }
+            }
+        }
         if let Some(rtc) = self.rtcs.get(&h) {
             let (pc, tx) = (rtc.pc.clone(), self.events.clone());
             wasm_bindgen_futures::spawn_local(async move {
@@ -941,6 +1500,32 @@ impl Driver {
             PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
             PeerMessage::Pong { .. } => {}
             PeerMessage::Bye => self.close_rtc(h, None),
+            PeerMessage::Description { offer, sdp } => self.on_description(h, offer, sdp),
+            PeerMessage::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => self.on_candidate(h, candidate, sdp_mid, sdp_m_line_index),
+            PeerMessage::Streams { streams } => {
+                rtc.labels = streams.into_iter().map(|l| (l.id, l.kind)).collect();
+                self.publish_remote(h);
+            }
+            PeerMessage::MediaState {
+                mic,
+                camera,
+                screen,
+            } => {
+                let media = MediaFlags {
+                    mic,
+                    camera,
+                    screen,
+                };
+                rtc.media = media;
+                if !mic {
+                    rtc.speaking = false;
+                }
+                self.dispatch.emit(RoomAction::PeerMedia { id, media });
+            }
         }
     }
 
@@ -1021,5 +1606,6 @@ impl Driver {
         }
         self.rtcs.clear();
         self.trackers.clear();
+        self.local.stop_all();
     }
 }

@@ -4,16 +4,21 @@
 
 use super::js::{await_promise, get, get_str, sleep_ms, JsError};
 use super::Event;
+use crate::state::MediaFlags;
 use futures::channel::mpsc::Sender;
+use hush_core::ids::PeerId;
 use hush_core::mesh::ConnId;
+use hush_core::negotiation::Negotiation;
+use hush_core::wire::StreamKind;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelType,
-    RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState, RtcSdpType,
-    RtcSessionDescriptionInit,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
+    RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// Label of the control channel (chat and control messages).
@@ -55,6 +60,16 @@ pub struct Rtc {
     /// Whether the selected candidate pair is relayed, once known.
     pub relayed: Option<bool>,
     pub bad_frames: u32,
+    /// Media renegotiation state; set when the control channel opens.
+    pub neg: Option<Negotiation>,
+    /// Our tracks on this connection: (track id, its sender).
+    pub senders: Vec<(String, RtcRtpSender)>,
+    /// The peer's media streams by id, and what each carries (from its `Streams` message).
+    pub remote: BTreeMap<String, MediaStream>,
+    pub labels: BTreeMap<String, StreamKind>,
+    /// The peer's microphone/camera/screen state and whether it is speaking.
+    pub media: MediaFlags,
+    pub speaking: bool,
     closures: Vec<Cb>,
 }
 
@@ -116,9 +131,6 @@ impl Rtc {
         let tx = events.clone();
         let pc2 = pc.clone();
         let on_state: Cb = Closure::new(move |_| {
-            web_sys::console::debug_1(
-                &format!("peer connection {handle}: {:?}", pc2.connection_state()).into(),
-            );
             if matches!(
                 pc2.connection_state(),
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
@@ -143,8 +155,91 @@ impl Rtc {
             name: None,
             relayed: None,
             bad_frames: 0,
+            neg: None,
+            senders: Vec::new(),
+            remote: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            media: MediaFlags::default(),
+            speaking: false,
             closures,
         })
+    }
+
+    /// Starts media negotiation on this (open) connection: renegotiations, trickled candidates
+    /// and incoming tracks are posted to the driver from now on.
+    pub fn enable_media(&mut self, me: &PeerId, events: &Sender<Event>) {
+        let Some(conn) = &self.conn else {
+            return;
+        };
+        self.neg = Some(Negotiation::new(me, &conn.peer));
+        let h = self.handle;
+        let tx = events.clone();
+        let on_needed: Cb = Closure::new(move |_| post(&tx, Event::NegotiationNeeded(h)));
+        self.pc
+            .set_onnegotiationneeded(Some(on_needed.as_ref().unchecked_ref()));
+        self.closures.push(on_needed);
+
+        let tx = events.clone();
+        let on_candidate: Cb = Closure::new(move |ev: JsValue| {
+            let c = get(&ev, "candidate");
+            let Some(candidate) = get_str(&c, "candidate").filter(|c| !c.is_empty()) else {
+                return;
+            };
+            let mid = get_str(&c, "sdpMid");
+            let index = get(&c, "sdpMLineIndex").as_f64().map(|i| i as u16);
+            post(&tx, Event::LocalCandidate(h, candidate, mid, index));
+        });
+        self.pc
+            .set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
+        self.closures.push(on_candidate);
+
+        let tx = events.clone();
+        let on_track: Cb = Closure::new(move |ev: JsValue| {
+            let Some(ev) = ev.dyn_ref::<RtcTrackEvent>() else {
+                return;
+            };
+            if let Ok(stream) = ev.streams().get(0).dyn_into::<MediaStream>() {
+                post(&tx, Event::Track(h, stream));
+            }
+        });
+        self.pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        self.closures.push(on_track);
+    }
+
+    /// Sends `track` (part of `stream`) to this peer.
+    pub fn add_track(&mut self, track: &MediaStreamTrack, stream: &MediaStream) {
+        let sender = self.pc.add_track(track, stream, &js_sys::Array::new());
+        self.senders.push((track.id(), sender));
+    }
+
+    /// Stops sending `track_id` to this peer.
+    pub fn remove_track(&mut self, track_id: &str) {
+        self.senders.retain(|(id, sender)| {
+            if id == track_id {
+                self.pc.remove_track(sender);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Swaps the track behind a sender (a new device) without renegotiating.
+    pub fn replace_track(&mut self, old_id: &str, new: &MediaStreamTrack) {
+        for (id, sender) in &mut self.senders {
+            if id == old_id {
+                let _ = sender.replace_track(Some(new));
+                *id = new.id();
+            }
+        }
+    }
+
+    /// The peer's stream of the given kind, once both its label and its tracks arrived.
+    pub fn stream_of(&self, kind: StreamKind) -> Option<MediaStream> {
+        self.labels
+            .iter()
+            .find(|(_, k)| **k == kind)
+            .and_then(|(id, _)| self.remote.get(id).cloned())
     }
 
     /// Sends one frame on the control channel; false when the channel is not open.
@@ -159,6 +254,9 @@ impl Drop for Rtc {
         self.dc.set_onclose(None);
         self.dc.set_onmessage(None);
         self.pc.set_onconnectionstatechange(None);
+        self.pc.set_onnegotiationneeded(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_ontrack(None);
         self.dc.close();
         self.pc.close();
         self.closures.clear();
@@ -325,4 +423,73 @@ pub async fn is_relayed(pc: RtcPeerConnection) -> Result<Option<bool>, JsError> 
     };
     let relay = |c: &JsValue| get_str(c, "candidateType").as_deref() == Some("relay");
     Ok(Some(relay(&local) || relay(&remote)))
+}
+
+/// Perfect negotiation, our side: `setLocalDescription()` without arguments makes the offer
+/// or answer the signaling state calls for. Returns (is it an offer, its SDP).
+pub async fn set_local_implicit(pc: RtcPeerConnection) -> Result<(bool, String), JsError> {
+    let f: js_sys::Function = get(&pc, "setLocalDescription")
+        .dyn_into()
+        .map_err(|_| JsError("setLocalDescription missing".into()))?;
+    let promise: js_sys::Promise = f
+        .call0(&pc)?
+        .dyn_into()
+        .map_err(|_| JsError("no promise".into()))?;
+    await_promise(promise).await?;
+    let desc = pc
+        .local_description()
+        .ok_or_else(|| JsError("no local description".into()))?;
+    Ok((desc.type_() == RtcSdpType::Offer, desc.sdp()))
+}
+
+/// Perfect negotiation, their side: applies their description; for an offer, answers it and
+/// returns the answer's SDP.
+pub async fn apply_remote(
+    pc: RtcPeerConnection,
+    offer: bool,
+    sdp: String,
+) -> Result<Option<String>, JsError> {
+    let desc = RtcSessionDescriptionInit::new(if offer {
+        RtcSdpType::Offer
+    } else {
+        RtcSdpType::Answer
+    });
+    desc.set_sdp(&sdp);
+    await_promise(pc.set_remote_description(&desc)).await?;
+    if !offer {
+        return Ok(None);
+    }
+    let (_, answer) = set_local_implicit(pc).await?;
+    Ok(Some(answer))
+}
+
+/// Adds a trickled candidate from the peer.
+pub async fn add_candidate(
+    pc: RtcPeerConnection,
+    candidate: String,
+    mid: Option<String>,
+    index: Option<u16>,
+) -> Result<(), JsError> {
+    let init = web_sys::RtcIceCandidateInit::new(&candidate);
+    init.set_sdp_mid(mid.as_deref());
+    init.set_sdp_m_line_index(index);
+    await_promise(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
+    Ok(())
+}
+
+/// The peer's current microphone level (0–1) from the inbound audio stats, if it sends audio.
+pub async fn audio_level(pc: RtcPeerConnection) -> Result<Option<f64>, JsError> {
+    let report = await_promise(pc.get_stats()).await?;
+    let map: &js_sys::Map = report.unchecked_ref();
+    let mut level: Option<f64> = None;
+    map.for_each(&mut |v, _k| {
+        if get_str(&v, "type").as_deref() == Some("inbound-rtp")
+            && get_str(&v, "kind").as_deref() == Some("audio")
+        {
+            if let Some(l) = get(&v, "audioLevel").as_f64() {
+                level = Some(level.map_or(l, |x: f64| x.max(l)));
+            }
+        }
+    });
+    Ok(level)
 }

@@ -1,6 +1,11 @@
 //! The room page: layout only; behaviour lives in the provider and hooks.
 
-use crate::components::{chat::Chat, header::RoomHeader, peers::Sidebar};
+use crate::components::{
+    chat::Chat,
+    header::RoomHeader,
+    media::{MediaBar, MediaGrid},
+    peers::Sidebar,
+};
 use crate::hooks::RoomProvider;
 use yew::prelude::*;
 
@@ -15,9 +20,13 @@ pub fn room_page(props: &RoomProps) -> Html {
         <RoomProvider room_name={props.name.clone()}>
             <div class="room">
                 <RoomHeader />
+                <MediaBar />
                 <div class="room-body">
                     <Sidebar />
-                    <Chat />
+                    <div class="stage">
+                        <MediaGrid />
+                        <Chat />
+                    </div>
                 </div>
             </div>
         </RoomProvider>

@@ -1,0 +1,330 @@
+// Browser end-to-end tests of audio, video and screen sharing over the WebRTC mesh. Chromium's
+// fake devices (flags in ../lib/harness.mjs) give every page a 640×480 camera, a microphone and a
+// 1280×720 screen. Every connection a page opens is tracked (instrumentPeerConnections, an init
+// script added before the page navigates) so the tests can read its RTP statistics and check
+// that frames and packets really flow, not only that tiles exist.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scenario, sleep, token, waitFor } from '../lib/harness.mjs';
+import {
+  cameraButton,
+  createRoom,
+  inboundGrowth,
+  instrumentPeerConnections,
+  joinByLink,
+  mediaSnapshot,
+  mediaTile,
+  micButton,
+  peerItem,
+  rtpStats,
+  screenButton,
+  setName,
+  setToggle,
+  tilePlayback,
+  waitForNoTile,
+  waitForPeerState,
+  waitForPeers,
+  waitForTileVideo,
+  waitPressed,
+} from '../lib/hush.mjs';
+
+/** Bound for one whole test. */
+const TEST_MS = 180_000;
+/** Bound for one media state to be reached (a tile, a video size, a Peers item). */
+const MEDIA_MS = 20_000;
+/** A tile whose camera was switched off must be gone from the others' pages within this. */
+const TILE_GONE_MS = 3_000;
+/** Gap between the two statistics samples that must show frames/packets arriving. */
+const SAMPLE_GAP_MS = 1_000;
+
+/**
+ * Opens one instrumented page per label in one room: the first creates it, the others open its
+ * link. Each gets a distinct display name; every page waits for the full mesh in "Peers".
+ * `into` joins the members of an existing room instead (for a late joiner).
+ */
+async function meshRoom(ctx, labels, { room, into = [] } = {}) {
+  const members = [];
+  for (const label of labels) {
+    const peer = await ctx.peer(label, ctx.url, { goto: false });
+    await instrumentPeerConnections(peer.context);
+    if (!room) {
+      await peer.page.goto(ctx.url, { waitUntil: 'load', timeout: 20_000 });
+      room = await createRoom(peer.page);
+    } else {
+      await joinByLink(peer.page, ctx.url, room);
+    }
+    // Capitalised and unique, so no name is a substring of another or of "You".
+    const name = `${label[0].toUpperCase()}${label.slice(1)}${token(2)}`;
+    members.push({ peer, page: peer.page, name, label });
+  }
+  await Promise.all(members.map((m) => setName(m.page, m.name)));
+  const all = [...into, ...members];
+  await Promise.all(all.map((m) => waitForPeers(m.page, all.filter((o) => o !== m).map((o) => o.name))));
+  return { room, members };
+}
+
+function assertNoPageErrors(peers) {
+  const crashes = peers.flatMap((p) =>
+    p.errors.filter((e) => /^\[(pageerror|crash)\]/.test(e)).map((e) => `${p.label}: ${e}`),
+  );
+  assert.deepEqual(crashes, [], 'no uncaught page error or crash');
+}
+
+/**
+ * Samples every receiver and sender twice, SAMPLE_GAP_MS apart, and asserts that at each
+ * receiver the `field` counter of the `kind` streams coming from each sender grew (streams are
+ * attributed to senders by SSRC: the sender's outbound SSRC is the receiver's inbound SSRC).
+ * Returns the growth per receiver and sender, for diagnostics.
+ */
+async function assertFlowing(receivers, senders, { kind, field }) {
+  const everyone = [...new Set([...receivers, ...senders])];
+  const before = new Map(await Promise.all(everyone.map(async (m) => [m, await rtpStats(m.page)])));
+  await sleep(SAMPLE_GAP_MS);
+  const after = new Map(await Promise.all(everyone.map(async (m) => [m, await rtpStats(m.page)])));
+  const seen = [];
+  for (const r of receivers) {
+    for (const s of senders) {
+      if (s === r) continue;
+      const { growth, streams } = inboundGrowth(before.get(r), after.get(r), {
+        kind,
+        field,
+        senderStats: after.get(s),
+      });
+      seen.push(`${r.name}←${s.name}: +${growth} ${field} over ${streams} stream(s)`);
+      assert.ok(
+        streams > 0 && growth > 0,
+        `${r.name}: inbound ${kind} ${field} from ${s.name} grows over ${SAMPLE_GAP_MS} ms ` +
+          `(grew ${growth} over ${streams} matching stream(s)); ` +
+          `${r.name} inbound: ${JSON.stringify(Object.values(after.get(r).inbound))}; ` +
+          `${s.name} outbound: ${JSON.stringify(Object.values(after.get(s).outbound))}`,
+      );
+    }
+  }
+  return seen;
+}
+
+/** The local page's own video tiles ("You (camera)", "You (screen)") that show video. */
+async function ownVideoTiles(page) {
+  const snap = await mediaSnapshot(page);
+  return (snap.tiles ?? []).filter((t) => /^You \(/.test(t.label ?? '') && (t.video?.width ?? 0) > 0);
+}
+
+test('three peers, two cameras on: each sees the others\' video and frames keep arriving', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-cameras', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob', 'carol']);
+    const [alice, bob, carol] = members;
+    const cams = [alice, bob];
+
+    await Promise.all(cams.map((m) => setToggle(cameraButton(m.page), true)));
+    assert.equal(await cameraButton(carol.page).getAttribute('aria-pressed'), 'false', "carol's camera stays off");
+
+    for (const viewer of members) {
+      for (const cam of cams) {
+        if (cam === viewer) continue;
+        const size = await waitForTileVideo(viewer.page, cam.name, 'camera', { timeout: MEDIA_MS });
+        t.diagnostic(`${viewer.name} shows ${cam.name} (camera) at ${size.width}×${size.height}`);
+        const tile = mediaTile(viewer.page, cam.name, 'camera');
+        assert.equal(await tile.locator('video').count(), 1, `${viewer.name}: the tile of ${cam.name} holds one <video>`);
+        await tile.getByRole('slider', { name: `Volume for ${cam.name}` }).waitFor({ state: 'attached', timeout: 5_000 });
+        await tile.getByRole('button', { name: 'Pin' }).waitFor({ state: 'attached', timeout: 5_000 });
+        await tile.getByRole('button', { name: 'Full screen' }).waitFor({ state: 'attached', timeout: 5_000 });
+      }
+    }
+    // Nobody shows a camera tile of carol, whose camera and microphone are off.
+    for (const viewer of [alice, bob]) {
+      assert.equal(await mediaTile(viewer.page, carol.name, 'camera').count(), 0, `${viewer.name} has no tile of ${carol.name}`);
+    }
+
+    const flow = await assertFlowing(members, cams, { kind: 'video', field: 'framesDecoded' });
+    for (const line of flow) t.diagnostic(line);
+
+    // Own previews: the two with a camera on see themselves; carol has no own video tile.
+    for (const cam of cams) {
+      await waitForTileVideo(cam.page, 'You', 'camera', { timeout: MEDIA_MS });
+    }
+    assert.equal(await mediaTile(carol.page, 'You', 'camera').count(), 0, `${carol.name} has no "You (camera)" tile`);
+    assert.deepEqual(await ownVideoTiles(carol.page), [], `${carol.name} has no own video tile at all`);
+
+    // "Peers" says who has the camera on.
+    for (const viewer of members) {
+      for (const other of members.filter((o) => o !== viewer)) {
+        const re = cams.includes(other) ? /\bcamera on\b/i : /\bcamera off\b/i;
+        await waitForPeerState(viewer.page, other.name, re, MEDIA_MS);
+      }
+    }
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a microphone on at one peer: the other two receive its audio and list it "mic on"', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-microphone', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob', 'carol']);
+    const [alice, bob, carol] = members;
+    const listeners = [bob, carol];
+
+    for (const m of listeners) await waitForPeerState(m.page, alice.name, /\bmic off\b/i, MEDIA_MS);
+    await setToggle(micButton(alice.page), true);
+    for (const m of listeners) {
+      const item = await waitForPeerState(m.page, alice.name, /\bmic on\b/i, MEDIA_MS);
+      t.diagnostic(`${m.name} lists ${JSON.stringify(item)}`);
+      // Microphone on, camera off: the "(camera)" tile exists and carries the audio.
+      await mediaTile(m.page, alice.name, 'camera').waitFor({ state: 'attached', timeout: MEDIA_MS });
+    }
+
+    // Packets take a moment to start after the track is negotiated: wait until any arrive,
+    // then require growth between two samples.
+    for (const m of listeners) {
+      await waitFor(async () => {
+        const s = await rtpStats(m.page);
+        return Object.values(s.inbound).some((e) => e.kind === 'audio' && e.packetsReceived > 0);
+      }, { timeout: MEDIA_MS, what: `${m.name} to receive audio packets` });
+    }
+    const flow = await assertFlowing(listeners, [alice], { kind: 'audio', field: 'packetsReceived' });
+    for (const line of flow) t.diagnostic(line);
+
+    // The tile's <video> plays that audio: its stream holds a live audio track and it runs.
+    for (const m of listeners) {
+      let state;
+      try {
+        await waitFor(
+          async () => (state = await tilePlayback(m.page, alice.name, 'camera')).tracks?.includes('audio:live') && !state.paused,
+          { timeout: MEDIA_MS, what: `${m.name}: the tile of ${alice.name} to play a live audio track` },
+        );
+      } catch (err) {
+        err.message += `; its <video> was ${JSON.stringify(state)}`;
+        throw err;
+      }
+      t.diagnostic(`${m.name}: the tile of ${alice.name} plays ${JSON.stringify(state)}`);
+    }
+
+    // Whether the fake microphone's beeps light up "speaking" is reported, not asserted.
+    const speaking = await waitFor(
+      async () => /\bspeaking\b/.test((await mediaTile(bob.page, alice.name, 'camera').getAttribute('class')) ?? ''),
+      { timeout: 5_000, what: 'speaking' },
+    ).then(() => true, () => false);
+    t.diagnostic(`${bob.name}: the tile of ${alice.name} had class "speaking" within 5 s: ${speaking}`);
+
+    assert.match((await peerItem(carol.page, bob.name)) ?? '', /\bmic off\b/i, `${carol.name} still lists ${bob.name} "mic off"`);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a shared screen shows at the others as "<name> (screen)" at screen resolution', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-screen', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob', 'carol']);
+    const [alice, bob, carol] = members;
+
+    await setToggle(screenButton(alice.page), true);
+    for (const m of [bob, carol]) {
+      // The fake screen is 1280×720; the fake camera 640×480: wider than 640 means the screen.
+      const size = await waitForTileVideo(m.page, alice.name, 'screen', { minWidth: 640, timeout: MEDIA_MS });
+      t.diagnostic(`${m.name} shows ${alice.name} (screen) at ${size.width}×${size.height}`);
+    }
+    await waitForTileVideo(alice.page, 'You', 'screen', { timeout: MEDIA_MS });
+    const flow = await assertFlowing([bob, carol], [alice], { kind: 'video', field: 'framesDecoded' });
+    for (const line of flow) t.diagnostic(line);
+
+    // Stopping the share removes the screen tile everywhere.
+    await setToggle(screenButton(alice.page), false);
+    for (const m of [bob, carol]) await waitForNoTile(m.page, alice.name, 'screen', MEDIA_MS);
+    await waitForNoTile(alice.page, 'You', 'screen', MEDIA_MS);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test(`switching the camera off removes its tile at the others within ${TILE_GONE_MS} ms`, { timeout: TEST_MS }, async (t) => {
+  await scenario('media-camera-off', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob', 'carol']);
+    const [alice, bob, carol] = members;
+
+    await setToggle(cameraButton(alice.page), true);
+    for (const m of [bob, carol]) await waitForTileVideo(m.page, alice.name, 'camera', { timeout: MEDIA_MS });
+
+    const start = performance.now();
+    await cameraButton(alice.page).click();
+    const took = await Promise.all(
+      [bob, carol].map(async (m) => {
+        await waitForNoTile(m.page, alice.name, 'camera', MEDIA_MS);
+        return performance.now() - start;
+      }),
+    );
+    const line = `camera-off tile removal: ${took.map((ms) => `${ms.toFixed(0)} ms`).join(', ')} (${bob.name}, ${carol.name})`;
+    t.diagnostic(line);
+    console.log(line);
+    await waitPressed(cameraButton(alice.page), false, 5_000);
+    for (const [i, ms] of took.entries()) {
+      assert.ok(ms < TILE_GONE_MS, `${[bob, carol][i].name} removed the tile after ${ms.toFixed(0)} ms (limit ${TILE_GONE_MS})`);
+    }
+    await waitForNoTile(alice.page, 'You', 'camera', MEDIA_MS);
+    for (const m of [bob, carol]) await waitForPeerState(m.page, alice.name, /\bcamera off\b/i, MEDIA_MS);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('glare: two peers switching cameras on at the same moment both get through, 3 times', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-glare', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob']);
+    const [alice, bob] = members;
+
+    for (let round = 1; round <= 3; round++) {
+      const start = performance.now();
+      // Both clicks at once: both sides renegotiate at the same time.
+      await Promise.all(members.map((m) => cameraButton(m.page).click()));
+      await Promise.all(members.map((m) => waitPressed(cameraButton(m.page), true)));
+      const sizes = await Promise.all([
+        waitForTileVideo(alice.page, bob.name, 'camera', { timeout: MEDIA_MS }).catch((err) => {
+          err.message = `round ${round}: ${err.message}`;
+          throw err;
+        }),
+        waitForTileVideo(bob.page, alice.name, 'camera', { timeout: MEDIA_MS }).catch((err) => {
+          err.message = `round ${round}: ${err.message}`;
+          throw err;
+        }),
+      ]);
+      t.diagnostic(
+        `round ${round}: both videos shown after ${(performance.now() - start).toFixed(0)} ms ` +
+          `(${sizes.map((s) => `${s.width}×${s.height}`).join(', ')})`,
+      );
+      await assertFlowing(members, members, { kind: 'video', field: 'framesDecoded' });
+
+      // Off again, also at the same moment, and wait until each side's tile of the other is gone.
+      await Promise.all(members.map((m) => cameraButton(m.page).click()));
+      await Promise.all(members.map((m) => waitPressed(cameraButton(m.page), false)));
+      await Promise.all([
+        waitForNoTile(alice.page, bob.name, 'camera', MEDIA_MS),
+        waitForNoTile(bob.page, alice.name, 'camera', MEDIA_MS),
+      ]);
+    }
+    // The data channel survived the renegotiations: the two still list each other.
+    await waitForPeers(alice.page, [bob.name], 5_000);
+    await waitForPeers(bob.page, [alice.name], 5_000);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a fourth peer joining after two cameras are on receives both videos', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-late-joiner', async (ctx) => {
+    const { room, members } = await meshRoom(ctx, ['alice', 'bob', 'carol']);
+    const [alice, bob, carol] = members;
+    const cams = [alice, bob];
+    await Promise.all(cams.map((m) => setToggle(cameraButton(m.page), true)));
+    await waitForTileVideo(carol.page, alice.name, 'camera', { timeout: MEDIA_MS });
+    await waitForTileVideo(carol.page, bob.name, 'camera', { timeout: MEDIA_MS });
+
+    const { members: [dave] } = await meshRoom(ctx, ['dave'], { room, into: members });
+    for (const cam of cams) {
+      const size = await waitForTileVideo(dave.page, cam.name, 'camera', { timeout: MEDIA_MS });
+      t.diagnostic(`${dave.name} (late) shows ${cam.name} (camera) at ${size.width}×${size.height}`);
+      await waitForPeerState(dave.page, cam.name, /\bcamera on\b/i, MEDIA_MS);
+    }
+    assert.equal(await mediaTile(dave.page, carol.name, 'camera').count(), 0, `${dave.name} has no tile of ${carol.name}`);
+    const flow = await assertFlowing([dave], cams, { kind: 'video', field: 'framesDecoded' });
+    for (const line of flow) t.diagnostic(line);
+    // The earlier members still receive each other after the newcomer's negotiation.
+    await assertFlowing([carol], cams, { kind: 'video', field: 'framesDecoded' });
+    // And dave (camera off) shows up nowhere as a tile.
+    for (const m of members) assert.equal(await mediaTile(m.page, dave.name, 'camera').count(), 0);
+    assertNoPageErrors(ctx.peers);
+  });
+});

@@ -1,0 +1,229 @@
+//! The call: toggles and device pickers, and the grid of video tiles. Streams are attached to
+//! `<video>` elements through node refs in effects; they never pass through state.
+
+use crate::driver::js::{await_promise, get};
+use crate::driver::media::{can_pick_speaker, Capture};
+use crate::hooks::{use_media, TileSpec};
+use crate::state::DeviceKind;
+use hush_core::wire::StreamKind;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{HtmlMediaElement, HtmlSelectElement, HtmlVideoElement};
+use yew::prelude::*;
+
+/// Largest room (people, us included) in which everyone sending 640×360 video still holds up
+/// on a 2-core laptop, from the mesh benchmark (`make bench`): each peer encodes its camera
+/// once per other peer and decodes every other camera.
+pub const VIDEO_MESH_LIMIT: usize = 4;
+
+#[function_component(MediaBar)]
+pub fn media_bar() -> Html {
+    let m = use_media();
+    let button = |what: Capture, label: &'static str, on: bool| {
+        let toggle = m.toggle.clone();
+        html! {
+            <button class={classes!("toggle", on.then_some("on"))} aria-pressed={on.to_string()}
+                onclick={Callback::from(move |_| toggle.emit(what))}>{ label }</button>
+        }
+    };
+    let picker = |kind: DeviceKind| {
+        let options: Vec<_> = m.devices.iter().filter(|d| d.kind == kind).collect();
+        if options.is_empty() {
+            return html! {};
+        }
+        let select = m.select.clone();
+        let on_change = Callback::from(move |e: Event| {
+            let el: HtmlSelectElement = e.target_unchecked_into();
+            select.emit((kind, el.value()));
+        });
+        let label = format!("{} device", kind.noun());
+        html! {
+            <select aria-label={label.clone()} title={label} onchange={on_change}>
+                { for options.iter().map(|d| html! {
+                    <option value={d.id.clone()} selected={kind == DeviceKind::Speaker && m.speaker.as_deref() == Some(d.id.as_str())}>
+                        { &d.label }
+                    </option>
+                }) }
+            </select>
+        }
+    };
+    let sending_video = m.local.camera || m.tiles.iter().any(|t| t.peer.is_some() && t.has_video);
+    html! {
+        <div class="media-bar" role="toolbar" aria-label="Call">
+            { button(Capture::Mic, "Microphone", m.local.mic) }
+            { button(Capture::Camera, "Camera", m.local.camera) }
+            { button(Capture::Screen, "Share screen", m.local.screen) }
+            <span class="pickers">
+                { picker(DeviceKind::Mic) }
+                { picker(DeviceKind::Camera) }
+                if can_pick_speaker() { { picker(DeviceKind::Speaker) } }
+            </span>
+            if let Some(err) = &m.error {
+                <p class="error" role="alert">{ err }</p>
+            }
+            if sending_video && m.people > VIDEO_MESH_LIMIT {
+                <p class="warning" role="status">
+                    { format!("Video works best with up to {VIDEO_MESH_LIMIT} people: every camera is sent to everyone. Turn cameras off if the call stutters.") }
+                </p>
+            }
+        </div>
+    }
+}
+
+#[function_component(MediaGrid)]
+pub fn media_grid() -> Html {
+    let m = use_media();
+    let pinned = use_state(|| None::<String>);
+    if m.tiles.is_empty() {
+        return html! {};
+    }
+    html! {
+        <section class={classes!("media-grid", pinned.is_some().then_some("has-pinned"))} aria-label="Media">
+            { for m.tiles.iter().map(|t| {
+                let is_pinned = pinned.as_deref() == Some(t.key.as_str());
+                let on_pin = {
+                    let (pinned, key) = (pinned.clone(), t.key.clone());
+                    Callback::from(move |_| pinned.set(if is_pinned { None } else { Some(key.clone()) }))
+                };
+                html! { <Tile key={t.key.clone()} spec={t.clone()} pinned={is_pinned} {on_pin} /> }
+            }) }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct TileProps {
+    spec: TileSpec,
+    pinned: bool,
+    on_pin: Callback<()>,
+}
+
+#[function_component(Tile)]
+fn tile(props: &TileProps) -> Html {
+    let m = use_media();
+    let video = use_node_ref();
+    let blocked = use_state(|| false);
+    let t = &props.spec;
+    let local = t.peer.is_none();
+    {
+        // Attach the stream whenever it may have changed.
+        let (video, handle, blocked) = (video.clone(), m.handle.clone(), blocked.clone());
+        let (peer, kind) = (t.peer.clone(), t.kind);
+        use_effect_with((t.key.clone(), t.gen), move |_| {
+            if let (Some(el), Some(h)) = (video.cast::<HtmlVideoElement>(), handle) {
+                let stream = match &peer {
+                    Some(p) => h.remote_stream(p, kind),
+                    None => h.local_stream(kind),
+                };
+                if stream.as_ref().map(|s| s.id()) != el.src_object().map(|s| s.id()) {
+                    el.set_src_object(stream.as_ref());
+                }
+                // Our own preview is always muted (no echo); a peer's sound may be blocked by
+                // the autoplay policy until the user interacts: then play muted and offer a
+                // button.
+                el.set_muted(local);
+                if stream.is_some() {
+                    wasm_bindgen_futures::spawn_local(play(el.unchecked_into(), blocked));
+                }
+            }
+        });
+    }
+    {
+        let video = video.clone();
+        use_effect_with(m.speaker.clone(), move |speaker| {
+            if let (Some(el), Some(id)) = (video.cast::<HtmlMediaElement>(), speaker) {
+                set_sink(&el, id);
+            }
+        });
+    }
+    let on_volume = {
+        let video = video.clone();
+        Callback::from(move |e: InputEvent| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            if let (Some(el), Ok(v)) = (
+                video.cast::<HtmlMediaElement>(),
+                input.value().parse::<f64>(),
+            ) {
+                el.set_volume((v / 100.0).clamp(0.0, 1.0));
+            }
+        })
+    };
+    let on_fullscreen = {
+        let video = video.clone();
+        Callback::from(move |_| {
+            if let Some(el) = video.cast::<web_sys::Element>() {
+                let _ = el.request_fullscreen();
+            }
+        })
+    };
+    let on_unmute = {
+        let (video, blocked) = (video.clone(), blocked.clone());
+        Callback::from(move |_| {
+            if let Some(el) = video.cast::<HtmlMediaElement>() {
+                el.set_muted(false);
+                blocked.set(false);
+                let _ = el.play();
+            }
+        })
+    };
+    let kind_word = match t.kind {
+        StreamKind::Camera => "camera",
+        StreamKind::Screen => "screen",
+    };
+    let label = format!("{} ({kind_word})", t.name);
+    let on_pin = props.on_pin.reform(|_| ());
+    html! {
+        <figure class={classes!("tile", t.speaking.then_some("speaking"), props.pinned.then_some("pinned"),
+                (t.kind == StreamKind::Screen).then_some("screen"))}
+            role="group" aria-label={label}>
+            <video ref={video} autoplay=true playsinline=true class={classes!((!t.has_video).then_some("no-video"))} />
+            if !t.has_video {
+                <div class="avatar" aria-hidden="true">{ initial(&t.name) }</div>
+            }
+            <figcaption>
+                <span class="tile-name">{ &t.name }</span>
+                if t.kind == StreamKind::Screen { <span class="badge">{ "Screen" }</span> }
+                if t.speaking { <span class="badge speaking-badge">{ "speaking" }</span> }
+            </figcaption>
+            <div class="tile-controls">
+                if !local {
+                    <input type="range" min="0" max="100" value="100"
+                        aria-label={format!("Volume for {}", t.name)} oninput={on_volume} />
+                }
+                if *blocked {
+                    <button onclick={on_unmute}>{ "Unmute" }</button>
+                }
+                <button onclick={on_pin}>{ if props.pinned { "Unpin" } else { "Pin" } }</button>
+                <button onclick={on_fullscreen}>{ "Full screen" }</button>
+            </div>
+        </figure>
+    }
+}
+
+fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+/// Starts playback; when the autoplay policy refuses sound, plays muted and flags it.
+async fn play(el: HtmlMediaElement, blocked: UseStateHandle<bool>) {
+    let Ok(p) = el.play() else {
+        return;
+    };
+    if await_promise(p).await.is_err() && !el.muted() {
+        el.set_muted(true);
+        if let Ok(p) = el.play() {
+            if await_promise(p).await.is_ok() {
+                blocked.set(true);
+            }
+        }
+    }
+}
+
+/// Routes a media element's sound to the chosen output device, where supported.
+fn set_sink(el: &HtmlMediaElement, id: &str) {
+    if let Ok(f) = get(el, "setSinkId").dyn_into::<js_sys::Function>() {
+        let _ = f.call1(el, &JsValue::from_str(id));
+    }
+}
