@@ -258,6 +258,16 @@ test(`switching the camera off removes its tile at the others within ${TILE_GONE
     }
     await waitForNoTile(alice.page, 'You', 'camera', MEDIA_MS);
     for (const m of [bob, carol]) await waitForPeerState(m.page, alice.name, /\bcamera off\b/i, MEDIA_MS);
+
+    // Switched on again (no glare: only alice renegotiates), the video comes back everywhere.
+    await setToggle(cameraButton(alice.page), true);
+    for (const m of [bob, carol]) {
+      await waitForTileVideo(m.page, alice.name, 'camera', { timeout: MEDIA_MS }).catch((err) => {
+        err.message = `after switching the camera on again: ${err.message}`;
+        throw err;
+      });
+    }
+    await assertFlowing([bob, carol], [alice], { kind: 'video', field: 'framesDecoded' });
     assertNoPageErrors(ctx.peers);
   });
 });
@@ -325,6 +335,49 @@ test('a fourth peer joining after two cameras are on receives both videos', { ti
     await assertFlowing([carol], cams, { kind: 'video', field: 'framesDecoded' });
     // And dave (camera off) shows up nowhere as a tile.
     for (const m of members) assert.equal(await mediaTile(m.page, dave.name, 'camera').count(), 0);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('with more people than the mesh carries video for, a status says it "works best with up to"', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-mesh-limit', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob', 'carol', 'dave', 'erin', 'fred']);
+    await setToggle(cameraButton(members[0].page), true);
+    for (const m of members) {
+      const status = m.page.getByRole('status').filter({ hasText: /works best with up to/i });
+      await status.first().waitFor({ state: 'visible', timeout: MEDIA_MS }).catch(async (err) => {
+        err.message += `; ${m.name}'s alerts/statuses: ${JSON.stringify((await mediaSnapshot(m.page)).alerts)}`;
+        throw err;
+      });
+      if (m === members[0]) t.diagnostic(`${m.name}: ${await status.first().innerText()}`);
+    }
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+/** Makes getUserMedia fail as when the user denies the camera and microphone. */
+const DENY_MEDIA_SCRIPT = `
+  if (navigator.mediaDevices) {
+    navigator.mediaDevices.getUserMedia = () =>
+      Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  }
+`;
+
+test('a denied camera shows an alert in plain words and the toggle stays off', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-denied', async (ctx) => {
+    const peer = await ctx.peer('denied', ctx.url, { goto: false });
+    await peer.context.addInitScript(DENY_MEDIA_SCRIPT);
+    await peer.page.goto(ctx.url, { waitUntil: 'load', timeout: 20_000 });
+    await createRoom(peer.page);
+    await cameraButton(peer.page).click();
+    const alert = peer.page.getByRole('alert').filter({ hasText: /\S/ }).first();
+    await alert.waitFor({ state: 'visible', timeout: MEDIA_MS });
+    const text = (await alert.innerText()).trim();
+    t.diagnostic(`alert: ${JSON.stringify(text)}`);
+    assert.doesNotMatch(text, /NotAllowedError|DOMException|\[object|undefined|JsValue/, 'the alert is in plain words, not an exception dump');
+    assert.match(text, /camera|permission|allow|denied|blocked/i, 'the alert says what went wrong');
+    await waitPressed(cameraButton(peer.page), false, 5_000);
+    assert.equal(await mediaTile(peer.page, 'You', 'camera').count(), 0, 'no own camera tile');
     assertNoPageErrors(ctx.peers);
   });
 });

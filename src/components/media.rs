@@ -114,7 +114,14 @@ fn tile(props: &TileProps) -> Html {
                     Some(p) => h.remote_stream(p, kind),
                     None => h.local_stream(kind),
                 };
-                if stream.as_ref().map(|s| s.id()) != el.src_object().map(|s| s.id()) {
+                // By identity, not id: after a track is removed and added again the browser may
+                // hand us a new stream object under the same id.
+                let same = match (&stream, el.src_object()) {
+                    (Some(a), Some(b)) => js_sys::Object::is(a, &b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same {
                     el.set_src_object(stream.as_ref());
                 }
                 // Our own preview is always muted (no echo); a peer's sound may be blocked by

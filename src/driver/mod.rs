@@ -44,11 +44,11 @@ pub const EVENT_QUEUE: usize = 4_096;
 /// Housekeeping period: heartbeats, timeouts, reconnects, re-announces.
 pub const TICK_MS: u32 = 250;
 /// Offers in the first announce on a socket, before the tracker has told us the swarm size:
-/// enough to reach everyone in a typical small room at once.
-pub const INITIAL_OFFERS: usize = 3;
+/// enough to reach everyone in a room of six at once (larger rooms get follow-up announces).
+pub const INITIAL_OFFERS: usize = 5;
 /// Most offers in one announce (the protocol's ceiling is 10; each offer is a live
 /// `RTCPeerConnection` while it waits).
-pub const MAX_OFFERS: usize = 6;
+pub const MAX_OFFERS: usize = 8;
 /// Most offers from others we negotiate at once: a tracker (or peers behind it) cannot make us
 /// open connections without bound.
 pub const MAX_PENDING_ANSWERS: usize = 16;
@@ -815,11 +815,16 @@ impl Driver {
             self.report_trackers();
             let size = msg.complete.unwrap_or(0) + msg.incomplete.unwrap_or(0);
             self.trackers[i].swarm_size = size;
-            // More members than connections and offers in flight: ask for the rest now rather
+            // More members than connections and offers in flight: ask for the rest soon rather
             // than at the next interval, but never more than once per FOLLOW_UP_MS.
-            let t = &self.trackers[i];
-            if self.offers_needed(i, size) > 0 && now >= t.last_announce_ms + FOLLOW_UP_MS {
-                self.announce(i, now);
+            if self.offers_needed(i, size) > 0 {
+                let t = &mut self.trackers[i];
+                let at = t.last_announce_ms + FOLLOW_UP_MS;
+                if now >= at {
+                    self.announce(i, now);
+                } else {
+                    t.next_announce_ms = t.next_announce_ms.min(at);
+                }
             }
         }
         let (Some(from), Some(offer_id)) = (msg.peer_id, msg.offer_id) else {
@@ -1223,12 +1228,26 @@ impl Driver {
     }
 
     fn on_local_description(&mut self, h: u32, result: Result<(bool, String), JsError>) {
-        let Some(neg) = self.rtcs.get_mut(&h).and_then(|r| r.neg.as_mut()) else {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        // Our description may have been rolled back since it was set: the peer's colliding
+        // offer was applied in between (we are polite). Sending it now would hand the peer an
+        // offer we no longer stand behind; the browser asks again once stable.
+        let current = rtc.pc.local_description().map(|d| d.sdp());
+        let state = rtc.pc.signaling_state();
+        let Some(neg) = rtc.neg.as_mut() else {
             return;
         };
         neg.offer_done();
         match result {
-            Ok((offer, sdp)) => self.send_to(h, &PeerMessage::Description { offer, sdp }),
+            Ok((offer, sdp)) => {
+                let still_ours = current.as_deref() == Some(sdp.as_str())
+                    && (!offer || state == RtcSignalingState::HaveLocalOffer);
+                if still_ours {
+                    self.send_to(h, &PeerMessage::Description { offer, sdp });
+                }
+            }
             Err(e) => warn(&format!("could not make a renegotiation offer: {e}")),
         }
     }
