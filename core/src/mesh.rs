@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 /// A pending connection that has not opened its control channel by then is abandoned. Loopback
 /// connects in tens of milliseconds; a relayed connection across continents in a few seconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 15_000;
-/// An offer nobody answered is discarded after this long (the tracker forwards offers right
-/// away; an answer later than this is for a peer that has moved on).
-pub const OFFER_TTL_MS: u64 = 30_000;
+/// An offer nobody answered is discarded after this long. Trackers forward offers at once and
+/// an answer needs one round trip plus ICE gathering (capped at 1.5 s); an offer still
+/// unanswered after 10 s went to a member that ignored it (already connected to us).
+pub const OFFER_TTL_MS: u64 = 10_000;
 /// Heartbeat period on the control channel.
 pub const PING_INTERVAL_MS: u64 = 1_000;
 /// A connected peer with no frame for this long is gone: four missed heartbeats, which keeps a
@@ -453,13 +454,20 @@ mod tests {
         let cc = m.conn_of(&c).unwrap().clone();
         assert!(m.on_open(&cc, 100));
         assert!(m.tick(1_000).is_empty());
-        // c goes silent; b never opens.
+        // c goes silent; the offer expires; b never opens.
         let t = m.tick(100 + PEER_SILENCE_MS);
         assert_eq!(
             t,
             vec![Timeout::Close {
                 conn: cc.clone(),
                 was_open: true
+            }]
+        );
+        let t = m.tick(OFFER_TTL_MS);
+        assert_eq!(
+            t,
+            vec![Timeout::OfferExpired {
+                offer_id: "o1".into()
             }]
         );
         let t = m.tick(CONNECT_TIMEOUT_MS);
@@ -470,16 +478,9 @@ mod tests {
                 ..
             }
         ));
-        let t = m.tick(OFFER_TTL_MS);
-        assert_eq!(
-            t,
-            vec![Timeout::OfferExpired {
-                offer_id: "o1".into()
-            }]
-        );
         // After expiry, b can connect afresh.
         assert!(matches!(
-            m.on_offer(&b, "ob2", OFFER_TTL_MS),
+            m.on_offer(&b, "ob2", CONNECT_TIMEOUT_MS),
             OfferDecision::Answer { .. }
         ));
     }

@@ -41,13 +41,15 @@ const SAMPLE_GAP_MS = 1_000;
 /**
  * Opens one instrumented page per label in one room: the first creates it, the others open its
  * link. Each gets a distinct display name; every page waits for the full mesh in "Peers".
- * `into` joins the members of an existing room instead (for a late joiner).
+ * `room` + `into`: join that existing room, whose members are `into` (for a late joiner).
+ * `initScript`: more test instrumentation, added before the page navigates.
  */
-async function meshRoom(ctx, labels, { room, into = [] } = {}) {
+async function meshRoom(ctx, labels, { room, into = [], initScript } = {}) {
   const members = [];
   for (const label of labels) {
     const peer = await ctx.peer(label, ctx.url, { goto: false });
     await instrumentPeerConnections(peer.context);
+    if (initScript) await peer.context.addInitScript(initScript);
     if (!room) {
       await peer.page.goto(ctx.url, { waitUntil: 'load', timeout: 20_000 });
       room = await createRoom(peer.page);
@@ -272,9 +274,28 @@ test(`switching the camera off removes its tile at the others within ${TILE_GONE
   });
 });
 
+/**
+ * Counts offer collisions (test instrumentation, for diagnostics only): a remote offer applied
+ * while the connection has its own offer out, and explicit rollbacks.
+ */
+const GLARE_PROBE_SCRIPT = `
+  window.__glare = { collisions: 0, rollbacks: 0 };
+  const proto = RTCPeerConnection.prototype;
+  const srd = proto.setRemoteDescription;
+  proto.setRemoteDescription = function (d, ...rest) {
+    if (d && d.type === 'offer' && this.signalingState === 'have-local-offer') window.__glare.collisions++;
+    return srd.call(this, d, ...rest);
+  };
+  const sld = proto.setLocalDescription;
+  proto.setLocalDescription = function (d, ...rest) {
+    if (d && d.type === 'rollback') window.__glare.rollbacks++;
+    return sld.call(this, d, ...rest);
+  };
+`;
+
 test('glare: two peers switching cameras on at the same moment both get through, 3 times', { timeout: TEST_MS }, async (t) => {
   await scenario('media-glare', async (ctx) => {
-    const { members } = await meshRoom(ctx, ['alice', 'bob']);
+    const { members } = await meshRoom(ctx, ['alice', 'bob'], { initScript: GLARE_PROBE_SCRIPT });
     const [alice, bob] = members;
 
     for (let round = 1; round <= 3; round++) {
@@ -306,6 +327,8 @@ test('glare: two peers switching cameras on at the same moment both get through,
         waitForNoTile(bob.page, alice.name, 'camera', MEDIA_MS),
       ]);
     }
+    const glare = await Promise.all(members.map((m) => m.page.evaluate(() => window.__glare)));
+    t.diagnostic(`offer collisions seen (polite side applies the remote offer): ${JSON.stringify(glare)}`);
     // The data channel survived the renegotiations: the two still list each other.
     await waitForPeers(alice.page, [bob.name], 5_000);
     await waitForPeers(bob.page, [alice.name], 5_000);

@@ -22,6 +22,7 @@ import {
   sendMessage,
   setName,
   waitForMessages,
+  waitForPeerCount,
   waitForPeers,
   waitJoinedSwarm,
 } from '../lib/hush.mjs';
@@ -165,4 +166,25 @@ test('with a relay-only policy two peers connect through coturn and show "relaye
   } finally {
     await turn.stop();
   }
+});
+
+test('eight peers joining one after another all connect to each other (follow-up announces)', { timeout: 180_000 }, async (t) => {
+  // The first announce carries 5 offers; a room of 8 needs the follow-ups to reach everyone.
+  const PEERS = 8;
+  await scenario('eight-peers', async (ctx) => {
+    const first = await ctx.peer('p1');
+    const room = await createRoom(first.page);
+    const peers = [first];
+    for (let i = 2; i <= PEERS; i++) {
+      const p = await ctx.peer(`p${i}`, ctx.url, { goto: false });
+      await joinByLink(p.page, ctx.url, room);
+      peers.push(p);
+    }
+    const start = Date.now();
+    await Promise.all(peers.map((p) => waitForPeerCount(p.page, PEERS - 1, 60_000)));
+    t.diagnostic(`full mesh of ${PEERS} after the last join: ${Date.now() - start} ms`);
+    const text = `to-all-${token()}`;
+    await sendMessage(peers[PEERS - 1].page, text);
+    await Promise.all(peers.slice(0, -1).map((p) => waitForMessages(p.page, [text])));
+  });
 });

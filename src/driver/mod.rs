@@ -58,8 +58,12 @@ const SPEAKING_LEVEL: f64 = 0.02;
 /// Audio levels are read every this many ticks (2 × 250 ms: a speaking indicator that follows
 /// speech without polling stats constantly).
 const LEVEL_EVERY_TICKS: u32 = 2;
-/// Shortest gap between an announce and a follow-up announce triggered by a tracker reply.
+/// Shortest gap between an announce and a follow-up announce triggered by a tracker reply;
+/// also how long an unanswered offer counts as possibly still coming (an answer takes one
+/// tracker round trip plus ICE gathering, well under this).
 const FOLLOW_UP_MS: u64 = 2_000;
+/// Follow-ups back off by doubling, at most this many times (2 s → 32 s, about the interval).
+const MAX_FOLLOW_UP_DOUBLINGS: u32 = 4;
 /// Delay before reading which candidate pair a new connection uses (it settles right after
 /// the channel opens).
 const PATH_CHECK_DELAY_MS: u32 = 200;
@@ -93,6 +97,8 @@ pub enum Event {
     /// The browser ended the screen share (its own "Stop sharing" button).
     ScreenEnded,
     DeviceList(Vec<DeviceView>),
+    /// Devices were plugged in or removed.
+    DevicesChanged,
     NegotiationNeeded(u32),
     LocalDescription(u32, Result<(bool, String), JsError>),
     RemoteDescription(u32, Result<Option<String>, JsError>),
@@ -247,6 +253,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             streams,
         };
         driver.report_trackers();
+        driver.local.watch_devices(&tx);
         dispatch.emit(RoomAction::Phase(Phase::Ready));
         {
             let Ok(mut s) = slot.try_borrow_mut() else {
@@ -358,6 +365,9 @@ struct LocalMedia {
     screen: Option<MediaStream>,
     /// `onended` of the shared screen's video track.
     screen_ended: Option<Closure<dyn FnMut(JsValue)>>,
+    /// `devicechange` on `navigator.mediaDevices`: the device lists follow plugging and
+    /// unplugging.
+    device_change: Option<Closure<dyn FnMut(JsValue)>>,
     mic_device: Option<String>,
     cam_device: Option<String>,
     /// Captures being opened (a second click on the same one waits for it).
@@ -419,10 +429,30 @@ impl LocalMedia {
     }
 }
 
+impl LocalMedia {
+    /// Follows device changes for as long as the room runs.
+    fn watch_devices(&mut self, events: &mpsc::Sender<Event>) {
+        let Some(md) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else {
+            return;
+        };
+        let tx = events.clone();
+        let on_change: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
+            let _ = tx.clone().try_send(Event::DevicesChanged);
+        });
+        md.set_ondevicechange(Some(on_change.as_ref().unchecked_ref()));
+        self.device_change = Some(on_change);
+    }
+}
+
 impl Drop for LocalMedia {
     fn drop(&mut self) {
         // The camera light goes off when the room ends, whatever ended it.
         self.stop_all();
+        if self.device_change.take().is_some() {
+            if let Some(md) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
+                md.set_ondevicechange(None);
+            }
+        }
     }
 }
 
@@ -484,6 +514,7 @@ impl Driver {
                 }
             }
             Event::DeviceList(list) => self.dispatch.emit(RoomAction::Devices(list)),
+            Event::DevicesChanged => self.refresh_devices(),
             Event::NegotiationNeeded(h) => self.on_negotiation_needed(h),
             Event::LocalDescription(h, result) => self.on_local_description(h, result),
             Event::RemoteDescription(h, result) => self.on_remote_description(h, result),
@@ -633,7 +664,7 @@ impl Driver {
             return;
         }
         let wanted = if t.announced {
-            self.offers_needed(i, t.swarm_size)
+            self.offers_needed(i, t.swarm_size, now)
         } else {
             INITIAL_OFFERS
         };
@@ -678,17 +709,23 @@ impl Driver {
         }
     }
 
-    /// Offers tracker `i` should still carry for a swarm of `swarm_size`: members we have no
-    /// connection with, minus our offers already waiting there.
-    fn offers_needed(&self, i: usize, swarm_size: u64) -> usize {
+    /// Offers tracker `i` should carry for a swarm of `swarm_size`. None when we are connected
+    /// (or connecting) to every member. Otherwise one per member, minus our offers there that
+    /// may still be answered: trackers hand each offer to a random member, connected or not, so
+    /// offering to every member is the only way to be sure the missing ones get one (connected
+    /// members ignore theirs). An offer unanswered for FOLLOW_UP_MS no longer counts.
+    fn offers_needed(&self, i: usize, swarm_size: u64, now: u64) -> usize {
+        if self.mesh.offers_wanted(swarm_size, usize::MAX) == 0 {
+            return 0;
+        }
         let pending = self
             .rtcs
             .values()
             .filter(|r| r.conn.is_none() && r.tracker == Some(i))
+            .filter(|r| r.offered_at_ms.is_none_or(|t| now < t + FOLLOW_UP_MS))
             .count();
-        self.mesh
-            .offers_wanted(swarm_size, MAX_OFFERS)
-            .saturating_sub(pending)
+        let members = usize::try_from(swarm_size.saturating_sub(1)).unwrap_or(usize::MAX);
+        members.min(MAX_OFFERS).saturating_sub(pending)
     }
 
     fn on_offer_ready(&mut self, h: u32, result: Result<String, JsError>, now: u64) {
@@ -727,9 +764,10 @@ impl Driver {
             .unwrap_or_default();
         let mut offers = Vec::with_capacity(handles.len());
         for h in handles {
-            let Some(r) = self.rtcs.get(&h) else {
+            let Some(r) = self.rtcs.get_mut(&h) else {
                 continue;
             };
+            r.offered_at_ms = Some(now);
             let (Some(sdp), Ok(nonce)) = (&r.offer_sdp, random_bytes()) else {
                 continue;
             };
@@ -766,11 +804,13 @@ impl Driver {
             offers: (!offers.is_empty()).then_some(offers),
             ..Announce::default()
         };
+        let incomplete = self.mesh.offers_wanted(t.swarm_size, usize::MAX) > 0;
         if let Ok(text) = serde_json::to_string(&msg) {
             if t.send(&text) {
                 t.announced = true;
                 t.last_announce_ms = now;
                 t.next_announce_ms = now + t.interval_ms;
+                t.follow_ups = if incomplete { t.follow_ups + 1 } else { 0 };
             }
         }
     }
@@ -815,16 +855,12 @@ impl Driver {
             self.report_trackers();
             let size = msg.complete.unwrap_or(0) + msg.incomplete.unwrap_or(0);
             self.trackers[i].swarm_size = size;
-            // More members than connections and offers in flight: ask for the rest soon rather
-            // than at the next interval, but never more than once per FOLLOW_UP_MS.
-            if self.offers_needed(i, size) > 0 {
+            // Members we have no connection with: come back soon with more offers rather than
+            // at the next interval, backing off (2, 4, 8… s) while the room stays incomplete.
+            if self.mesh.offers_wanted(size, usize::MAX) > 0 {
                 let t = &mut self.trackers[i];
-                let at = t.last_announce_ms + FOLLOW_UP_MS;
-                if now >= at {
-                    self.announce(i, now);
-                } else {
-                    t.next_announce_ms = t.next_announce_ms.min(at);
-                }
+                let delay = FOLLOW_UP_MS << t.follow_ups.min(MAX_FOLLOW_UP_DOUBLINGS);
+                t.next_announce_ms = t.next_announce_ms.min(t.last_announce_ms + delay);
             }
         }
         let (Some(from), Some(offer_id)) = (msg.peer_id, msg.offer_id) else {

@@ -50,6 +50,8 @@ pub struct Rtc {
     pub offer_id: String,
     /// Our offer's SDP once gathered, waiting to be sealed into an announce.
     pub offer_sdp: Option<String>,
+    /// When our offer went out to a tracker.
+    pub offered_at_ms: Option<u64>,
     /// Frames posted to the driver and not yet handled (see [`MAX_INFLIGHT_FRAMES`]).
     pub inflight: Rc<Cell<u32>>,
     /// Set by the message handler when the peer floods; the driver then drops it.
@@ -149,6 +151,7 @@ impl Rtc {
             tracker: None,
             offer_id: String::new(),
             offer_sdp: None,
+            offered_at_ms: None,
             inflight,
             flooded,
             open: false,

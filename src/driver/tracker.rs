@@ -52,6 +52,8 @@ pub struct Tracker {
     pub interval_ms: u64,
     pub next_announce_ms: u64,
     pub last_announce_ms: u64,
+    /// Consecutive announces made while the room was incomplete (drives follow-up backoff).
+    pub follow_ups: u32,
     /// Swarm size the tracker last reported (counts us); 0 until the first reply.
     pub swarm_size: u64,
     /// Whether we announced ourselves on the current socket.
@@ -72,6 +74,7 @@ impl Tracker {
             interval_ms: DEFAULT_INTERVAL_MS,
             next_announce_ms: 0,
             last_announce_ms: 0,
+            follow_ups: 0,
             swarm_size: 0,
             announced: false,
             batch: None,
@@ -92,6 +95,7 @@ impl Tracker {
 
     pub fn opened(&mut self) {
         self.status = TrackerStatus::Joining;
+        self.follow_ups = 0;
         self.attempts = 0;
         self.announced = false;
         self.swarm_size = 0;
