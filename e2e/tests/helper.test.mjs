@@ -45,6 +45,14 @@ test('the page loads in Chromium without CSP violations or page errors', { timeo
     assert.deepEqual(blocked, [], 'no resource was refused by the CSP');
     const crashes = peer.errors.filter((e) => e.startsWith('[pageerror]'));
     assert.deepEqual(crashes, [], 'no uncaught page error');
+    // The app travels compressed: the wasm's bytes on the wire are well under its size.
+    const wasm = await peer.page.evaluate(() =>
+      performance.getEntriesByType('resource')
+        .filter((e) => e.name.endsWith('.wasm'))
+        .map((e) => ({ encoded: e.encodedBodySize, decoded: e.decodedBodySize })),
+    );
+    assert.equal(wasm.length, 1, `one wasm fetched: ${JSON.stringify(wasm)}`);
+    assert.ok(wasm[0].encoded > 0 && wasm[0].encoded < wasm[0].decoded * 0.6, `wasm compressed: ${JSON.stringify(wasm[0])}`);
   } finally {
     await closeBrowser(browser);
     await helper.stop();
