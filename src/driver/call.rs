@@ -1,0 +1,498 @@
+//! The call: our captures (microphone, camera, screen), sending them to every peer, media
+//! renegotiation with the perfect-negotiation pattern over the control channel, and the
+//! speaking indicator.
+
+use super::js::JsError;
+use super::media::{self, Capture};
+use super::rtc;
+use super::{warn, Driver, Event, SPEAKING_LEVEL};
+use crate::state::{DeviceKind, MediaFlags, RoomAction};
+use futures::channel::mpsc;
+use hush_core::negotiation::OnDescription;
+use hush_core::wire::{PeerMessage, StreamKind, StreamLabel};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MediaStream, MediaStreamTrack, RtcSignalingState};
+
+/// Our captures. The camera stream carries the microphone and the camera tracks; the screen
+/// stream carries the shared screen (and its audio when offered).
+///
+/// Copies of `MediaStream` / `MediaStreamTrack` handles are written `Clone::clone(&x)`: web-sys
+/// binds the JS `clone()` method on both, which shadows `Clone` in method-call syntax and
+/// would make a new stream or track instead of a second handle to the same one.
+#[derive(Default)]
+pub(super) struct LocalMedia {
+    camera_stream: Option<MediaStream>,
+    mic: Option<MediaStreamTrack>,
+    cam: Option<MediaStreamTrack>,
+    screen: Option<MediaStream>,
+    /// `onended` of the shared screen's video track.
+    screen_ended: Option<Closure<dyn FnMut(JsValue)>>,
+    /// `devicechange` on `navigator.mediaDevices`: the device lists follow plugging and
+    /// unplugging.
+    device_change: Option<Closure<dyn FnMut(JsValue)>>,
+    mic_device: Option<String>,
+    cam_device: Option<String>,
+    /// Captures being opened (a second click on the same one waits for it).
+    opening: Vec<Capture>,
+}
+
+impl LocalMedia {
+    pub(super) fn flags(&self) -> MediaFlags {
+        MediaFlags {
+            mic: self.mic.is_some(),
+            camera: self.cam.is_some(),
+            screen: self.screen.is_some(),
+        }
+    }
+
+    pub(super) fn labels(&self) -> Vec<StreamLabel> {
+        let mut v = Vec::new();
+        if let Some(s) = &self.camera_stream {
+            v.push(StreamLabel {
+                id: s.id(),
+                kind: StreamKind::Camera,
+            });
+        }
+        if let Some(s) = &self.screen {
+            v.push(StreamLabel {
+                id: s.id(),
+                kind: StreamKind::Screen,
+            });
+        }
+        v
+    }
+
+    /// Every live track with the stream it belongs to.
+    pub(super) fn tracks(&self) -> Vec<(MediaStreamTrack, MediaStream)> {
+        let mut v = Vec::new();
+        if let Some(cs) = &self.camera_stream {
+            for t in [&self.mic, &self.cam].into_iter().flatten() {
+                v.push((Clone::clone(t), Clone::clone(cs)));
+            }
+        }
+        if let Some(ss) = &self.screen {
+            for t in ss.get_tracks().iter() {
+                if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                    v.push((t, Clone::clone(ss)));
+                }
+            }
+        }
+        v
+    }
+
+    pub(super) fn stop_all(&mut self) {
+        for (t, _) in self.tracks() {
+            t.stop();
+        }
+        self.mic = None;
+        self.cam = None;
+        self.screen = None;
+        self.screen_ended = None;
+    }
+}
+
+impl LocalMedia {
+    /// Follows device changes for as long as the room runs.
+    pub(super) fn watch_devices(&mut self, events: &mpsc::Sender<Event>) {
+        let Some(md) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else {
+            return;
+        };
+        let tx = events.clone();
+        let on_change: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
+            let _ = tx.clone().try_send(Event::DevicesChanged);
+        });
+        md.set_ondevicechange(Some(on_change.as_ref().unchecked_ref()));
+        self.device_change = Some(on_change);
+    }
+}
+
+impl Drop for LocalMedia {
+    fn drop(&mut self) {
+        // The camera light goes off when the room ends, whatever ended it.
+        self.stop_all();
+        if self.device_change.take().is_some() {
+            if let Some(md) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
+                md.set_ondevicechange(None);
+            }
+        }
+    }
+}
+impl Driver {
+    // ---- media ----
+
+    /// Tells every peer what our streams are and what is on, and the UI too.
+    pub(super) fn announce_media(&mut self) {
+        if let Ok(mut reg) = self.streams.try_borrow_mut() {
+            reg.local.clear();
+            if let Some(cs) = &self.local.camera_stream {
+                reg.local.insert(StreamKind::Camera, Clone::clone(cs));
+            }
+            if let Some(ss) = &self.local.screen {
+                reg.local.insert(StreamKind::Screen, Clone::clone(ss));
+            }
+        }
+        let flags = self.local.flags();
+        self.broadcast(&PeerMessage::Streams {
+            streams: self.local.labels(),
+        });
+        self.broadcast(&PeerMessage::MediaState {
+            mic: flags.mic,
+            camera: flags.camera,
+            screen: flags.screen,
+        });
+        self.dispatch.emit(RoomAction::LocalMedia(flags));
+    }
+
+    /// Sends `track` to every open connection.
+    pub(super) fn add_track_everywhere(&mut self, track: &MediaStreamTrack, stream: &MediaStream) {
+        for rtc in self.rtcs.values_mut().filter(|r| r.open) {
+            rtc.add_track(track, stream);
+        }
+    }
+
+    pub(super) fn remove_track_everywhere(&mut self, track_id: &str) {
+        for rtc in self.rtcs.values_mut() {
+            rtc.remove_track(track_id);
+        }
+    }
+
+    pub(super) fn toggle(&mut self, what: Capture) {
+        let live = match what {
+            Capture::Mic => self.local.mic.take(),
+            Capture::Camera => self.local.cam.take(),
+            Capture::Screen => None,
+        };
+        if let Some(track) = live {
+            track.stop();
+            if let Some(cs) = &self.local.camera_stream {
+                cs.remove_track(&track);
+            }
+            self.remove_track_everywhere(&track.id());
+            self.announce_media();
+            return;
+        }
+        if what == Capture::Screen {
+            if let Some(ss) = self.local.screen.take() {
+                self.local.screen_ended = None;
+                for t in ss.get_tracks().iter() {
+                    if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                        t.stop();
+                        self.remove_track_everywhere(&t.id());
+                    }
+                }
+                self.announce_media();
+                return;
+            }
+        }
+        if self.local.opening.contains(&what) {
+            return;
+        }
+        self.local.opening.push(what);
+        self.dispatch.emit(RoomAction::MediaError(None));
+        let tx = self.events.clone();
+        let device = match what {
+            Capture::Mic => self.local.mic_device.clone(),
+            Capture::Camera => self.local.cam_device.clone(),
+            Capture::Screen => None,
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let ev = match what {
+                Capture::Screen => Event::ScreenStream(media::capture_screen().await),
+                _ => Event::LocalTrack {
+                    what,
+                    replace: false,
+                    result: media::capture(what, device).await,
+                },
+            };
+            let _ = tx.clone().try_send(ev);
+        });
+    }
+
+    pub(super) fn select_device(&mut self, kind: DeviceKind, id: String) {
+        let (what, live) = match kind {
+            DeviceKind::Speaker => {
+                self.dispatch.emit(RoomAction::Speaker(Some(id)));
+                return;
+            }
+            DeviceKind::Mic => {
+                self.local.mic_device = Some(id.clone());
+                (Capture::Mic, self.local.mic.is_some())
+            }
+            DeviceKind::Camera => {
+                self.local.cam_device = Some(id.clone());
+                (Capture::Camera, self.local.cam.is_some())
+            }
+        };
+        if !live {
+            return;
+        }
+        let tx = self.events.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = media::capture(what, Some(id)).await;
+            let _ = tx.clone().try_send(Event::LocalTrack {
+                what,
+                replace: true,
+                result,
+            });
+        });
+    }
+
+    pub(super) fn on_local_track(
+        &mut self,
+        what: Capture,
+        replace: bool,
+        result: Result<MediaStreamTrack, String>,
+    ) {
+        if !replace {
+            self.local.opening.retain(|w| *w != what);
+        }
+        let track = match result {
+            Ok(t) => t,
+            Err(msg) => {
+                self.dispatch.emit(RoomAction::MediaError(Some(msg)));
+                return;
+            }
+        };
+        let stream = match &self.local.camera_stream {
+            Some(s) => Clone::clone(s),
+            None => match MediaStream::new() {
+                Ok(s) => {
+                    self.local.camera_stream = Some(Clone::clone(&s));
+                    s
+                }
+                Err(_) => return track.stop(),
+            },
+        };
+        let slot = match what {
+            Capture::Mic => &mut self.local.mic,
+            Capture::Camera => &mut self.local.cam,
+            Capture::Screen => return track.stop(),
+        };
+        match (replace, slot.take()) {
+            // A new device for a live capture: swap the track under every sender, no
+            // renegotiation.
+            (true, Some(old)) => {
+                stream.remove_track(&old);
+                stream.add_track(&track);
+                for rtc in self.rtcs.values_mut() {
+                    rtc.replace_track(&old.id(), &track);
+                }
+                old.stop();
+                *slot = Some(track);
+            }
+            // Turned off while the new device was opening: drop it.
+            (true, None) => track.stop(),
+            (false, previous) => {
+                if let Some(p) = previous {
+                    p.stop();
+                }
+                stream.add_track(&track);
+                *slot = Some(Clone::clone(&track));
+                // Labels first, so receivers know the stream before its tracks arrive.
+                self.announce_media();
+                self.add_track_everywhere(&track, &stream);
+            }
+        }
+        self.dispatch
+            .emit(RoomAction::LocalMedia(self.local.flags()));
+        self.refresh_devices();
+    }
+
+    pub(super) fn on_screen(&mut self, result: Result<MediaStream, String>) {
+        self.local.opening.retain(|w| *w != Capture::Screen);
+        let stream = match result {
+            Ok(s) => s,
+            Err(msg) => {
+                self.dispatch.emit(RoomAction::MediaError(Some(msg)));
+                return;
+            }
+        };
+        let tx = self.events.clone();
+        let ended: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
+            let _ = tx.clone().try_send(Event::ScreenEnded);
+        });
+        if let Ok(video) = stream
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+        {
+            video.set_onended(Some(ended.as_ref().unchecked_ref()));
+        }
+        self.local.screen_ended = Some(ended);
+        self.local.screen = Some(Clone::clone(&stream));
+        self.announce_media();
+        for t in stream.get_tracks().iter() {
+            if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                self.add_track_everywhere(&t, &stream);
+            }
+        }
+    }
+
+    /// The browser's own "Stop sharing" ended the screen share.
+    pub(super) fn on_screen_ended(&mut self) {
+        if self.local.screen.is_some() {
+            self.toggle(Capture::Screen);
+        }
+    }
+
+    pub(super) fn refresh_devices(&self) {
+        let tx = self.events.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let list = media::list_devices().await;
+            let _ = tx.clone().try_send(Event::DeviceList(list));
+        });
+    }
+
+    pub(super) fn on_negotiation_needed(&mut self, h: u32) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let Some(neg) = rtc.neg.as_mut() else {
+            return;
+        };
+        if !neg.start_offer() {
+            return;
+        }
+        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = rtc::set_local_implicit(pc).await;
+            let _ = tx.clone().try_send(Event::LocalDescription(h, r));
+        });
+    }
+
+    pub(super) fn on_local_description(&mut self, h: u32, result: Result<(bool, String), JsError>) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        // Our description may have been rolled back since it was set: the peer's colliding
+        // offer was applied in between (we are polite). Sending it now would hand the peer an
+        // offer we no longer stand behind; the browser asks again once stable.
+        let current = rtc.pc.local_description().map(|d| d.sdp());
+        let state = rtc.pc.signaling_state();
+        let Some(neg) = rtc.neg.as_mut() else {
+            return;
+        };
+        neg.offer_done();
+        match result {
+            Ok((offer, sdp)) => {
+                let still_ours = current.as_deref() == Some(sdp.as_str())
+                    && (!offer || state == RtcSignalingState::HaveLocalOffer);
+                if still_ours {
+                    self.send_to(h, &PeerMessage::Description { offer, sdp });
+                }
+            }
+            Err(e) => warn(&format!("could not make a renegotiation offer: {e}")),
+        }
+    }
+
+    pub(super) fn on_description(&mut self, h: u32, offer: bool, sdp: String) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let stable = rtc.pc.signaling_state() == RtcSignalingState::Stable;
+        let Some(neg) = rtc.neg.as_mut() else {
+            return;
+        };
+        if neg.on_description(offer, stable) == OnDescription::Ignore {
+            return;
+        }
+        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = rtc::apply_remote(pc, offer, sdp).await;
+            let _ = tx.clone().try_send(Event::RemoteDescription(h, r));
+        });
+    }
+
+    pub(super) fn on_remote_description(
+        &mut self,
+        h: u32,
+        result: Result<Option<String>, JsError>,
+    ) {
+        let Some(neg) = self.rtcs.get_mut(&h).and_then(|r| r.neg.as_mut()) else {
+            return;
+        };
+        neg.remote_applied();
+        match result {
+            Ok(Some(answer)) => self.send_to(
+                h,
+                &PeerMessage::Description {
+                    offer: false,
+                    sdp: answer,
+                },
+            ),
+            Ok(None) => {}
+            Err(e) => warn(&format!("could not apply a renegotiation: {e}")),
+        }
+    }
+
+    pub(super) fn on_candidate(
+        &mut self,
+        h: u32,
+        candidate: String,
+        mid: Option<String>,
+        index: Option<u16>,
+    ) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let quiet = rtc.neg.as_ref().is_some_and(|n| n.ignoring_offer());
+        let pc = rtc.pc.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = rtc::add_candidate(pc, candidate, mid, index).await {
+                // Candidates of an offer we ignored in a collision are expected to fail.
+                if !quiet {
+                    warn(&format!("could not add a candidate: {e}"));
+                }
+            }
+        });
+    }
+
+    /// Publishes connection `h`'s labelled streams for the tiles, then tells the UI.
+    pub(super) fn publish_remote(&mut self, h: u32) {
+        let Some(rtc) = self.rtcs.get(&h) else {
+            return;
+        };
+        let Some(peer) = rtc.conn.as_ref().map(|c| c.peer.to_string()) else {
+            return;
+        };
+        if let Ok(mut reg) = self.streams.try_borrow_mut() {
+            for kind in [StreamKind::Camera, StreamKind::Screen] {
+                match rtc.stream_of(kind) {
+                    Some(stream) => reg.remote.insert((peer.clone(), kind), stream),
+                    None => reg.remote.remove(&(peer.clone(), kind)),
+                };
+            }
+        }
+        self.dispatch.emit(RoomAction::PeerStreams { id: peer });
+    }
+
+    /// Polls the audio level of every peer whose microphone is on.
+    pub(super) fn poll_levels(&self) {
+        for rtc in self.rtcs.values().filter(|r| r.open && r.media.mic) {
+            let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(level) = rtc::audio_level(pc).await {
+                    let _ = tx.clone().try_send(Event::Level(h, level));
+                }
+            });
+        }
+    }
+
+    pub(super) fn on_level(&mut self, h: u32, level: Option<f64>) {
+        let Some(rtc) = self.rtcs.get_mut(&h) else {
+            return;
+        };
+        let speaking = level.is_some_and(|l| l >= SPEAKING_LEVEL) && rtc.media.mic;
+        if speaking == rtc.speaking {
+            return;
+        }
+        rtc.speaking = speaking;
+        if let Some(c) = &rtc.conn {
+            self.dispatch.emit(RoomAction::Speaking {
+                id: c.peer.to_string(),
+                speaking,
+            });
+        }
+    }
+}
