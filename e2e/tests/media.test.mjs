@@ -404,3 +404,50 @@ test('a denied camera shows an alert in plain words and the toggle stays off', {
     assertNoPageErrors(ctx.peers);
   });
 });
+
+test('switching the microphone mid-call replaces the track without renegotiating', { timeout: TEST_MS }, async (t) => {
+  await scenario('media-device-switch', async (ctx) => {
+    const { members } = await meshRoom(ctx, ['alice', 'bob']);
+    const [alice, bob] = members;
+    await setToggle(micButton(alice.page), true);
+    await waitForPeerState(bob.page, alice.name, /mic on/);
+
+    const picker = alice.page.getByRole('combobox', { name: 'Microphone device' });
+    await picker.waitFor({ timeout: 10_000 });
+    const options = await picker
+      .locator('option')
+      .evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent.trim() })));
+    // What alice's connection sends, and what bob's connection was last negotiated with.
+    const sentLabels = () =>
+      alice.page.evaluate(() =>
+        window.__pcs
+          .filter((pc) => pc.connectionState === 'connected')
+          .flatMap((pc) => pc.getSenders())
+          .filter((s) => s.track && s.track.kind === 'audio')
+          .map((s) => s.track.label),
+      );
+    const remoteSdps = () =>
+      bob.page.evaluate(() =>
+        window.__pcs.filter((pc) => pc.connectionState === 'connected').map((pc) => pc.remoteDescription?.sdp),
+      );
+    const before = await sentLabels();
+    const target = options.find((o) => !/^(default|communications)$/.test(o.value) && !before.includes(o.label));
+    assert.ok(target, `another microphone to pick: options ${JSON.stringify(options)}, sending ${JSON.stringify(before)}`);
+    const sdpBefore = await remoteSdps();
+    const statsBefore = await rtpStats(bob.page);
+
+    await picker.selectOption(target.value);
+    await waitFor(async () => (await sentLabels()).includes(target.label), {
+      timeout: 10_000,
+      what: `alice to send "${target.label}"`,
+    });
+    await sleep(1_500);
+    const statsAfter = await rtpStats(bob.page);
+    // The same inbound stream (same SSRC) keeps flowing, and nothing was renegotiated.
+    const { growth, streams } = inboundGrowth(statsBefore, statsAfter, { kind: 'audio', field: 'packetsReceived' });
+    t.diagnostic(`after switching to "${target.label}": ${growth} audio packets in ~1.5 s on ${streams} stream(s)`);
+    assert.ok(streams >= 1 && growth > 20, `audio keeps arriving on the same stream: ${growth} packets`);
+    assert.deepEqual(await remoteSdps(), sdpBefore, 'no renegotiation happened');
+    assertNoPageErrors(ctx.peers);
+  });
+});
