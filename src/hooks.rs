@@ -111,6 +111,7 @@ pub fn room_provider(props: &ProviderProps) -> Html {
 /// The current room. Panics only if used outside a `RoomProvider`, a programming error that
 /// every room page test would catch.
 #[hook]
+#[allow(clippy::expect_used)] // a component outside the provider is a bug, not input
 pub fn use_room() -> RoomContext {
     use_context::<RoomContext>().expect("use_room outside RoomProvider")
 }

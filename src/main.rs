@@ -10,6 +10,9 @@
 //! - `driver/`: trackers, peer connections, the peer protocol.
 //! - `settings`: the only thing stored, the display name.
 
+// Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]

@@ -19,6 +19,9 @@
 //! - [`negotiation`]: media renegotiation on open connections ("perfect negotiation").
 //! - [`ids`]: peer and offer ids.
 
+// Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod filename;
 pub mod ids;
 pub mod keys;

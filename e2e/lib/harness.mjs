@@ -8,6 +8,7 @@
 //
 // Nothing here builds anything: `make test` builds dist/ and the helper first.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -319,4 +320,12 @@ export async function startTurn({ secret = 'e2e-turn-secret', realm = 'hush.test
       await withTimeout(exited, HELPER_STOP_MS, 'turnserver to exit').catch(() => child.kill('SIGKILL'));
     },
   };
+}
+
+/** Asserts that no page of `peers` threw an uncaught error or crashed. */
+export function assertNoPageErrors(peers) {
+  const crashes = peers.flatMap((p) =>
+    p.errors.filter((e) => /^\[(pageerror|crash)\]/.test(e)).map((e) => `${p.label}: ${e}`),
+  );
+  assert.deepEqual(crashes, [], 'no uncaught page error or crash');
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { RESULTS, scenario, sleep, token, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, RESULTS, scenario, sleep, token, withTimeout } from '../lib/harness.mjs';
 import {
   GENERATED_ROOM,
   clickAndTimePeers,
@@ -75,10 +75,6 @@ async function mesh(ctx, labels) {
   return { room, members };
 }
 
-function assertNoPageErrors(peers) {
-  const crashes = peers.flatMap((p) => p.errors.filter((e) => /^\[(pageerror|crash)\]/.test(e)).map((e) => `${p.label}: ${e}`));
-  assert.deepEqual(crashes, [], 'no uncaught page error or crash');
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

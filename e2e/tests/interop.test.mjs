@@ -3,12 +3,11 @@
 // WebTorrent trackers run). This is the "any static host + public trackers" deployment, on
 // loopback.
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Server from 'bittorrent-tracker/server';
-import { DIST, closeBrowser, launchBrowser, newPeer, saveDiagnostics, token, withTimeout } from '../lib/harness.mjs';
+import { DIST, assertNoPageErrors, closeBrowser, launchBrowser, newPeer, saveDiagnostics, token, withTimeout } from '../lib/harness.mjs';
 import { createRoom, joinByLink, sendMessage, setName, waitForMessages, waitForPeers } from '../lib/hush.mjs';
 
 const TYPES = {
@@ -79,8 +78,7 @@ test('on a plain static host, peers meet through the reference WebTorrent tracke
     const text = `through-webtorrent-${token()}`;
     await sendMessage(b.page, text, { enter: true });
     await waitForMessages(a.page, [text]);
-    const crashes = peers.flatMap((p) => p.errors.filter((e) => /pageerror|crash/.test(e)));
-    assert.deepEqual(crashes, []);
+    assertNoPageErrors(peers);
   } catch (err) {
     const file = saveDiagnostics('interop-webtorrent', peers);
     err.message += file ? `\ndiagnostics: ${file}` : '';

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scenario, sleep, token, waitFor } from '../lib/harness.mjs';
+import { assertNoPageErrors, scenario, sleep, token, waitFor } from '../lib/harness.mjs';
 import {
   cameraButton,
   createRoom,
@@ -66,12 +66,6 @@ async function meshRoom(ctx, labels, { room, into = [], initScript } = {}) {
   return { room, members };
 }
 
-function assertNoPageErrors(peers) {
-  const crashes = peers.flatMap((p) =>
-    p.errors.filter((e) => /^\[(pageerror|crash)\]/.test(e)).map((e) => `${p.label}: ${e}`),
-  );
-  assert.deepEqual(crashes, [], 'no uncaught page error or crash');
-}
 
 /**
  * Samples every receiver and sender twice, SAMPLE_GAP_MS apart, and asserts that at each

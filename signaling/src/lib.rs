@@ -24,6 +24,9 @@
 //! `main.rs` only parses flags, binds the listener and calls [`run`]; tests call [`run`] on
 //! `127.0.0.1:0` directly.
 
+// Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod tracker;
 pub mod turn;
 pub mod web;

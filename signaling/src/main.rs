@@ -1,6 +1,9 @@
 //! `hush-signaling`: parses flags, binds, prints the address, and runs the helper until
 //! Ctrl-C or SIGTERM. Everything else lives in the library.
 
+// Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use anyhow::Context as _;
 use clap::Parser;
 use hush_signaling::{run, Config};

@@ -228,7 +228,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
                 Ok(r) => {
                     rtcs.insert(next_handle, r);
                 }
-                Err(e) => return fail(format!("This browser cannot open peer connections: {e}")),
+                Err(e) => return fail(no_peer_connections(&e)),
             }
         }
         wait_local_offers(&rtcs).await;
@@ -313,6 +313,11 @@ fn spawn_offer(
         let _ = tx.clone().try_send(Event::OfferReady(h, r));
     });
     Ok(rtc)
+}
+
+/// What the user reads when the browser refuses to make an `RTCPeerConnection`.
+fn no_peer_connections(e: &JsError) -> String {
+    format!("This browser cannot open peer connections: {e}")
 }
 
 /// Waits (briefly) until every prepared offer has its local description, i.e. until ICE
@@ -451,7 +456,7 @@ impl Driver {
         match Rtc::new(h, &self.rtc_config, &self.events) {
             Ok(r) => Some(r),
             Err(e) => {
-                let msg = format!("This browser cannot open peer connections: {e}");
+                let msg = no_peer_connections(&e);
                 self.dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
                 None
             }

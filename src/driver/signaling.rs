@@ -5,8 +5,8 @@ use super::js::{random_bytes, JsError};
 use super::rtc;
 use super::tracker::{self, TrackerStatus};
 use super::{
-    spawn_offer, warn, Driver, Event, OfferBatch, FOLLOW_UP_MS, INITIAL_OFFERS,
-    MAX_FOLLOW_UP_DOUBLINGS, MAX_OFFERS, MAX_PENDING_ANSWERS,
+    no_peer_connections, spawn_offer, warn, Driver, Event, OfferBatch, FOLLOW_UP_MS,
+    INITIAL_OFFERS, MAX_FOLLOW_UP_DOUBLINGS, MAX_OFFERS, MAX_PENDING_ANSWERS,
 };
 use crate::state::{Phase, RoomAction};
 use hush_core::ids::PeerId;
@@ -64,7 +64,7 @@ impl Driver {
                 Some(h)
             }
             Err(e) => {
-                let msg = format!("This browser cannot open peer connections: {e}");
+                let msg = no_peer_connections(&e);
                 self.dispatch.emit(RoomAction::Phase(Phase::Failed(msg)));
                 None
             }
