@@ -405,6 +405,12 @@ test('switching the microphone mid-call replaces the track without renegotiating
     const [alice, bob] = members;
     await setToggle(micButton(alice.page), true);
     await waitForPeerState(bob.page, alice.name, /mic on/);
+    // "mic on" arrives before the first RTP packet: the stream must already flow, or the
+    // "before" sample below has no inbound stream to compare with.
+    await waitFor(async () => {
+      const s = await rtpStats(bob.page);
+      return Object.values(s.inbound).some((e) => e.kind === 'audio' && e.packetsReceived > 0);
+    }, { timeout: 10_000, what: 'bob to receive audio packets' });
 
     const picker = alice.page.getByRole('combobox', { name: 'Microphone device' });
     await picker.waitFor({ timeout: 10_000 });
