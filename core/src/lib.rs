@@ -17,6 +17,7 @@
 //! - [`wire`]: the typed, versioned peer-to-peer message enum and its framing limits.
 //! - [`mesh`]: the per-peer connection state machine: offers, answers, glare and timeouts.
 //! - [`negotiation`]: media renegotiation on open connections ("perfect negotiation").
+//! - [`transfer`]: file transfers between two peers: channel protocol, flow control, size rules.
 //! - [`ids`]: peer and offer ids.
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
@@ -31,6 +32,7 @@ pub mod room_name;
 pub mod seal;
 pub mod stream;
 pub mod tracker;
+pub mod transfer;
 pub mod wire;
 
 mod wordlist;

@@ -11,6 +11,7 @@
 //! handful of unknown frames never disconnects a peer on its own.
 
 use crate::seal::{open, seal, Key, SealError, NONCE_LEN};
+use crate::transfer::{FileId, Refusal, MAX_MIME_BYTES, MAX_OFFER_NAME_BYTES};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version carried in every frame.
@@ -73,6 +74,21 @@ pub enum PeerMessage {
         camera: bool,
         screen: bool,
     },
+    /// I offer a file to the room. `name` and `mime` are the sender's word: receivers sanitize
+    /// them ([`crate::filename`]) before showing or saving anything.
+    FileOffer {
+        id: FileId,
+        name: String,
+        size: u64,
+        mime: String,
+        view_once: bool,
+    },
+    /// I no longer offer this file; transfers of it stop.
+    FileWithdraw { id: FileId },
+    /// Please send me this file (on a channel of its own, see [`crate::transfer`]).
+    FileRequest { id: FileId },
+    /// I will not send you this file.
+    FileRefused { id: FileId, reason: Refusal },
 }
 
 /// What a media stream carries.
@@ -108,6 +124,8 @@ pub enum WireError {
     NameTooLong,
     #[error("a media field exceeds its limit")]
     MediaTooLarge,
+    #[error("a file offer's name or type exceeds its limit")]
+    FileFieldTooLong,
 }
 
 fn aad(from: &str, to: &str) -> Vec<u8> {
@@ -176,10 +194,18 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::MediaTooLarge);
             }
         }
+        PeerMessage::FileOffer { name, mime, .. } => {
+            if name.len() > MAX_OFFER_NAME_BYTES || mime.len() > MAX_MIME_BYTES {
+                return Err(WireError::FileFieldTooLong);
+            }
+        }
         PeerMessage::Ping { .. }
         | PeerMessage::Pong { .. }
         | PeerMessage::Bye
-        | PeerMessage::MediaState { .. } => {}
+        | PeerMessage::MediaState { .. }
+        | PeerMessage::FileWithdraw { .. }
+        | PeerMessage::FileRequest { .. }
+        | PeerMessage::FileRefused { .. } => {}
     }
     Ok(())
 }
@@ -231,6 +257,19 @@ mod tests {
     }
 
     #[test]
+    fn file_offer_fields_are_capped() {
+        let long = PeerMessage::FileOffer {
+            id: FileId([0; 16]),
+            name: "x".repeat(MAX_OFFER_NAME_BYTES + 1),
+            size: 1,
+            mime: String::new(),
+            view_once: false,
+        };
+        let f = encode(&key(), [1; NONCE_LEN], A, B, &long);
+        assert_eq!(decode(&key(), A, B, &f), Err(WireError::FileFieldTooLong));
+    }
+
+    #[test]
     fn every_message_round_trips() {
         let msgs = [
             PeerMessage::Hello { name: "Ada".into() },
@@ -262,6 +301,19 @@ mod tests {
                 mic: true,
                 camera: false,
                 screen: true,
+            },
+            PeerMessage::FileOffer {
+                id: FileId([3; 16]),
+                name: "a.png".into(),
+                size: 1 << 33,
+                mime: "image/png".into(),
+                view_once: true,
+            },
+            PeerMessage::FileWithdraw { id: FileId([3; 16]) },
+            PeerMessage::FileRequest { id: FileId([3; 16]) },
+            PeerMessage::FileRefused {
+                id: FileId([3; 16]),
+                reason: Refusal::AlreadyViewed,
             },
         ];
         for m in msgs {

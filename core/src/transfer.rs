@@ -1,0 +1,526 @@
+//! File transfers between two peers: the rules both ends follow, without any I/O.
+//!
+//! A file is offered to the room on the control channel ([`crate::wire::PeerMessage::FileOffer`]).
+//! A peer that wants it sends [`crate::wire::PeerMessage::FileRequest`]; the sender then opens a
+//! data channel of its own for that one transfer, labelled [`channel_label`], so a large file
+//! never queues behind chat. On that channel:
+//!
+//! - sender → receiver: the STREAM header ([`crate::stream::HEADER_LEN`] bytes), then each
+//!   sealed record as one message;
+//! - receiver → sender: [`Feedback`] frames: an acknowledgement every [`ACK_EVERY_RECORDS`]
+//!   records written out, and `Done` once the last record opened and the file was saved.
+//!
+//! The sender keeps at most [`WINDOW_RECORDS`] records unacknowledged, so the receiver's memory
+//! is bounded by the window whatever its disk does, on top of the data channel's own
+//! back-pressure ([`HIGH_WATER_BYTES`]). The receiver closes the channel to cancel; a channel
+//! that closes before `Done` is a failed transfer on both sides.
+
+use std::fmt;
+
+use crate::seal::Key;
+use crate::stream::{StreamError, StreamOpener, HEADER_LEN};
+
+/// Random bytes in a file id (the offer's identity, also the STREAM file id).
+pub const FILE_ID_LEN: usize = 16;
+/// Prefix of a file channel's label; the hex file id follows.
+pub const CHANNEL_PREFIX: &str = "hush-file/";
+/// Records in flight (sent, not acknowledged): 64 × 64 KiB = 4 MiB, enough to keep a loopback
+/// or LAN link busy while bounding what a slow disk makes the receiver hold.
+pub const WINDOW_RECORDS: u64 = 64;
+/// The receiver acknowledges after this many records: often enough that the window never runs
+/// dry, rarely enough that feedback is negligible traffic.
+pub const ACK_EVERY_RECORDS: u64 = 8;
+/// The sender stops queueing while the channel buffers more than this (bytes)…
+pub const HIGH_WATER_BYTES: u32 = 4 * 1024 * 1024;
+/// …and resumes when it has drained below this (`bufferedAmountLowThreshold`).
+pub const LOW_WATER_BYTES: u32 = 1024 * 1024;
+/// Bytes read from the file at once: 16 records, so reading costs few calls.
+pub const READ_SLICE_RECORDS: u64 = 16;
+/// Transfers one peer may have running towards us at once (each holds a channel and a sink).
+pub const MAX_INCOMING_PER_PEER: usize = 4;
+/// Transfers we serve to one peer at once; further requests are refused as busy.
+pub const MAX_OUTGOING_PER_PEER: usize = 4;
+/// Offers one peer may have standing in our room view: more are ignored (an offer costs a chat
+/// row and memory).
+pub const MAX_OFFERS_PER_PEER: usize = 256;
+/// A transfer with no progress for this long fails (a stalled or silent peer).
+pub const IDLE_TIMEOUT_MS: u64 = 30_000;
+/// Largest file received into memory to show inline (images, short audio and video).
+pub const MAX_INLINE_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest "view once" file: it is received into memory and shown once, never saved.
+pub const MAX_VIEW_ONCE_BYTES: u64 = 256 * 1024 * 1024;
+/// Longest file name accepted in an offer (raw bytes; sanitized afterwards).
+pub const MAX_OFFER_NAME_BYTES: usize = 1024;
+/// Longest MIME type accepted in an offer.
+pub const MAX_MIME_BYTES: usize = 128;
+
+/// A file offer's id: random, chosen by the sender.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct FileId(pub [u8; FILE_ID_LEN]);
+
+impl FileId {
+    /// Lower-case hex: the STREAM file id and the channel label suffix.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses exactly [`FILE_ID_LEN`] bytes of lower-case hex.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let bytes = s.as_bytes();
+        if bytes.len() != FILE_ID_LEN * 2 {
+            return None;
+        }
+        let mut id = [0u8; FILE_ID_LEN];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_digit(pair[0])?;
+            let lo = hex_digit(pair[1])?;
+            id[i] = hi << 4 | lo;
+        }
+        Some(Self(id))
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileId({})", self.to_hex())
+    }
+}
+
+/// The label of the data channel that carries file `id`.
+pub fn channel_label(id: &FileId) -> String {
+    format!("{CHANNEL_PREFIX}{}", id.to_hex())
+}
+
+/// The file id of a file channel's label, or `None` for any other channel.
+pub fn parse_channel_label(label: &str) -> Option<FileId> {
+    FileId::from_hex(label.strip_prefix(CHANNEL_PREFIX)?)
+}
+
+/// Why a sender will not send a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Refusal {
+    /// No such offer, or it was withdrawn.
+    NotOffered,
+    /// A view-once file this peer already received.
+    AlreadyViewed,
+    /// Too many transfers to this peer at once; ask again later.
+    Busy,
+}
+
+impl Refusal {
+    /// What the receiver is told.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refusal::NotOffered => "The sender no longer offers this file.",
+            Refusal::AlreadyViewed => "This view-once file was already opened.",
+            Refusal::Busy => "The sender is busy with other transfers to you. Try again shortly.",
+        }
+    }
+}
+
+/// Receiver → sender frames on a file channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    /// This many records have been written out (cumulative).
+    Ack { records: u64 },
+    /// The last record opened and the file is saved: the transfer succeeded.
+    Done,
+}
+
+const FEEDBACK_ACK: u8 = 1;
+const FEEDBACK_DONE: u8 = 2;
+
+impl Feedback {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Feedback::Ack { records } => {
+                let mut out = vec![FEEDBACK_ACK];
+                out.extend_from_slice(&records.to_be_bytes());
+                out
+            }
+            Feedback::Done => vec![FEEDBACK_DONE],
+        }
+    }
+
+    pub fn decode(frame: &[u8]) -> Option<Self> {
+        match frame.split_first()? {
+            (&FEEDBACK_ACK, rest) => Some(Feedback::Ack {
+                records: u64::from_be_bytes(rest.try_into().ok()?),
+            }),
+            (&FEEDBACK_DONE, []) => Some(Feedback::Done),
+            _ => None,
+        }
+    }
+}
+
+/// Why a transfer failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    #[error("the file failed verification: {0}")]
+    Verification(#[from] StreamError),
+    #[error("the sender announced {announced} bytes but offered {offered}")]
+    SizeMismatch { offered: u64, announced: u64 },
+    #[error("the sender sent more data than the file holds")]
+    TooMuchData,
+    #[error("the transfer ended before the whole file arrived")]
+    Incomplete,
+    #[error("a malformed frame arrived on the file channel")]
+    Malformed,
+}
+
+impl TransferError {
+    /// Whether the failure means the bytes were not authentic (shown as a failed verification).
+    pub fn is_verification(&self) -> bool {
+        matches!(self, TransferError::Verification(_))
+    }
+}
+
+/// What one frame from the sender produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// The header arrived and matches the offer.
+    Started,
+    /// Authenticated plaintext to write out, in order; `last` on the final record.
+    Data { plaintext: Vec<u8>, last: bool },
+}
+
+/// The receiving end of one transfer: checks the header against the offer, opens records in
+/// order, enforces the declared size and says when to acknowledge.
+pub struct Incoming {
+    file_root: Key,
+    id: FileId,
+    offered_size: u64,
+    opener: Option<StreamOpener>,
+    acked: u64,
+    failed: bool,
+}
+
+impl fmt::Debug for Incoming {
+    // By hand: the file key root never lands in a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("id", &self.id)
+            .field("offered_size", &self.offered_size)
+            .field("records_done", &self.records_done())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Incoming {
+    pub fn new(file_root: &Key, id: FileId, offered_size: u64) -> Self {
+        Self {
+            file_root: file_root.clone(),
+            id,
+            offered_size,
+            opener: None,
+            acked: 0,
+            failed: false,
+        }
+    }
+
+    /// Handles one frame from the sender. After an error the transfer is over: every later
+    /// frame fails too.
+    pub fn push(&mut self, frame: &[u8]) -> Result<Received, TransferError> {
+        if self.failed {
+            return Err(TransferError::Malformed);
+        }
+        let result = self.push_inner(frame);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn push_inner(&mut self, frame: &[u8]) -> Result<Received, TransferError> {
+        let Some(opener) = self.opener.as_mut() else {
+            if frame.len() != HEADER_LEN {
+                return Err(TransferError::Malformed);
+            }
+            let opener = StreamOpener::new(&self.file_root, &self.id.to_hex(), frame)?;
+            if opener.total_size() != self.offered_size {
+                return Err(TransferError::SizeMismatch {
+                    offered: self.offered_size,
+                    announced: opener.total_size(),
+                });
+            }
+            self.opener = Some(opener);
+            return Ok(Received::Started);
+        };
+        if opener.is_done() {
+            return Err(TransferError::TooMuchData);
+        }
+        let plaintext = opener.open_next(frame)?;
+        Ok(Received::Data {
+            plaintext,
+            last: opener.is_done(),
+        })
+    }
+
+    /// Records opened so far.
+    pub fn records_done(&self) -> u64 {
+        self.opener.as_ref().map_or(0, StreamOpener::next_index)
+    }
+
+    /// Plaintext bytes opened so far.
+    pub fn bytes_done(&self) -> u64 {
+        let Some(opener) = self.opener.as_ref() else {
+            return 0;
+        };
+        (opener.next_index() * u64::from(opener.record_size())).min(opener.total_size())
+    }
+
+    /// Whether the last record has been opened.
+    pub fn is_complete(&self) -> bool {
+        !self.failed && self.opener.as_ref().is_some_and(StreamOpener::is_done)
+    }
+
+    /// Call after the plaintext of every record has been written out: the acknowledgement to
+    /// send, if one is due.
+    pub fn ack_due(&mut self) -> Option<Feedback> {
+        let done = self.records_done();
+        if done >= self.acked + ACK_EVERY_RECORDS {
+            self.acked = done;
+            Some(Feedback::Ack { records: done })
+        } else {
+            None
+        }
+    }
+
+    /// The channel closed or the transfer is being ended: fine only after the last record.
+    pub fn finish(&self) -> Result<(), TransferError> {
+        if self.is_complete() {
+            Ok(())
+        } else {
+            Err(TransferError::Incomplete)
+        }
+    }
+}
+
+/// The sending end's flow control: how many records may go out before the receiver catches up.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Window {
+    sent: u64,
+    acked: u64,
+}
+
+impl Window {
+    /// Whether another record may be sent now.
+    pub fn open(&self) -> bool {
+        self.sent < self.acked + WINDOW_RECORDS
+    }
+
+    pub fn on_sent(&mut self) {
+        self.sent += 1;
+    }
+
+    /// Applies an acknowledgement; a receiver claiming records it was never sent, or going
+    /// backwards, is misbehaving.
+    pub fn on_ack(&mut self, records: u64) -> Result<(), TransferError> {
+        if records > self.sent || records < self.acked {
+            return Err(TransferError::Malformed);
+        }
+        self.acked = records;
+        Ok(())
+    }
+}
+
+/// Speed and time left, from bytes done at two moments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Bytes per second, smoothed.
+    pub bytes_per_sec: f64,
+}
+
+impl Rate {
+    /// Smoothing of the speed shown (exponential moving average weight of a new sample).
+    const ALPHA: f64 = 0.3;
+
+    pub fn update(previous: Option<Rate>, bytes: u64, elapsed_ms: u64) -> Option<Rate> {
+        if elapsed_ms == 0 {
+            return previous;
+        }
+        let sample = bytes as f64 * 1000.0 / elapsed_ms as f64;
+        Some(Rate {
+            bytes_per_sec: match previous {
+                Some(p) => p.bytes_per_sec * (1.0 - Self::ALPHA) + sample * Self::ALPHA,
+                None => sample,
+            },
+        })
+    }
+
+    /// Whole seconds until `remaining` bytes are through at this speed.
+    pub fn seconds_left(&self, remaining: u64) -> Option<u64> {
+        (self.bytes_per_sec >= 1.0).then(|| (remaining as f64 / self.bytes_per_sec).ceil() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::KEY_LEN;
+    use crate::stream::{StreamSealer, NONCE_PREFIX_LEN, RECORD_SIZE, SALT_LEN};
+
+    fn root() -> Key {
+        Key([9; KEY_LEN])
+    }
+
+    const ID: FileId = FileId([7; FILE_ID_LEN]);
+
+    fn sealed(size: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut s = StreamSealer::new(
+            &root(),
+            &ID.to_hex(),
+            size as u64,
+            [1; SALT_LEN],
+            [2; NONCE_PREFIX_LEN],
+        )
+        .unwrap();
+        let records = data
+            .chunks(RECORD_SIZE as usize)
+            .map(|c| s.seal_next(c).unwrap())
+            .collect::<Vec<_>>();
+        let records = if records.is_empty() {
+            vec![s.seal_next(&[]).unwrap()]
+        } else {
+            records
+        };
+        (s.header().to_vec(), records)
+    }
+
+    #[test]
+    fn ids_and_labels_round_trip() {
+        let id = FileId([0xab; FILE_ID_LEN]);
+        assert_eq!(parse_channel_label(&channel_label(&id)), Some(id));
+        assert_eq!(parse_channel_label("control"), None);
+        assert_eq!(parse_channel_label("hush-file/ABAB"), None);
+        assert_eq!(FileId::from_hex(&"AB".repeat(16)), None, "upper case is not ours");
+        assert_eq!(FileId::from_hex(&"zz".repeat(16)), None);
+    }
+
+    #[test]
+    fn feedback_round_trips_and_rejects_junk() {
+        for f in [Feedback::Ack { records: 1 << 40 }, Feedback::Done] {
+            assert_eq!(Feedback::decode(&f.encode()), Some(f));
+        }
+        assert_eq!(Feedback::decode(&[]), None);
+        assert_eq!(Feedback::decode(&[1, 2, 3]), None);
+        assert_eq!(Feedback::decode(&[2, 0]), None);
+        assert_eq!(Feedback::decode(&[9]), None);
+    }
+
+    #[test]
+    fn a_whole_file_arrives_with_acks() {
+        let size = 20 * RECORD_SIZE as usize + 5;
+        let (header, records) = sealed(size);
+        let mut rx = Incoming::new(&root(), ID, size as u64);
+        assert_eq!(rx.push(&header), Ok(Received::Started));
+        let mut out = Vec::new();
+        let mut acks = Vec::new();
+        for r in &records {
+            match rx.push(r).unwrap() {
+                Received::Data { plaintext, .. } => out.extend(plaintext),
+                other => panic!("{other:?}"),
+            }
+            acks.extend(rx.ack_due());
+        }
+        assert_eq!(out.len(), size);
+        assert!(rx.is_complete());
+        assert_eq!(rx.finish(), Ok(()));
+        assert_eq!(
+            acks,
+            vec![Feedback::Ack { records: 8 }, Feedback::Ack { records: 16 }]
+        );
+        assert_eq!(rx.bytes_done(), size as u64);
+    }
+
+    #[test]
+    fn an_empty_file_is_one_empty_record() {
+        let (header, records) = sealed(0);
+        let mut rx = Incoming::new(&root(), ID, 0);
+        rx.push(&header).unwrap();
+        assert_eq!(
+            rx.push(&records[0]),
+            Ok(Received::Data {
+                plaintext: vec![],
+                last: true
+            })
+        );
+        assert_eq!(rx.finish(), Ok(()));
+    }
+
+    #[test]
+    fn the_declared_size_is_enforced() {
+        let (header, records) = sealed(100);
+        // A header announcing another size than the offer.
+        let mut rx = Incoming::new(&root(), ID, 99);
+        assert!(matches!(
+            rx.push(&header),
+            Err(TransferError::SizeMismatch { offered: 99, announced: 100 })
+        ));
+        // More frames than the file holds are cut off.
+        let mut rx = Incoming::new(&root(), ID, 100);
+        rx.push(&header).unwrap();
+        rx.push(&records[0]).unwrap();
+        assert_eq!(rx.push(&records[0]), Err(TransferError::TooMuchData));
+        // Fewer is a failed transfer.
+        let (header, records) = sealed(3 * RECORD_SIZE as usize);
+        let mut rx = Incoming::new(&root(), ID, 3 * u64::from(RECORD_SIZE));
+        rx.push(&header).unwrap();
+        rx.push(&records[0]).unwrap();
+        assert_eq!(rx.finish(), Err(TransferError::Incomplete));
+    }
+
+    #[test]
+    fn tampering_and_a_wrong_room_fail_verification_and_stay_failed() {
+        let (header, records) = sealed(2 * RECORD_SIZE as usize);
+        let mut bad = records[0].clone();
+        bad[10] ^= 1;
+        let mut rx = Incoming::new(&root(), ID, 2 * u64::from(RECORD_SIZE));
+        rx.push(&header).unwrap();
+        let err = rx.push(&bad).unwrap_err();
+        assert!(err.is_verification(), "{err:?}");
+        // The genuine record after a failure is not accepted either.
+        assert!(rx.push(&records[0]).is_err());
+
+        let mut other = Incoming::new(&Key([1; KEY_LEN]), ID, 2 * u64::from(RECORD_SIZE));
+        other.push(&header).unwrap();
+        assert!(other.push(&records[0]).unwrap_err().is_verification());
+        // Junk instead of a header.
+        let mut rx = Incoming::new(&root(), ID, 1);
+        assert_eq!(rx.push(b"hello"), Err(TransferError::Malformed));
+    }
+
+    #[test]
+    fn the_window_bounds_records_in_flight() {
+        let mut w = Window::default();
+        for _ in 0..WINDOW_RECORDS {
+            assert!(w.open());
+            w.on_sent();
+        }
+        assert!(!w.open());
+        w.on_ack(8).unwrap();
+        assert!(w.open());
+        assert_eq!(w.on_ack(4), Err(TransferError::Malformed), "backwards");
+        assert_eq!(w.on_ack(1000), Err(TransferError::Malformed), "never sent");
+    }
+
+    #[test]
+    fn rate_and_time_left() {
+        let r = Rate::update(None, 10_000_000, 1000).unwrap();
+        assert_eq!(r.bytes_per_sec, 10_000_000.0);
+        assert_eq!(r.seconds_left(25_000_000), Some(3));
+        let r2 = Rate::update(Some(r), 0, 1000).unwrap();
+        assert!(r2.bytes_per_sec < r.bytes_per_sec);
+        assert_eq!(Rate { bytes_per_sec: 0.0 }.seconds_left(5), None);
+    }
+}
