@@ -4,7 +4,7 @@
 use crate::driver::media::Capture;
 use crate::driver::{self, RoomHandle};
 use crate::settings;
-use crate::state::{ChatLine, DeviceKind, DeviceView, MediaFlags, RoomState};
+use crate::state::{ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, RoomState};
 use hush_core::wire::StreamKind;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -121,6 +121,46 @@ pub fn use_room() -> RoomContext {
 pub fn use_chat() -> (Vec<ChatLine>, Callback<String>) {
     let room = use_room();
     (room.state.messages.clone(), room.send_chat)
+}
+
+/// What can be done with files (the offers themselves are in the room state).
+#[derive(Clone, PartialEq)]
+pub struct FilesApi {
+    /// Offer files to the room (`true`: view once).
+    pub offer: Callback<(Vec<web_sys::File>, bool)>,
+    pub download: Callback<FileKey>,
+    pub cancel: Callback<FileKey>,
+    pub withdraw: Callback<FileKey>,
+    /// Close a view-once file: it is gone afterwards.
+    pub close: Callback<FileKey>,
+}
+
+#[hook]
+pub fn use_files() -> FilesApi {
+    let room = use_room();
+    let h = room.handle.clone();
+    let on = |f: fn(&RoomHandle, FileKey)| {
+        let h = h.clone();
+        Callback::from(move |k: FileKey| {
+            if let Some(h) = &h {
+                f(h, k);
+            }
+        })
+    };
+    FilesApi {
+        offer: {
+            let h = h.clone();
+            Callback::from(move |(files, once): (Vec<web_sys::File>, bool)| {
+                if let Some(h) = &h {
+                    h.offer_files(files, once);
+                }
+            })
+        },
+        download: on(|h, k| h.download(k)),
+        cancel: on(|h, k| h.cancel(k)),
+        withdraw: on(|h, k| h.withdraw(k)),
+        close: on(|h, k| h.close_view(k)),
+    }
 }
 
 /// One video tile to show.

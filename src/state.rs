@@ -79,6 +79,101 @@ pub struct ChatLine {
     pub name: String,
     pub at_ms: u64,
     pub text: String,
+    /// A file offer shown at this place in the log (its details are in `RoomState::files`).
+    pub file: Option<FileKey>,
+}
+
+/// Identifies a file offer: who offers it (`None`: we do) and its id (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileKey {
+    pub owner: Option<String>,
+    pub id: String,
+}
+
+/// How a received file may be shown in the chat (decided by `hush_core::filename`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inline {
+    Image,
+    Audio,
+    Video,
+    None,
+}
+
+/// Where a file offer stands, from this peer's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    /// We offer it (see `uploads` for each receiver).
+    Sending,
+    /// Offered to us; not downloaded (yet).
+    Offered,
+    Transferring,
+    /// Every record opened: the STREAM authentication vouches for every byte.
+    Verified,
+    Failed(String),
+    Cancelled,
+    /// The sender withdrew it (or left) before we had it.
+    Withdrawn,
+    /// A view-once file we opened and closed.
+    Viewed,
+}
+
+impl FileStatus {
+    /// The `data-state` the page shows (and tests read).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileStatus::Sending => "sending",
+            FileStatus::Offered => "offered",
+            FileStatus::Transferring => "transferring",
+            FileStatus::Verified => "verified",
+            FileStatus::Failed(_) => "failed",
+            FileStatus::Cancelled => "cancelled",
+            FileStatus::Withdrawn => "withdrawn",
+            FileStatus::Viewed => "viewed",
+        }
+    }
+}
+
+/// Bytes through so far and the current speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub bytes: u64,
+    pub bytes_per_sec: Option<f64>,
+}
+
+/// One receiver of a file we offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadView {
+    pub peer_name: String,
+    pub state: UploadState,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadState {
+    Sending,
+    Verified,
+    /// A view-once file the receiver has opened.
+    Opened,
+    Cancelled,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileView {
+    /// Sanitized for display and saving.
+    pub name: String,
+    pub size: u64,
+    /// The declared type (display only; never trusted for rendering on its own).
+    pub mime: String,
+    pub sender: String,
+    pub view_once: bool,
+    pub inline: Inline,
+    pub status: FileStatus,
+    pub progress: Option<Progress>,
+    /// `blob:` URL of a file received into memory (inline media, view-once files).
+    pub url: Option<String>,
+    /// Our offers: each receiver, by peer id.
+    pub uploads: Vec<(String, UploadView)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +183,7 @@ pub struct TrackerView {
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoomState {
     pub phase: Phase,
     pub peers: Vec<PeerView>,
@@ -102,6 +197,8 @@ pub struct RoomState {
     /// Bumped whenever our own streams change.
     pub local_gen: u32,
     pub devices: Vec<DeviceView>,
+    /// File offers in the log, ours and others'.
+    pub files: std::collections::BTreeMap<FileKey, FileView>,
     /// Chosen audio output for every tile (`None`: the system default).
     pub speaker: Option<String>,
     /// The last capture error, in words.
@@ -120,30 +217,76 @@ impl Default for RoomState {
             local: MediaFlags::default(),
             local_gen: 0,
             devices: Vec::new(),
+            files: Default::default(),
             speaker: None,
             media_error: None,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RoomAction {
     Phase(Phase),
-    PeerUp { id: String, name: String },
-    PeerName { id: String, name: String },
-    PeerPath { id: String, path: Path },
-    PeerDown { id: String, reason: Option<String> },
+    PeerUp {
+        id: String,
+        name: String,
+    },
+    PeerName {
+        id: String,
+        name: String,
+    },
+    PeerPath {
+        id: String,
+        path: Path,
+    },
+    PeerDown {
+        id: String,
+        reason: Option<String>,
+    },
     Chat(ChatLine),
     Trackers(Vec<TrackerView>),
     BadFrame,
     Notice(String),
-    PeerMedia { id: String, media: MediaFlags },
-    PeerStreams { id: String },
-    Speaking { id: String, speaking: bool },
+    PeerMedia {
+        id: String,
+        media: MediaFlags,
+    },
+    PeerStreams {
+        id: String,
+    },
+    Speaking {
+        id: String,
+        speaking: bool,
+    },
     LocalMedia(MediaFlags),
     Devices(Vec<DeviceView>),
     Speaker(Option<String>),
     MediaError(Option<String>),
+    /// A file offer appears in the log (ours or a peer's).
+    FileOffered {
+        key: FileKey,
+        file: FileView,
+        at_ms: u64,
+    },
+    FileStatus {
+        key: FileKey,
+        status: FileStatus,
+    },
+    FileProgress {
+        key: FileKey,
+        progress: Progress,
+    },
+    /// A file received into memory can be shown (`None`: its URL was revoked).
+    FileUrl {
+        key: FileKey,
+        url: Option<String>,
+    },
+    /// One receiver of our offer `id`.
+    Upload {
+        id: String,
+        peer: String,
+        upload: UploadView,
+    },
 }
 
 impl Reducible for RoomState {
@@ -214,6 +357,55 @@ impl Reducible for RoomState {
             RoomAction::Devices(d) => s.devices = d,
             RoomAction::Speaker(id) => s.speaker = id,
             RoomAction::MediaError(e) => s.media_error = e,
+            RoomAction::FileOffered { key, file, at_ms } => {
+                let line = ChatLine {
+                    from: key.owner.clone(),
+                    name: file.sender.clone(),
+                    at_ms,
+                    text: String::new(),
+                    file: Some(key.clone()),
+                };
+                s.files.insert(key, file);
+                push_capped(&mut s.messages, line, MAX_MESSAGES);
+                // Offers whose log line scrolled away go too.
+                let shown: std::collections::BTreeSet<&FileKey> =
+                    s.messages.iter().filter_map(|m| m.file.as_ref()).collect();
+                if shown.len() < s.files.len() {
+                    let keep: std::collections::BTreeSet<FileKey> =
+                        shown.into_iter().cloned().collect();
+                    s.files.retain(|k, _| keep.contains(k));
+                }
+            }
+            RoomAction::FileStatus { key, status } => {
+                if let Some(f) = s.files.get_mut(&key) {
+                    if matches!(status, FileStatus::Transferring) {
+                        f.progress = Some(Progress {
+                            bytes: 0,
+                            bytes_per_sec: None,
+                        });
+                    }
+                    f.status = status;
+                }
+            }
+            RoomAction::FileProgress { key, progress } => {
+                if let Some(f) = s.files.get_mut(&key) {
+                    f.progress = Some(progress);
+                }
+            }
+            RoomAction::FileUrl { key, url } => {
+                if let Some(f) = s.files.get_mut(&key) {
+                    f.url = url;
+                }
+            }
+            RoomAction::Upload { id, peer, upload } => {
+                let key = FileKey { owner: None, id };
+                if let Some(f) = s.files.get_mut(&key) {
+                    match f.uploads.iter_mut().find(|(p, _)| *p == peer) {
+                        Some((_, u)) => *u = upload,
+                        None => f.uploads.push((peer, upload)),
+                    }
+                }
+            }
         }
         Rc::new(s)
     }

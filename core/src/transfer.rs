@@ -55,7 +55,9 @@ pub const MAX_OFFER_NAME_BYTES: usize = 1024;
 pub const MAX_MIME_BYTES: usize = 128;
 
 /// A file offer's id: random, chosen by the sender.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct FileId(pub [u8; FILE_ID_LEN]);
 
 impl FileId {
@@ -403,7 +405,11 @@ mod tests {
         assert_eq!(parse_channel_label(&channel_label(&id)), Some(id));
         assert_eq!(parse_channel_label("control"), None);
         assert_eq!(parse_channel_label("hush-file/ABAB"), None);
-        assert_eq!(FileId::from_hex(&"AB".repeat(16)), None, "upper case is not ours");
+        assert_eq!(
+            FileId::from_hex(&"AB".repeat(16)),
+            None,
+            "upper case is not ours"
+        );
         assert_eq!(FileId::from_hex(&"zz".repeat(16)), None);
     }
 
@@ -465,7 +471,10 @@ mod tests {
         let mut rx = Incoming::new(&root(), ID, 99);
         assert!(matches!(
             rx.push(&header),
-            Err(TransferError::SizeMismatch { offered: 99, announced: 100 })
+            Err(TransferError::SizeMismatch {
+                offered: 99,
+                announced: 100
+            })
         ));
         // More frames than the file holds are cut off.
         let mut rx = Incoming::new(&root(), ID, 100);

@@ -309,8 +309,12 @@ mod tests {
                 mime: "image/png".into(),
                 view_once: true,
             },
-            PeerMessage::FileWithdraw { id: FileId([3; 16]) },
-            PeerMessage::FileRequest { id: FileId([3; 16]) },
+            PeerMessage::FileWithdraw {
+                id: FileId([3; 16]),
+            },
+            PeerMessage::FileRequest {
+                id: FileId([3; 16]),
+            },
             PeerMessage::FileRefused {
                 id: FileId([3; 16]),
                 reason: Refusal::AlreadyViewed,

@@ -1,7 +1,9 @@
 //! The chat: the message log and the composer.
 
-use crate::hooks::use_chat;
-use crate::state::ChatLine;
+use super::files::{FileCard, SendFiles};
+use crate::hooks::{use_chat, use_room};
+use crate::state::{ChatLine, FileView};
+use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
@@ -11,6 +13,7 @@ pub fn chat() -> Html {
         <section class="chat">
             <MessageLog />
             <Composer />
+            <SendFiles />
         </section>
     }
 }
@@ -23,6 +26,8 @@ fn clock(ms: u64) -> String {
 #[function_component(MessageLog)]
 fn message_log() -> Html {
     let (messages, _) = use_chat();
+    let room = use_room();
+    let files = &room.state.files;
     let list = use_node_ref();
     {
         // Follow new messages to the bottom.
@@ -35,7 +40,7 @@ fn message_log() -> Html {
     }
     html! {
         <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list}>
-            { for messages.iter().map(line) }
+            { for messages.iter().map(|m| line(m, files)) }
             if messages.is_empty() {
                 <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
             }
@@ -43,8 +48,20 @@ fn message_log() -> Html {
     }
 }
 
-fn line(m: &ChatLine) -> Html {
+fn line(m: &ChatLine, files: &BTreeMap<crate::state::FileKey, FileView>) -> Html {
     let class = if m.from.is_none() { "msg mine" } else { "msg" };
+    if let Some(key) = &m.file {
+        let Some(file) = files.get(key) else {
+            return html! {};
+        };
+        return html! {
+            <li class={classes!(class, "file-line")}>
+                <span class="who">{ &m.name }</span>{ " " }
+                <time>{ clock(m.at_ms) }</time>
+                <FileCard id={key.clone()} file={file.clone()} />
+            </li>
+        };
+    }
     html! {
         <li class={class}>
             <span class="who">{ &m.name }</span>{ " " }

@@ -1,4 +1,5 @@
 pub mod chat;
+pub mod files;
 pub mod header;
 pub mod media;
 pub mod peers;

@@ -12,20 +12,25 @@
 //!   connections.
 //! - `signaling`: announces, offers and answers through trackers.
 //! - `call`: captures, media renegotiation, speaking levels.
+//! - `files`: file offers, downloads and what we serve; `transfer`: one transfer's task on its
+//!   own data channel; `sink`: where received files go (memory, disk, a streamed download).
 //! - `rtc`: one `RTCPeerConnection` and its async steps; `tracker`: one tracker socket;
 //!   `media`: getUserMedia/getDisplayMedia and device lists; `config`: `config.json`;
 //!   `js`: browser helpers.
 
 mod call;
 pub mod config;
+mod files;
 pub mod js;
 pub mod media;
 mod rtc;
 mod signaling;
+pub mod sink;
 mod tracker;
+mod transfer;
 
 use crate::state::{
-    ChatLine, DeviceKind, DeviceView, MediaFlags, Path, Phase, RoomAction, TrackerView,
+    ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, Path, Phase, RoomAction, TrackerView,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -33,6 +38,7 @@ use hush_core::ids::{encode_id, PeerId};
 use hush_core::keys::RoomKeys;
 use hush_core::mesh::{ConnId, Mesh, Timeout, PING_INTERVAL_MS};
 use hush_core::tracker::{self as trk, Announce};
+use hush_core::transfer::FileId;
 use hush_core::wire::StreamKind;
 use hush_core::wire::{self, PeerMessage, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
 use js::{now_ms, random_bytes, sleep_ms, JsError};
@@ -113,6 +119,18 @@ pub enum Event {
     LocalCandidate(u32, String, Option<String>, Option<u16>),
     Track(u32, MediaStream),
     Level(u32, Option<f64>),
+    /// The user offers files (`view_once` for all of them).
+    OfferFiles(Vec<web_sys::File>, bool),
+    Withdraw(FileKey),
+    Download(FileKey),
+    Cancel(FileKey),
+    CloseView(FileKey),
+    /// A download's sink is open (`None`: the user dismissed the save dialog).
+    SinkReady(PeerId, FileId, Result<Option<sink::Sink>, String>),
+    /// A peer opened a data channel (a file it sends us).
+    FileChannel(u32, transfer::FileChannel),
+    UploadEnded(PeerId, FileId, transfer::Outcome),
+    DownloadEnded(PeerId, FileId, transfer::Outcome),
 }
 
 /// Media streams the UI may attach, by owner and kind: shared with the UI so tiles can read
@@ -160,6 +178,29 @@ impl RoomHandle {
         let _ = self.tx.clone().try_send(Event::SelectDevice(kind, id));
     }
 
+    pub fn offer_files(&self, files: Vec<web_sys::File>, view_once: bool) {
+        let _ = self
+            .tx
+            .clone()
+            .try_send(Event::OfferFiles(files, view_once));
+    }
+
+    pub fn withdraw(&self, key: FileKey) {
+        let _ = self.tx.clone().try_send(Event::Withdraw(key));
+    }
+
+    pub fn download(&self, key: FileKey) {
+        let _ = self.tx.clone().try_send(Event::Download(key));
+    }
+
+    pub fn cancel(&self, key: FileKey) {
+        let _ = self.tx.clone().try_send(Event::Cancel(key));
+    }
+
+    pub fn close_view(&self, key: FileKey) {
+        let _ = self.tx.clone().try_send(Event::CloseView(key));
+    }
+
     /// A peer's stream of the given kind (for a tile to attach), if it arrived.
     pub fn remote_stream(&self, peer: &str, kind: StreamKind) -> Option<MediaStream> {
         let reg = self.streams.try_borrow().ok()?;
@@ -194,6 +235,8 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         driver: slot.clone(),
         streams: streams.clone(),
     };
+    // Ready before the first download that needs it.
+    sink::register_service_worker();
     wasm_bindgen_futures::spawn_local(async move {
         // Let the page paint "Starting" before the room's setup holds the thread.
         sleep_ms(0).await;
@@ -259,6 +302,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             local: call::LocalMedia::default(),
             ticks: 0,
             streams,
+            files: files::Files::default(),
         };
         driver.report_trackers();
         driver.local.watch_devices(&tx);
@@ -362,6 +406,7 @@ struct Driver {
     local: call::LocalMedia,
     ticks: u32,
     streams: Rc<RefCell<StreamRegistry>>,
+    files: files::Files,
 }
 
 impl Driver {
@@ -437,6 +482,19 @@ impl Driver {
                 self.publish_remote(h);
             }
             Event::Level(h, level) => self.on_level(h, level),
+            Event::OfferFiles(files, view_once) => self.offer_files(files, view_once),
+            Event::Withdraw(key) => {
+                if let (None, Some(id)) = (&key.owner, FileId::from_hex(&key.id)) {
+                    self.withdraw(id);
+                }
+            }
+            Event::Download(key) => self.download(key),
+            Event::Cancel(key) => self.cancel(key),
+            Event::CloseView(key) => self.close_view(key),
+            Event::SinkReady(peer, id, result) => self.on_sink_ready(peer, id, result),
+            Event::FileChannel(h, ch) => self.on_file_channel(h, ch),
+            Event::UploadEnded(peer, id, outcome) => self.on_upload_ended(peer, id, outcome),
+            Event::DownloadEnded(peer, id, outcome) => self.on_download_ended(peer, id, outcome),
         }
     }
 
@@ -513,6 +571,7 @@ impl Driver {
                 _ => {}
             }
         }
+        self.files_tick(now);
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(LEVEL_EVERY_TICKS) {
             self.poll_levels();
@@ -575,6 +634,7 @@ impl Driver {
                 if let Ok(mut reg) = self.streams.try_borrow_mut() {
                     reg.remote.retain(|(p, _), _| p != conn.peer.as_str());
                 }
+                self.files_peer_gone(&conn.peer);
                 let left = self.mesh.on_closed(conn);
                 if (left || reason.is_some()) && rtc.name.is_some() {
                     self.dispatch.emit(RoomAction::PeerDown {
@@ -610,6 +670,7 @@ impl Driver {
             name: self.name.clone(),
         };
         self.send_to(h, &hello);
+        self.send_offers_to(h);
         // A late joiner gets the media already flowing: labels, state, then the tracks.
         let flags = self.local.flags();
         if flags != MediaFlags::default() {
@@ -718,6 +779,7 @@ impl Driver {
                     // A sender's clock may run ahead; never show a message from the future.
                     at_ms: sent_at_ms.min(now),
                     text: wire::sanitize_text(&text),
+                    file: None,
                 }));
             }
             PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
@@ -749,6 +811,10 @@ impl Driver {
                 }
                 self.dispatch.emit(RoomAction::PeerMedia { id, media });
             }
+            msg @ (PeerMessage::FileOffer { .. }
+            | PeerMessage::FileWithdraw { .. }
+            | PeerMessage::FileRequest { .. }
+            | PeerMessage::FileRefused { .. }) => self.on_file_message(h, &conn.peer, msg),
         }
     }
 
@@ -808,10 +874,12 @@ impl Driver {
             name: self.name.clone(),
             at_ms: now,
             text,
+            file: None,
         }));
     }
 
     fn leave(&mut self) {
+        self.files_leave();
         self.broadcast(&PeerMessage::Bye);
         for i in 0..self.trackers.len() {
             if self.trackers[i].announced {

@@ -17,8 +17,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection,
-    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState,
+    RtcPeerConnection, RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
 };
 
 /// Label of the control channel (chat and control messages).
@@ -207,6 +208,19 @@ impl Rtc {
         });
         self.pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
         self.closures.push(on_track);
+
+        // Channels the peer opens carry files; they are wrapped at once so that no message
+        // arrives before its handler.
+        let tx = events.clone();
+        let on_channel: Cb = Closure::new(move |ev: JsValue| {
+            if let Some(ev) = ev.dyn_ref::<RtcDataChannelEvent>() {
+                let ch = super::transfer::FileChannel::wrap(ev.channel());
+                post(&tx, Event::FileChannel(h, ch));
+            }
+        });
+        self.pc
+            .set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
+        self.closures.push(on_channel);
     }
 
     /// Sends `track` (part of `stream`) to this peer.
@@ -260,6 +274,7 @@ impl Drop for Rtc {
         self.pc.set_onnegotiationneeded(None);
         self.pc.set_onicecandidate(None);
         self.pc.set_ontrack(None);
+        self.pc.set_ondatachannel(None);
         self.dc.close();
         self.pc.close();
         self.closures.clear();

@@ -2,6 +2,7 @@
 
 use crate::components::{
     chat::Chat,
+    files::FileDrop,
     header::RoomHeader,
     media::{MediaBar, MediaGrid},
     peers::Sidebar,
@@ -18,17 +19,19 @@ pub struct RoomProps {
 pub fn room_page(props: &RoomProps) -> Html {
     html! {
         <RoomProvider room_name={props.name.clone()}>
-            <div class="room">
-                <RoomHeader />
-                <MediaBar />
-                <div class="room-body">
-                    <Sidebar />
-                    <div class="stage">
-                        <MediaGrid />
-                        <Chat />
+            <FileDrop>
+                <div class="room">
+                    <RoomHeader />
+                    <MediaBar />
+                    <div class="room-body">
+                        <Sidebar />
+                        <div class="stage">
+                            <MediaGrid />
+                            <Chat />
+                        </div>
                     </div>
                 </div>
-            </div>
+            </FileDrop>
         </RoomProvider>
     }
 }

@@ -1,0 +1,647 @@
+//! Files in the room: our offers and whom we serve them to, peers' offers and our downloads.
+//!
+//! An offer is a control message; a download is a request answered with a data channel of its
+//! own (see `hush_core::transfer`), run by a task in `transfer`. This module decides: caps per
+//! peer, where a file is saved (`sink`), view-once rules, and what the UI shows.
+
+use super::js::{now_ms, random_bytes};
+use super::sink::{Sink, SinkKind};
+use super::transfer::{self, Control, FileChannel, Outcome, Reporter, Stop};
+use super::{warn, Driver, Event};
+use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
+use hush_core::filename::{inline_kind, sanitize_file_name, InlineKind};
+use hush_core::ids::PeerId;
+use hush_core::stream::StreamSealer;
+use hush_core::transfer::{
+    channel_label, parse_channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS,
+    MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OUTGOING_PER_PEER,
+    MAX_VIEW_ONCE_BYTES,
+};
+use hush_core::wire::{is_bidi_control, PeerMessage};
+use std::collections::{BTreeMap, BTreeSet};
+use web_sys::RtcDataChannelInit;
+
+/// A file we offer.
+pub(super) struct MyOffer {
+    file: web_sys::File,
+    name: String,
+    size: u64,
+    mime: String,
+    view_once: bool,
+    /// View-once: the peers that already received it.
+    served: BTreeSet<PeerId>,
+}
+
+/// A peer's offer as we show it.
+struct TheirOffer {
+    name: String,
+    size: u64,
+    mime: String,
+    view_once: bool,
+    inline: InlineKind,
+}
+
+enum Download {
+    /// The sink is being opened (a save dialog may be up).
+    Preparing,
+    /// Asked the sender; waiting for its channel.
+    Requested {
+        sink: Sink,
+        since_ms: u64,
+    },
+    Running(Control),
+}
+
+#[derive(Default)]
+pub(super) struct Files {
+    mine: BTreeMap<FileId, MyOffer>,
+    theirs: BTreeMap<(PeerId, FileId), TheirOffer>,
+    uploads: BTreeMap<(PeerId, FileId), Control>,
+    downloads: BTreeMap<(PeerId, FileId), Download>,
+    /// `blob:` URLs we created, revoked when closed or on leaving.
+    urls: BTreeMap<FileKey, String>,
+}
+
+fn mine_key(id: &FileId) -> FileKey {
+    FileKey {
+        owner: None,
+        id: id.to_hex(),
+    }
+}
+
+fn their_key(peer: &PeerId, id: &FileId) -> FileKey {
+    FileKey {
+        owner: Some(peer.to_string()),
+        id: id.to_hex(),
+    }
+}
+
+fn to_inline(k: InlineKind) -> Inline {
+    match k {
+        InlineKind::Image => Inline::Image,
+        InlineKind::Audio => Inline::Audio,
+        InlineKind::Video => Inline::Video,
+        InlineKind::None => Inline::None,
+    }
+}
+
+/// A declared type made safe to show (it is shown, never trusted).
+fn clean_mime(mime: &str) -> String {
+    mime.chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .take(64)
+        .collect()
+}
+
+impl Driver {
+    /// Offers files to everyone in the room (and to whoever joins while they are offered).
+    pub(super) fn offer_files(&mut self, files: Vec<web_sys::File>, view_once: bool) {
+        for file in files {
+            let Ok(bytes) = random_bytes() else { return };
+            let id = FileId(bytes);
+            let name = sanitize_file_name(&file.name());
+            let size = file.size() as u64;
+            let mime = clean_mime(&file.type_());
+            if view_once && size > MAX_VIEW_ONCE_BYTES {
+                self.dispatch.emit(RoomAction::Notice(format!(
+                    "{name} is too large to send as view once (the limit is {} MiB).",
+                    MAX_VIEW_ONCE_BYTES >> 20
+                )));
+                continue;
+            }
+            let offer = MyOffer {
+                file,
+                name: name.clone(),
+                size,
+                mime: mime.clone(),
+                view_once,
+                served: BTreeSet::new(),
+            };
+            self.broadcast(&offer_message(&id, &offer));
+            self.files.mine.insert(id, offer);
+            let inline = to_inline(inline_kind(&name, &mime));
+            self.dispatch.emit(RoomAction::FileOffered {
+                key: mine_key(&id),
+                file: FileView {
+                    name,
+                    size,
+                    mime,
+                    sender: self.name.clone(),
+                    view_once,
+                    inline,
+                    status: FileStatus::Sending,
+                    progress: None,
+                    url: None,
+                    uploads: Vec::new(),
+                },
+                at_ms: now_ms(),
+            });
+        }
+    }
+
+    /// A newly connected peer sees what we offer.
+    pub(super) fn send_offers_to(&mut self, h: u32) {
+        let msgs: Vec<PeerMessage> = self
+            .files
+            .mine
+            .iter()
+            .map(|(id, o)| offer_message(id, o))
+            .collect();
+        for m in msgs {
+            self.send_to(h, &m);
+        }
+    }
+
+    pub(super) fn withdraw(&mut self, id: FileId) {
+        if self.files.mine.remove(&id).is_none() {
+            return;
+        }
+        self.broadcast(&PeerMessage::FileWithdraw { id });
+        for ((_, fid), c) in &self.files.uploads {
+            if *fid == id {
+                c.stop(Stop::Withdrawn);
+            }
+        }
+        self.dispatch.emit(RoomAction::FileStatus {
+            key: mine_key(&id),
+            status: FileStatus::Withdrawn,
+        });
+    }
+
+    pub(super) fn on_file_message(&mut self, h: u32, peer: &PeerId, msg: PeerMessage) {
+        match msg {
+            PeerMessage::FileOffer {
+                id,
+                name,
+                size,
+                mime,
+                view_once,
+            } => {
+                let key = (peer.clone(), id);
+                if self.files.theirs.contains_key(&key) {
+                    return;
+                }
+                let count = self.files.theirs.keys().filter(|(p, _)| p == peer).count();
+                if count >= MAX_OFFERS_PER_PEER {
+                    return;
+                }
+                let name = sanitize_file_name(&name);
+                let mime = clean_mime(&mime);
+                let inline = inline_kind(&name, &mime);
+                let sender = self.peer_name(peer);
+                self.dispatch.emit(RoomAction::FileOffered {
+                    key: their_key(peer, &id),
+                    file: FileView {
+                        name: name.clone(),
+                        size,
+                        mime: mime.clone(),
+                        sender,
+                        view_once,
+                        inline: to_inline(inline),
+                        status: FileStatus::Offered,
+                        progress: None,
+                        url: None,
+                        uploads: Vec::new(),
+                    },
+                    at_ms: now_ms(),
+                });
+                self.files.theirs.insert(
+                    key,
+                    TheirOffer {
+                        name,
+                        size,
+                        mime,
+                        view_once,
+                        inline,
+                    },
+                );
+            }
+            PeerMessage::FileWithdraw { id } => {
+                let key = (peer.clone(), id);
+                if self.files.theirs.remove(&key).is_none() {
+                    return;
+                }
+                match self.files.downloads.remove(&key) {
+                    Some(Download::Running(c)) => {
+                        // Its task reports the end; keep the entry until then.
+                        c.stop(Stop::Withdrawn);
+                        self.files.downloads.insert(key, Download::Running(c));
+                    }
+                    Some(Download::Requested { sink, .. }) => sink.abort(),
+                    Some(Download::Preparing) | None => {}
+                }
+                if !self.files.downloads.contains_key(&(peer.clone(), id)) {
+                    self.set_status(&their_key(peer, &id), FileStatus::Withdrawn);
+                }
+            }
+            PeerMessage::FileRequest { id } => self.on_file_request(h, peer, id),
+            PeerMessage::FileRefused { id, reason } => {
+                let key = (peer.clone(), id);
+                if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) {
+                    sink.abort();
+                    let status = FileStatus::Failed(reason.describe().into());
+                    self.set_status(&their_key(peer, &id), status);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn peer_name(&self, peer: &PeerId) -> String {
+        self.rtcs
+            .values()
+            .find(|r| r.conn.as_ref().is_some_and(|c| &c.peer == peer))
+            .and_then(|r| r.name.clone())
+            .unwrap_or_else(|| "Guest".into())
+    }
+
+    fn set_status(&self, key: &FileKey, status: FileStatus) {
+        self.dispatch.emit(RoomAction::FileStatus {
+            key: key.clone(),
+            status,
+        });
+    }
+
+    fn on_file_request(&mut self, h: u32, peer: &PeerId, id: FileId) {
+        let refuse = |d: &mut Driver, reason: Refusal| {
+            d.send_to(h, &PeerMessage::FileRefused { id, reason });
+        };
+        let Some(offer) = self.files.mine.get(&id) else {
+            return refuse(self, Refusal::NotOffered);
+        };
+        if offer.view_once && offer.served.contains(peer) {
+            return refuse(self, Refusal::AlreadyViewed);
+        }
+        let key = (peer.clone(), id);
+        let running = self.files.uploads.keys().filter(|(p, _)| p == peer).count();
+        if running >= MAX_OUTGOING_PER_PEER || self.files.uploads.contains_key(&key) {
+            return refuse(self, Refusal::Busy);
+        }
+        let (Ok(salt), Ok(prefix)) = (random_bytes(), random_bytes()) else {
+            return;
+        };
+        let sealer =
+            match StreamSealer::new(&self.keys.file_root, &id.to_hex(), offer.size, salt, prefix) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn(&format!("cannot send a file: {e}"));
+                    return refuse(self, Refusal::NotOffered);
+                }
+            };
+        let file = offer.file.clone();
+        let total = offer.size;
+        let Some(rtc) = self.rtcs.get(&h) else { return };
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(true);
+        let dc = rtc
+            .pc
+            .create_data_channel_with_data_channel_dict(&channel_label(&id), &init);
+        let ch = FileChannel::wrap(dc);
+        let control = ch.control();
+        let report = Reporter::new(
+            mine_key(&id),
+            peer.clone(),
+            id,
+            self.peer_name(peer),
+            total,
+            self.dispatch.clone(),
+            self.events.clone(),
+            control.clone(),
+        );
+        self.files.uploads.insert(key, control);
+        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, sealer, report));
+    }
+
+    pub(super) fn on_upload_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
+        self.files.uploads.remove(&(peer.clone(), id));
+        let peer_name = self.peer_name(&peer);
+        let Some(offer) = self.files.mine.get_mut(&id) else {
+            return;
+        };
+        if offer.view_once && matches!(outcome, Outcome::Verified(_)) {
+            offer.served.insert(peer.clone());
+            let upload = UploadView {
+                peer_name,
+                state: UploadState::Opened,
+                progress: crate::state::Progress {
+                    bytes: offer.size,
+                    bytes_per_sec: None,
+                },
+            };
+            self.dispatch.emit(RoomAction::Upload {
+                id: id.to_hex(),
+                peer: peer.to_string(),
+                upload,
+            });
+        }
+    }
+
+    /// The user asked for a peer's file.
+    pub(super) fn download(&mut self, key: FileKey) {
+        let Some((peer, id)) = parse_key(&key) else {
+            return;
+        };
+        let Some(offer) = self.files.theirs.get(&(peer.clone(), id)) else {
+            return;
+        };
+        if self.files.downloads.contains_key(&(peer.clone(), id)) {
+            return;
+        }
+        let running = self
+            .files
+            .downloads
+            .keys()
+            .filter(|(p, _)| *p == peer)
+            .count();
+        if running >= MAX_INCOMING_PER_PEER {
+            self.dispatch.emit(RoomAction::Notice(format!(
+                "At most {MAX_INCOMING_PER_PEER} downloads from one person at a time."
+            )));
+            return;
+        }
+        let in_memory =
+            offer.view_once || (offer.inline != InlineKind::None && offer.size <= MAX_INLINE_BYTES);
+        let kind = if in_memory {
+            SinkKind::Memory
+        } else {
+            SinkKind::Disk
+        };
+        // Only a vetted inline type is given to the Blob; anything else is opaque bytes.
+        let mime = if offer.inline != InlineKind::None {
+            offer.mime.clone()
+        } else {
+            "application/octet-stream".to_owned()
+        };
+        let (name, size) = (offer.name.clone(), offer.size);
+        let Ok(token_bytes) = random_bytes::<16>() else {
+            return;
+        };
+        let token: String = token_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.files
+            .downloads
+            .insert((peer.clone(), id), Download::Preparing);
+        self.set_status(&key, FileStatus::Transferring);
+        let mut tx = self.events.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = Sink::open(kind, &token, &name, size, &mime)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = tx.try_send(Event::SinkReady(peer, id, result));
+        });
+    }
+
+    pub(super) fn on_sink_ready(
+        &mut self,
+        peer: PeerId,
+        id: FileId,
+        result: Result<Option<Sink>, String>,
+    ) {
+        let key = (peer.clone(), id);
+        if !matches!(self.files.downloads.get(&key), Some(Download::Preparing)) {
+            // Cancelled or withdrawn meanwhile.
+            if let Ok(Some(sink)) = result {
+                sink.abort();
+            }
+            return;
+        }
+        let fkey = their_key(&peer, &id);
+        match result {
+            Ok(Some(sink)) => {
+                let h = self
+                    .rtcs
+                    .values()
+                    .find(|r| r.open && r.conn.as_ref().is_some_and(|c| c.peer == peer))
+                    .map(|r| r.handle);
+                let Some(h) = h else {
+                    sink.abort();
+                    self.files.downloads.remove(&key);
+                    self.set_status(
+                        &fkey,
+                        FileStatus::Failed("The sender is no longer here.".into()),
+                    );
+                    return;
+                };
+                self.send_to(h, &PeerMessage::FileRequest { id });
+                self.files.downloads.insert(
+                    key,
+                    Download::Requested {
+                        sink,
+                        since_ms: now_ms(),
+                    },
+                );
+            }
+            Ok(None) => {
+                self.files.downloads.remove(&key);
+                self.set_status(&fkey, FileStatus::Offered);
+            }
+            Err(e) => {
+                self.files.downloads.remove(&key);
+                self.set_status(
+                    &fkey,
+                    FileStatus::Failed(format!("The file could not be saved: {e}")),
+                );
+            }
+        }
+    }
+
+    /// A data channel the peer opened: the file we asked for, or refused.
+    pub(super) fn on_file_channel(&mut self, h: u32, ch: FileChannel) {
+        let Some(peer) = self
+            .rtcs
+            .get(&h)
+            .and_then(|r| r.conn.as_ref())
+            .map(|c| c.peer.clone())
+        else {
+            return;
+        };
+        let Some(id) = parse_channel_label(&ch.label()) else {
+            return; // not ours: dropping it closes it
+        };
+        let key = (peer.clone(), id);
+        let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) else {
+            return;
+        };
+        let Some(offer) = self.files.theirs.get(&key) else {
+            sink.abort();
+            return;
+        };
+        let incoming = Incoming::new(&self.keys.file_root, id, offer.size);
+        let control = ch.control();
+        let report = Reporter::new(
+            their_key(&peer, &id),
+            peer.clone(),
+            id,
+            self.peer_name(&peer),
+            offer.size,
+            self.dispatch.clone(),
+            self.events.clone(),
+            control.clone(),
+        );
+        self.files.downloads.insert(key, Download::Running(control));
+        wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, sink, report));
+    }
+
+    pub(super) fn on_download_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
+        self.files.downloads.remove(&(peer.clone(), id));
+        let key = their_key(&peer, &id);
+        let status = match outcome {
+            Outcome::Verified(url) => {
+                if let Some(url) = url {
+                    self.files.urls.insert(key.clone(), url.clone());
+                    self.dispatch.emit(RoomAction::FileUrl {
+                        key: key.clone(),
+                        url: Some(url),
+                    });
+                }
+                FileStatus::Verified
+            }
+            Outcome::Cancelled => FileStatus::Cancelled,
+            Outcome::Withdrawn => FileStatus::Withdrawn,
+            Outcome::Failed(why) => FileStatus::Failed(why),
+        };
+        self.set_status(&key, status);
+    }
+
+    /// The user cancelled a download.
+    pub(super) fn cancel(&mut self, key: FileKey) {
+        let Some((peer, id)) = parse_key(&key) else {
+            return;
+        };
+        match self.files.downloads.remove(&(peer.clone(), id)) {
+            Some(Download::Running(c)) => {
+                c.stop(Stop::Cancelled);
+                self.files
+                    .downloads
+                    .insert((peer, id), Download::Running(c));
+            }
+            Some(Download::Requested { sink, .. }) => {
+                sink.abort();
+                self.set_status(&key, FileStatus::Cancelled);
+            }
+            Some(Download::Preparing) => self.set_status(&key, FileStatus::Cancelled),
+            None => {}
+        }
+    }
+
+    /// A view-once file was looked at and closed: it is gone from this page.
+    pub(super) fn close_view(&mut self, key: FileKey) {
+        if let Some(url) = self.files.urls.remove(&key) {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+        self.dispatch.emit(RoomAction::FileUrl {
+            key: key.clone(),
+            url: None,
+        });
+        self.set_status(&key, FileStatus::Viewed);
+    }
+
+    /// A peer is gone: its offers go, and transfers with it stop.
+    pub(super) fn files_peer_gone(&mut self, peer: &PeerId) {
+        for ((p, _), c) in self
+            .files
+            .uploads
+            .iter()
+            .chain(self.files.downloads.iter().filter_map(|(k, d)| match d {
+                Download::Running(c) => Some((k, c)),
+                _ => None,
+            }))
+        {
+            if p == peer {
+                c.stop(Stop::PeerLeft);
+            }
+        }
+        let waiting: Vec<(PeerId, FileId)> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|((p, _), d)| p == peer && !matches!(d, Download::Running(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in waiting {
+            if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&k) {
+                sink.abort();
+            }
+            self.set_status(
+                &their_key(&k.0, &k.1),
+                FileStatus::Failed("The sender left before the transfer started.".into()),
+            );
+        }
+        let offers: Vec<FileId> = self
+            .files
+            .theirs
+            .keys()
+            .filter(|(p, _)| p == peer)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in offers {
+            self.files.theirs.remove(&(peer.clone(), id));
+            if !self.files.downloads.contains_key(&(peer.clone(), id)) {
+                self.set_status(&their_key(peer, &id), FileStatus::Withdrawn);
+            }
+        }
+    }
+
+    /// Stops transfers that made no progress for too long.
+    pub(super) fn files_tick(&mut self, now: u64) {
+        let idle = |c: &Control| now.saturating_sub(c.last_progress_ms.get()) > IDLE_TIMEOUT_MS;
+        for c in self.files.uploads.values() {
+            if idle(c) {
+                c.stop(Stop::Idle);
+            }
+        }
+        let mut expired = Vec::new();
+        for (k, d) in &self.files.downloads {
+            match d {
+                Download::Running(c) if idle(c) => c.stop(Stop::Idle),
+                Download::Requested { since_ms, .. }
+                    if now.saturating_sub(*since_ms) > IDLE_TIMEOUT_MS =>
+                {
+                    expired.push(k.clone());
+                }
+                _ => {}
+            }
+        }
+        for k in expired {
+            if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&k) {
+                sink.abort();
+            }
+            self.set_status(
+                &their_key(&k.0, &k.1),
+                FileStatus::Failed("The sender did not start the transfer.".into()),
+            );
+        }
+    }
+
+    /// Leaving: every transfer stops and every in-memory file is released.
+    pub(super) fn files_leave(&mut self) {
+        for c in self.files.uploads.values() {
+            c.stop(Stop::PeerLeft);
+        }
+        for d in std::mem::take(&mut self.files.downloads).into_values() {
+            match d {
+                Download::Running(c) => c.stop(Stop::Cancelled),
+                Download::Requested { sink, .. } => sink.abort(),
+                Download::Preparing => {}
+            }
+        }
+        for url in std::mem::take(&mut self.files.urls).into_values() {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+        self.files.mine.clear();
+    }
+}
+
+fn offer_message(id: &FileId, o: &MyOffer) -> PeerMessage {
+    PeerMessage::FileOffer {
+        id: *id,
+        name: o.name.clone(),
+        size: o.size,
+        mime: o.mime.clone(),
+        view_once: o.view_once,
+    }
+}
+
+fn parse_key(key: &FileKey) -> Option<(PeerId, FileId)> {
+    let peer = PeerId::try_from(key.owner.as_deref()?).ok()?;
+    Some((peer, FileId::from_hex(&key.id)?))
+}

@@ -1,0 +1,303 @@
+//! Where a received file's plaintext goes, as it arrives:
+//! - `Memory`: a `Blob` for inline media and view-once files (both size-capped);
+//! - `Disk`: the File System Access API (`showSaveFilePicker`), which writes to a temporary
+//!   file and replaces the target only on `close()`, so an aborted transfer leaves nothing;
+//! - `Download`: a download streamed through our own service worker (`public/sw.js`) where
+//!   that API is missing; aborting it makes the browser drop the partial download.
+//!
+//! Disk and download writes are batched into [`WRITE_BATCH`]-byte pieces: one browser call
+//! per MiB instead of per 64 KiB record.
+
+use super::js::{await_promise, get, sleep_ms, JsError};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageChannel, MessagePort};
+
+/// Bytes gathered before one write to disk or to the service worker.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// How long the service worker may take to pick up a download before it counts as failed.
+const DOWNLOAD_START_MS: u32 = 10_000;
+/// The service worker's script and the path it serves downloads under (relative to the page,
+/// so the app works from any directory of a static host).
+const SERVICE_WORKER: &str = "sw.js";
+const DOWNLOAD_PATH: &str = "_hush/dl/";
+/// A long download pings the worker this often: browsers stop an idle worker after ~30 s, and
+/// messages count as activity.
+pub const KEEPALIVE_MS: u64 = 10_000;
+
+/// Where to put a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkKind {
+    Memory,
+    /// To disk: the File System Access API if present, else a service-worker download.
+    Disk,
+}
+
+pub enum Sink {
+    Memory { parts: js_sys::Array, mime: String },
+    Fs { writable: JsValue, batch: Vec<u8> },
+    Download(Download),
+}
+
+pub struct Download {
+    worker: web_sys::ServiceWorker,
+    port: MessagePort,
+    /// Set once the download ended either way; dropping an unfinished one aborts it.
+    ended: bool,
+    frame: Option<web_sys::HtmlIFrameElement>,
+    cancelled: Rc<Cell<bool>>,
+    batch: Vec<u8>,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+/// Registers the service worker early, so it is active by the first download. Failures are
+/// reported then (a browser without service workers can still save through the other paths).
+pub fn register_service_worker() {
+    let Some(w) = web_sys::window() else { return };
+    let sw = w.navigator().service_worker();
+    let _ = sw.register(SERVICE_WORKER);
+}
+
+fn has_save_picker() -> bool {
+    web_sys::window().is_some_and(|w| get(&w, "showSaveFilePicker").is_function())
+}
+
+impl Sink {
+    /// Opens a sink; `Ok(None)` when the user dismissed the save dialog.
+    pub async fn open(
+        kind: SinkKind,
+        token: &str,
+        name: &str,
+        size: u64,
+        mime: &str,
+    ) -> Result<Option<Sink>, JsError> {
+        match kind {
+            SinkKind::Memory => Ok(Some(Sink::Memory {
+                parts: js_sys::Array::new(),
+                mime: mime.to_owned(),
+            })),
+            SinkKind::Disk if has_save_picker() => open_fs(name).await,
+            SinkKind::Disk => Ok(Some(Sink::Download(
+                open_download(token, name, size).await?,
+            ))),
+        }
+    }
+
+    /// Whether the sink is a browser download that the user cancelled in the browser's UI.
+    pub fn cancelled_by_browser(&self) -> bool {
+        matches!(self, Sink::Download(d) if d.cancelled.get())
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        match self {
+            Sink::Memory { parts, .. } => {
+                parts.push(&js_sys::Uint8Array::from(bytes));
+                Ok(())
+            }
+            Sink::Fs { writable, batch } => {
+                batch.extend_from_slice(bytes);
+                if batch.len() >= WRITE_BATCH {
+                    fs_write(writable, batch).await?;
+                }
+                Ok(())
+            }
+            Sink::Download(d) => {
+                if d.cancelled.get() {
+                    return Err(JsError("the download was cancelled in the browser".into()));
+                }
+                d.batch.extend_from_slice(bytes);
+                if d.batch.len() >= WRITE_BATCH {
+                    d.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Completes the file. For a memory sink, returns a `blob:` URL of it.
+    pub async fn finish(self) -> Result<Option<String>, JsError> {
+        match self {
+            Sink::Memory { parts, mime } => {
+                let opts = web_sys::BlobPropertyBag::new();
+                opts.set_type(&mime);
+                let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)?;
+                Ok(Some(web_sys::Url::create_object_url_with_blob(&blob)?))
+            }
+            Sink::Fs {
+                writable,
+                mut batch,
+            } => {
+                fs_write(&writable, &mut batch).await?;
+                await_promise(call0(&writable, "close")?).await?;
+                Ok(None)
+            }
+            Sink::Download(mut d) => {
+                d.flush()?;
+                d.ended = true;
+                d.port.post_message(&"end".into())?;
+                d.remove_frame_later();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Throws away what was written: nothing partial stays behind.
+    pub fn abort(self) {
+        match self {
+            Sink::Memory { .. } => {}
+            Sink::Fs { writable, .. } => {
+                if let Ok(p) = call0(&writable, "abort") {
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let _ = await_promise(p).await;
+                    });
+                }
+            }
+            Sink::Download(d) => drop(d),
+        }
+    }
+
+    /// Keeps a service-worker download's worker awake.
+    pub fn keepalive(&self) {
+        if let Sink::Download(d) = self {
+            let _ = d.worker.post_message(&"keepalive".into());
+        }
+    }
+}
+
+fn call0(obj: &JsValue, method: &str) -> Result<js_sys::Promise, JsError> {
+    let f: js_sys::Function = get(obj, method)
+        .dyn_into()
+        .map_err(|_| JsError(format!("{method} is not available")))?;
+    Ok(f.call0(obj)?.dyn_into::<js_sys::Promise>()?)
+}
+
+async fn open_fs(name: &str) -> Result<Option<Sink>, JsError> {
+    let Some(w) = web_sys::window() else {
+        return Err(JsError("no window".into()));
+    };
+    let picker: js_sys::Function = get(&w, "showSaveFilePicker").dyn_into()?;
+    let opts = js_sys::Object::new();
+    js_sys::Reflect::set(&opts, &"suggestedName".into(), &name.into())?;
+    let handle = match picker.call1(&w, &opts) {
+        Ok(p) => match await_promise(p.dyn_into()?).await {
+            Ok(h) => h,
+            Err(e) if e.0.contains("abort") || e.0.contains("Abort") => return Ok(None),
+            Err(e) => return Err(e),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let writable = await_promise(call0(&handle, "createWritable")?).await?;
+    Ok(Some(Sink::Fs {
+        writable,
+        batch: Vec::with_capacity(WRITE_BATCH),
+    }))
+}
+
+async fn fs_write(writable: &JsValue, batch: &mut Vec<u8>) -> Result<(), JsError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let f: js_sys::Function = get(writable, "write").dyn_into()?;
+    let chunk = js_sys::Uint8Array::from(&batch[..]);
+    batch.clear();
+    await_promise(f.call1(writable, &chunk)?.dyn_into()?).await?;
+    Ok(())
+}
+
+async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, JsError> {
+    let w = web_sys::window().ok_or_else(|| JsError("no window".into()))?;
+    let container = w.navigator().service_worker();
+    // Registered at start-up; `ready` resolves once it is active.
+    let _ = container.register(SERVICE_WORKER);
+    let reg: web_sys::ServiceWorkerRegistration =
+        await_promise(container.ready()?).await?.dyn_into()?;
+    let active = reg
+        .active()
+        .ok_or_else(|| JsError("the download helper (service worker) is not running".into()))?;
+    let channel = MessageChannel::new()?;
+    let port = channel.port1();
+    let started = Rc::new(Cell::new(false));
+    let cancelled = Rc::new(Cell::new(false));
+    let on_message = {
+        let (started, cancelled) = (started.clone(), cancelled.clone());
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            match e.data().as_string().as_deref() {
+                Some("started") => started.set(true),
+                Some("cancelled") => cancelled.set(true),
+                _ => {}
+            }
+        })
+    };
+    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let msg = js_sys::Object::new();
+    js_sys::Reflect::set(&msg, &"type".into(), &"hush-download".into())?;
+    js_sys::Reflect::set(&msg, &"id".into(), &token.into())?;
+    js_sys::Reflect::set(&msg, &"name".into(), &name.into())?;
+    js_sys::Reflect::set(&msg, &"size".into(), &(size as f64).into())?;
+    active.post_message_with_transferable(&msg, &js_sys::Array::of1(&channel.port2()))?;
+    // A hidden frame navigates to the download URL; the worker answers it with the stream.
+    let doc = w.document().ok_or_else(|| JsError("no document".into()))?;
+    let frame: web_sys::HtmlIFrameElement = doc
+        .create_element("iframe")?
+        .dyn_into()
+        .map_err(|_| JsError("no iframe element".into()))?;
+    frame.set_hidden(true);
+    frame.set_src(&format!("{DOWNLOAD_PATH}{token}"));
+    if let Some(body) = doc.body() {
+        body.append_child(&frame)?;
+    }
+    let d = Download {
+        worker: active,
+        port,
+        ended: false,
+        frame: Some(frame),
+        cancelled,
+        batch: Vec::with_capacity(WRITE_BATCH),
+        _on_message: on_message,
+    };
+    let mut waited = 0;
+    while !started.get() {
+        if waited >= DOWNLOAD_START_MS {
+            return Err(JsError("the browser did not start the download".into()));
+        }
+        sleep_ms(20).await;
+        waited += 20;
+    }
+    Ok(d)
+}
+
+impl Download {
+    fn flush(&mut self) -> Result<(), JsError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let chunk = js_sys::Uint8Array::from(&self.batch[..]);
+        self.batch.clear();
+        // Transferred, not copied, to the worker.
+        self.port
+            .post_message_with_transferable(&chunk, &js_sys::Array::of1(&chunk.buffer()))?;
+        Ok(())
+    }
+
+    /// The frame must outlive the response's start; remove it a little later.
+    fn remove_frame_later(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            wasm_bindgen_futures::spawn_local(async move {
+                sleep_ms(DOWNLOAD_START_MS).await;
+                frame.remove();
+            });
+        }
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            let _ = self.port.post_message(&"abort".into());
+        }
+        self.remove_frame_later();
+    }
+}

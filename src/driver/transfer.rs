@@ -1,0 +1,539 @@
+//! One file transfer on a data channel of its own: the sending and the receiving task.
+//!
+//! Each task owns its channel and its callbacks and runs until the transfer ends; the driver
+//! keeps a [`Control`] to stop it (cancel, withdraw, peer gone, idle) and hears the outcome as
+//! an event. The rules (header check, record order, declared size, flow-control window,
+//! acknowledgements) are `hush_core::transfer`'s; this module moves bytes between the file,
+//! the crypto, the channel and the sink.
+
+use super::js::{await_promise, now_ms, JsError};
+use super::sink::{Sink, KEEPALIVE_MS};
+use super::Event;
+use crate::state::{FileKey, Progress, RoomAction, UploadState, UploadView};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use hush_core::ids::PeerId;
+use hush_core::stream::StreamSealer;
+use hush_core::transfer::{
+    Feedback, FileId, Incoming, Rate, Received, TransferError, Window, HIGH_WATER_BYTES,
+    LOW_WATER_BYTES, READ_SLICE_RECORDS, WINDOW_RECORDS,
+};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType};
+use yew::Callback;
+
+/// Progress reaches the UI at most this often (a progress bar at 4 Hz reads smoothly).
+const PROGRESS_MS: u64 = 250;
+/// Frames the receiving side queues before it treats the sender as ignoring flow control: the
+/// window plus the header, with slack for acknowledgements still on their way.
+const MAX_QUEUED_FRAMES: usize = 2 * WINDOW_RECORDS as usize + 8;
+
+type Cb = Closure<dyn FnMut(JsValue)>;
+
+enum ChannelEvent {
+    Open,
+    Message(Vec<u8>),
+    /// `bufferedamountlow`: room to queue more.
+    Low,
+    Closed,
+    /// The peer sent more frames than flow control allows.
+    Overflow,
+}
+
+/// A data channel whose events arrive, in order, through an async queue. Handlers are set the
+/// moment the channel is wrapped, so no early message is lost.
+pub struct FileChannel {
+    dc: RtcDataChannel,
+    rx: mpsc::UnboundedReceiver<ChannelEvent>,
+    tx: mpsc::UnboundedSender<ChannelEvent>,
+    queued: Rc<Cell<usize>>,
+    _closures: Vec<Cb>,
+}
+
+impl FileChannel {
+    pub fn wrap(dc: RtcDataChannel) -> Self {
+        dc.set_binary_type(RtcDataChannelType::Arraybuffer);
+        dc.set_buffered_amount_low_threshold(LOW_WATER_BYTES);
+        let (tx, rx) = mpsc::unbounded();
+        let queued = Rc::new(Cell::new(0usize));
+        let mut closures = Vec::new();
+        let on = |f: Box<dyn Fn() -> ChannelEvent>| {
+            let tx = tx.clone();
+            Closure::new(move |_: JsValue| {
+                let _ = tx.unbounded_send(f());
+            })
+        };
+        let open: Cb = on(Box::new(|| ChannelEvent::Open));
+        dc.set_onopen(Some(open.as_ref().unchecked_ref()));
+        let low: Cb = on(Box::new(|| ChannelEvent::Low));
+        dc.set_onbufferedamountlow(Some(low.as_ref().unchecked_ref()));
+        let close: Cb = on(Box::new(|| ChannelEvent::Closed));
+        dc.set_onclose(Some(close.as_ref().unchecked_ref()));
+        dc.set_onerror(Some(close.as_ref().unchecked_ref()));
+        closures.extend([open, low, close]);
+        let (mtx, q) = (tx.clone(), queued.clone());
+        let message: Cb = Closure::new(move |ev: JsValue| {
+            if q.get() > MAX_QUEUED_FRAMES {
+                return;
+            }
+            let Some(buf) = ev
+                .dyn_ref::<MessageEvent>()
+                .and_then(|e| e.data().dyn_into::<js_sys::ArrayBuffer>().ok())
+            else {
+                // Text is not part of the protocol.
+                let _ = mtx.unbounded_send(ChannelEvent::Message(Vec::new()));
+                return;
+            };
+            q.set(q.get() + 1);
+            let ev = if q.get() > MAX_QUEUED_FRAMES {
+                ChannelEvent::Overflow
+            } else {
+                ChannelEvent::Message(js_sys::Uint8Array::new(&buf).to_vec())
+            };
+            let _ = mtx.unbounded_send(ev);
+        });
+        dc.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        closures.push(message);
+        if dc.ready_state() == RtcDataChannelState::Open {
+            let _ = tx.unbounded_send(ChannelEvent::Open);
+        }
+        Self {
+            dc,
+            rx,
+            tx,
+            queued,
+            _closures: closures,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        self.dc.label()
+    }
+
+    async fn next(&mut self) -> ChannelEvent {
+        let ev = self.rx.next().await.unwrap_or(ChannelEvent::Closed);
+        if matches!(ev, ChannelEvent::Message(_)) {
+            self.queued.set(self.queued.get().saturating_sub(1));
+        }
+        ev
+    }
+
+    fn send(&self, bytes: &[u8]) -> Result<(), JsError> {
+        Ok(self.dc.send_with_u8_array(bytes)?)
+    }
+
+    /// What the driver keeps to stop this transfer.
+    pub fn control(&self) -> Control {
+        Control {
+            dc: self.dc.clone(),
+            wake: self.tx.clone(),
+            stop: Rc::new(Cell::new(None)),
+            last_progress_ms: Rc::new(Cell::new(now_ms())),
+        }
+    }
+}
+
+impl Drop for FileChannel {
+    fn drop(&mut self) {
+        self.dc.set_onopen(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onclose(None);
+        self.dc.set_onerror(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.dc.close();
+    }
+}
+
+/// Why the driver stopped a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Cancelled,
+    Withdrawn,
+    PeerLeft,
+    Idle,
+}
+
+impl Stop {
+    fn describe(self) -> &'static str {
+        match self {
+            Stop::Cancelled => "cancelled",
+            Stop::Withdrawn => "The sender withdrew the file.",
+            Stop::PeerLeft => "The other person left, so the transfer was interrupted.",
+            Stop::Idle => "Nothing arrived for too long, so the transfer was stopped.",
+        }
+    }
+}
+
+/// The driver's handle on a running transfer.
+#[derive(Clone)]
+pub struct Control {
+    dc: RtcDataChannel,
+    wake: mpsc::UnboundedSender<ChannelEvent>,
+    stop: Rc<Cell<Option<Stop>>>,
+    pub last_progress_ms: Rc<Cell<u64>>,
+}
+
+impl Control {
+    /// Ends the transfer: the task wakes, sees why, and cleans up.
+    pub fn stop(&self, why: Stop) {
+        if self.stop.get().is_none() {
+            self.stop.set(Some(why));
+        }
+        let _ = self.wake.unbounded_send(ChannelEvent::Closed);
+        self.dc.close();
+    }
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver confirmed (sender) / every record opened and the file is saved (receiver,
+    /// with the `blob:` URL of a file kept in memory).
+    Verified(Option<String>),
+    Cancelled,
+    Withdrawn,
+    Failed(String),
+}
+
+impl Outcome {
+    fn stopped(stop: Option<Stop>, otherwise: &str) -> Self {
+        match stop {
+            Some(Stop::Cancelled) => Outcome::Cancelled,
+            Some(Stop::Withdrawn) => Outcome::Withdrawn,
+            Some(s) => Outcome::Failed(s.describe().into()),
+            None => Outcome::Failed(otherwise.into()),
+        }
+    }
+}
+
+/// Reports a transfer's progress to the UI and its end to the driver.
+pub struct Reporter {
+    pub key: FileKey,
+    pub peer: PeerId,
+    pub id: FileId,
+    pub peer_name: String,
+    pub total: u64,
+    pub dispatch: Callback<RoomAction>,
+    pub events: mpsc::Sender<Event>,
+    pub control: Control,
+    last_ms: u64,
+    last_bytes: u64,
+    rate: Option<Rate>,
+}
+
+impl Reporter {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key: FileKey,
+        peer: PeerId,
+        id: FileId,
+        peer_name: String,
+        total: u64,
+        dispatch: Callback<RoomAction>,
+        events: mpsc::Sender<Event>,
+        control: Control,
+    ) -> Self {
+        Self {
+            key,
+            peer,
+            id,
+            peer_name,
+            total,
+            dispatch,
+            events,
+            control,
+            last_ms: now_ms(),
+            last_bytes: 0,
+            rate: None,
+        }
+    }
+
+    /// Records progress; tells the UI when it is time (or `force`).
+    fn progress(&mut self, bytes: u64, force: bool) -> Option<Progress> {
+        let now = now_ms();
+        self.control.last_progress_ms.set(now);
+        if !force && now.saturating_sub(self.last_ms) < PROGRESS_MS {
+            return None;
+        }
+        self.rate = Rate::update(
+            self.rate,
+            bytes.saturating_sub(self.last_bytes),
+            now - self.last_ms,
+        );
+        self.last_ms = now;
+        self.last_bytes = bytes;
+        Some(Progress {
+            bytes,
+            bytes_per_sec: self.rate.map(|r| r.bytes_per_sec),
+        })
+    }
+
+    fn upload_view(&self, state: UploadState, bytes: u64) -> RoomAction {
+        RoomAction::Upload {
+            id: self.key.id.clone(),
+            peer: self.peer.to_string(),
+            upload: UploadView {
+                peer_name: self.peer_name.clone(),
+                state,
+                progress: Progress {
+                    bytes,
+                    bytes_per_sec: self.rate.map(|r| r.bytes_per_sec),
+                },
+            },
+        }
+    }
+
+    fn end(self, outcome: Outcome, upload: bool) {
+        let ev = if upload {
+            Event::UploadEnded(self.peer, self.id, outcome)
+        } else {
+            Event::DownloadEnded(self.peer, self.id, outcome)
+        };
+        let mut tx = self.events;
+        let _ = tx.try_send(ev);
+    }
+}
+
+/// Sends `file` sealed record by record, reading it a slice at a time, within the window and
+/// the channel's buffer limits; ends when the receiver confirms.
+pub async fn upload(
+    mut ch: FileChannel,
+    file: web_sys::File,
+    mut sealer: StreamSealer,
+    mut report: Reporter,
+) {
+    let outcome = send_all(&mut ch, &file, &mut sealer, &mut report).await;
+    let outcome = match outcome {
+        Ok(()) => Outcome::Verified(None),
+        Err(fail) => fail,
+    };
+    let bytes = report.last_bytes;
+    let state = match &outcome {
+        Outcome::Verified(_) => UploadState::Verified,
+        Outcome::Cancelled => UploadState::Cancelled,
+        Outcome::Withdrawn => UploadState::Cancelled,
+        Outcome::Failed(why) => UploadState::Failed(why.clone()),
+    };
+    report.dispatch.emit(report.upload_view(state, bytes));
+    drop(ch);
+    report.end(outcome, true);
+}
+
+async fn send_all(
+    ch: &mut FileChannel,
+    file: &web_sys::File,
+    sealer: &mut StreamSealer,
+    report: &mut Reporter,
+) -> Result<(), Outcome> {
+    let stop = report.control.stop.clone();
+    let closed = |what: &str| Outcome::stopped(stop.get(), what);
+    // The receiver closes the channel to cancel.
+    let receiver_closed = || match stop.get() {
+        None => Outcome::Cancelled,
+        s => Outcome::stopped(s, ""),
+    };
+    loop {
+        match ch.next().await {
+            ChannelEvent::Open => break,
+            ChannelEvent::Closed => return Err(closed("The file channel did not open.")),
+            _ => {}
+        }
+    }
+    let send = |ch: &FileChannel, bytes: &[u8]| {
+        ch.send(bytes)
+            .map_err(|e| Outcome::Failed(format!("Sending failed: {e}")))
+    };
+    send(ch, &sealer.header())?;
+    report
+        .dispatch
+        .emit(report.upload_view(UploadState::Sending, 0));
+    let total = sealer.total_size();
+    let record = u64::from(sealer.record_size());
+    let mut window = Window::default();
+    let mut offset = 0u64;
+    let mut confirmed = false;
+    while !sealer.is_done() {
+        let end = (offset + READ_SLICE_RECORDS * record).min(total);
+        let slice = read(file, offset, end)
+            .await
+            .map_err(|e| Outcome::Failed(format!("Could not read the file: {e}")))?;
+        let mut chunks: Vec<&[u8]> = slice.chunks(record as usize).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]); // an empty file is one empty record
+        }
+        for chunk in chunks {
+            while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
+                match ch.next().await {
+                    ChannelEvent::Message(m) => {
+                        feedback(&m, &mut window, &mut confirmed)?;
+                    }
+                    ChannelEvent::Closed => return Err(receiver_closed()),
+                    ChannelEvent::Overflow => {
+                        return Err(Outcome::Failed("The receiver sent too much.".into()))
+                    }
+                    ChannelEvent::Open | ChannelEvent::Low => {}
+                }
+            }
+            if report.control.stop.get().is_some() {
+                return Err(closed(""));
+            }
+            let sealed = sealer
+                .seal_next(chunk)
+                .map_err(|e| Outcome::Failed(e.to_string()))?;
+            send(ch, &sealed)?;
+            window.on_sent();
+            offset += chunk.len() as u64;
+            if let Some(p) = report.progress(offset, false) {
+                report
+                    .dispatch
+                    .emit(report.upload_view(UploadState::Sending, p.bytes));
+            }
+        }
+    }
+    report.progress(total, true);
+    while !confirmed {
+        match ch.next().await {
+            ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
+            ChannelEvent::Closed => {
+                return Err(closed(
+                    "The receiver closed the transfer before confirming it.",
+                ))
+            }
+            ChannelEvent::Overflow => {
+                return Err(Outcome::Failed("The receiver sent too much.".into()))
+            }
+            ChannelEvent::Open | ChannelEvent::Low => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies one receiver → sender frame.
+fn feedback(frame: &[u8], window: &mut Window, confirmed: &mut bool) -> Result<(), Outcome> {
+    let bad = || Outcome::Failed("The receiver sent something malformed.".into());
+    match Feedback::decode(frame).ok_or_else(bad)? {
+        Feedback::Ack { records } => window.on_ack(records).map_err(|_| bad()),
+        Feedback::Done => {
+            *confirmed = true;
+            Ok(())
+        }
+    }
+}
+
+/// Reads bytes `start..end` of `file`.
+async fn read(file: &web_sys::File, start: u64, end: u64) -> Result<Vec<u8>, JsError> {
+    let blob = file.slice_with_f64_and_f64(start as f64, end as f64)?;
+    let buf = await_promise(blob.array_buffer()).await?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+/// Receives, verifies and writes out one file; confirms to the sender once it is saved.
+pub async fn download(
+    mut ch: FileChannel,
+    mut incoming: Incoming,
+    sink: Sink,
+    mut report: Reporter,
+) {
+    let mut sink = Some(sink);
+    let result = receive_all(&mut ch, &mut incoming, &mut sink, &mut report).await;
+    let outcome = match result {
+        Ok(url) => Outcome::Verified(url),
+        Err(fail) => {
+            if let Some(s) = sink.take() {
+                s.abort();
+            }
+            fail
+        }
+    };
+    drop(ch);
+    report.end(outcome, false);
+}
+
+async fn receive_all(
+    ch: &mut FileChannel,
+    incoming: &mut Incoming,
+    sink: &mut Option<Sink>,
+    report: &mut Reporter,
+) -> Result<Option<String>, Outcome> {
+    let stop = report.control.stop.clone();
+    let mut keepalive_ms = now_ms();
+    loop {
+        let frame = match ch.next().await {
+            ChannelEvent::Message(m) => m,
+            ChannelEvent::Closed => {
+                return Err(Outcome::stopped(
+                    stop.get(),
+                    "The transfer was interrupted before the whole file arrived.",
+                ))
+            }
+            ChannelEvent::Overflow => {
+                return Err(Outcome::Failed(
+                    "The sender ignored flow control; the transfer was cut off.".into(),
+                ))
+            }
+            ChannelEvent::Open | ChannelEvent::Low => continue,
+        };
+        if stop.get().is_some() {
+            return Err(Outcome::stopped(stop.get(), ""));
+        }
+        match incoming.push(&frame) {
+            Ok(Received::Started) => {}
+            Ok(Received::Data { plaintext, last }) => {
+                let Some(s) = sink.as_mut() else {
+                    return Err(Outcome::Failed("The file could not be saved.".into()));
+                };
+                if s.cancelled_by_browser() {
+                    return Err(Outcome::Cancelled);
+                }
+                s.write(&plaintext)
+                    .await
+                    .map_err(|e| Outcome::Failed(format!("Could not save the file: {e}")))?;
+                if let Some(ack) = incoming.ack_due() {
+                    let _ = ch.send(&ack.encode());
+                }
+                let bytes = incoming.bytes_done();
+                if let Some(p) = report.progress(bytes, false) {
+                    report.dispatch.emit(RoomAction::FileProgress {
+                        key: report.key.clone(),
+                        progress: p,
+                    });
+                }
+                let now = now_ms();
+                if now.saturating_sub(keepalive_ms) >= KEEPALIVE_MS {
+                    keepalive_ms = now;
+                    s.keepalive();
+                }
+                if last {
+                    let Some(s) = sink.take() else {
+                        return Err(Outcome::Failed("The file could not be saved.".into()));
+                    };
+                    let url = s
+                        .finish()
+                        .await
+                        .map_err(|e| Outcome::Failed(format!("Could not save the file: {e}")))?;
+                    let _ = ch.send(&Feedback::Done.encode());
+                    if let Some(p) = report.progress(report.total, true) {
+                        report.dispatch.emit(RoomAction::FileProgress {
+                            key: report.key.clone(),
+                            progress: p,
+                        });
+                    }
+                    return Ok(url);
+                }
+            }
+            Err(e) => return Err(Outcome::Failed(describe(&e))),
+        }
+    }
+}
+
+/// What the user reads about a failed transfer.
+fn describe(e: &TransferError) -> String {
+    if e.is_verification() {
+        "The file failed verification: it was altered, cut short, or sent with another room name. Nothing of it was kept.".into()
+    } else {
+        format!("{e}. Nothing of it was kept.")
+    }
+}
