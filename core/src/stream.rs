@@ -268,6 +268,73 @@ impl Cursor {
     }
 }
 
+/// Opens one record with the reference AES-256-GCM: for checking another implementation, and
+/// for callers that drive a [`StreamPlan`] themselves.
+pub fn open_record(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    record: &[u8],
+    index: u64,
+) -> Result<Vec<u8>, StreamError> {
+    Aes256Gcm::new(&key.0.into())
+        .decrypt(&(*nonce).into(), Payload { msg: record, aad })
+        .map_err(|_| StreamError::Auth { record: index })
+}
+
+/// The layout of one stream: which record carries which bytes under which nonce. For an
+/// implementation that does the AES-GCM itself (the browser uses WebCrypto, which runs off the
+/// page's thread at hardware speed): seal or open record `i` with [`file_key`], the nonce
+/// [`StreamPlan::nonce`] and the associated data [`StreamPlan::header_bytes`], and the bytes are
+/// those of [`StreamSealer`] / [`StreamOpener`] (the shared vectors pin both).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamPlan {
+    header: StreamHeader,
+    header_bytes: [u8; HEADER_LEN],
+    cursor: Cursor,
+}
+
+impl StreamPlan {
+    pub fn new(header: StreamHeader) -> Result<Self, StreamError> {
+        Ok(Self {
+            cursor: Cursor::new(&header)?,
+            header_bytes: header.to_bytes(),
+            header,
+        })
+    }
+
+    pub fn header(&self) -> &StreamHeader {
+        &self.header
+    }
+
+    /// The header's wire bytes: sent first, and the associated data of every record.
+    pub fn header_bytes(&self) -> &[u8; HEADER_LEN] {
+        &self.header_bytes
+    }
+
+    pub fn records(&self) -> u64 {
+        self.cursor.records
+    }
+
+    /// Plaintext bytes of record `index`, `None` past the last.
+    pub fn plaintext_len(&self, index: u64) -> Option<usize> {
+        self.cursor.plaintext_len(index)
+    }
+
+    /// Sealed bytes of record `index` (plaintext plus tag), `None` past the last.
+    pub fn record_len(&self, index: u64) -> Option<usize> {
+        Some(self.cursor.plaintext_len(index)? + RECORD_OVERHEAD)
+    }
+
+    /// Nonce of record `index`: prefix ‖ counter ‖ last flag.
+    pub fn nonce(&self, index: u64) -> Option<[u8; NONCE_LEN]> {
+        if index >= self.cursor.records {
+            return None;
+        }
+        self.cursor.nonce(&self.header.nonce_prefix, index)
+    }
+}
+
 /// Seals a file, record by record, in order. Sans-I/O: the caller reads the file and sends the
 /// header and the sealed records.
 pub struct StreamSealer {

@@ -17,8 +17,8 @@
 
 use std::fmt;
 
-use crate::seal::Key;
-use crate::stream::{StreamError, StreamOpener, HEADER_LEN};
+use crate::seal::{Key, NONCE_LEN};
+use crate::stream::{file_key, StreamError, StreamHeader, StreamPlan, HEADER_LEN};
 
 /// Random bytes in a file id (the offer's identity, also the STREAM file id).
 pub const FILE_ID_LEN: usize = 16;
@@ -185,104 +185,153 @@ impl TransferError {
     }
 }
 
-/// What one frame from the sender produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Received {
-    /// The header arrived and matches the offer.
-    Started,
-    /// Authenticated plaintext to write out, in order; `last` on the final record.
-    Data { plaintext: Vec<u8>, last: bool },
+/// A record to open: its place, its nonce, and whether it is the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordToOpen {
+    pub index: u64,
+    pub nonce: [u8; NONCE_LEN],
+    pub last: bool,
 }
 
-/// The receiving end of one transfer: checks the header against the offer, opens records in
-/// order, enforces the declared size and says when to acknowledge.
+/// The receiving end of one transfer: checks the header against the offer, frames records in
+/// order, enforces the declared size and says when to acknowledge. The AES-GCM itself is the
+/// caller's (WebCrypto in the browser, [`crate::stream::open_record`] elsewhere): it opens each
+/// record with [`file_key`], the given nonce and [`StreamPlan::header_bytes`], and reports the
+/// result with [`Incoming::opened`] or [`Incoming::auth_failed`] before the next frame.
 pub struct Incoming {
-    file_root: Key,
     id: FileId,
     offered_size: u64,
-    opener: Option<StreamOpener>,
+    plan: Option<StreamPlan>,
+    /// Records handed out to open.
+    next: u64,
+    /// Records opened (authenticated).
+    opened: u64,
     acked: u64,
     failed: bool,
 }
 
 impl fmt::Debug for Incoming {
-    // By hand: the file key root never lands in a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
             .field("id", &self.id)
             .field("offered_size", &self.offered_size)
-            .field("records_done", &self.records_done())
+            .field("opened", &self.opened)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
 
 impl Incoming {
-    pub fn new(file_root: &Key, id: FileId, offered_size: u64) -> Self {
+    pub fn new(id: FileId, offered_size: u64) -> Self {
         Self {
-            file_root: file_root.clone(),
             id,
             offered_size,
-            opener: None,
+            plan: None,
+            next: 0,
+            opened: 0,
             acked: 0,
             failed: false,
         }
     }
 
-    /// Handles one frame from the sender. After an error the transfer is over: every later
-    /// frame fails too.
-    pub fn push(&mut self, frame: &[u8]) -> Result<Received, TransferError> {
-        if self.failed {
-            return Err(TransferError::Malformed);
-        }
-        let result = self.push_inner(frame);
-        if result.is_err() {
-            self.failed = true;
-        }
-        result
+    /// Whether the next frame must be the header.
+    pub fn expects_header(&self) -> bool {
+        self.plan.is_none()
     }
 
-    fn push_inner(&mut self, frame: &[u8]) -> Result<Received, TransferError> {
-        let Some(opener) = self.opener.as_mut() else {
-            if frame.len() != HEADER_LEN {
-                return Err(TransferError::Malformed);
-            }
-            let opener = StreamOpener::new(&self.file_root, &self.id.to_hex(), frame)?;
-            if opener.total_size() != self.offered_size {
-                return Err(TransferError::SizeMismatch {
-                    offered: self.offered_size,
-                    announced: opener.total_size(),
-                });
-            }
-            self.opener = Some(opener);
-            return Ok(Received::Started);
-        };
-        if opener.is_done() {
-            return Err(TransferError::TooMuchData);
+    fn check<T>(&mut self, r: Result<T, TransferError>) -> Result<T, TransferError> {
+        if r.is_err() {
+            self.failed = true;
         }
-        let plaintext = opener.open_next(frame)?;
-        Ok(Received::Data {
-            plaintext,
-            last: opener.is_done(),
+        r
+    }
+
+    /// The first frame: the STREAM header, which must announce the offered size. Returns the
+    /// plan, and the key to open the records with.
+    pub fn header(
+        &mut self,
+        file_root: &Key,
+        frame: &[u8],
+    ) -> Result<(StreamPlan, Key), TransferError> {
+        let r = self.header_inner(file_root, frame);
+        self.check(r)
+    }
+
+    fn header_inner(
+        &mut self,
+        file_root: &Key,
+        frame: &[u8],
+    ) -> Result<(StreamPlan, Key), TransferError> {
+        if self.failed || self.plan.is_some() || frame.len() != HEADER_LEN {
+            return Err(TransferError::Malformed);
+        }
+        let plan = StreamPlan::new(StreamHeader::parse(frame)?)?;
+        let announced = plan.header().total_size;
+        if announced != self.offered_size {
+            return Err(TransferError::SizeMismatch {
+                offered: self.offered_size,
+                announced,
+            });
+        }
+        let key = file_key(file_root, &self.id.to_hex(), &plan.header().salt);
+        self.plan = Some(plan);
+        Ok((plan, key))
+    }
+
+    /// A record frame of `len` bytes arrived: where it goes, or why it is refused (wrong
+    /// length for its place, or more than the file holds).
+    pub fn record(&mut self, len: usize) -> Result<RecordToOpen, TransferError> {
+        let r = self.record_inner(len);
+        self.check(r)
+    }
+
+    fn record_inner(&mut self, len: usize) -> Result<RecordToOpen, TransferError> {
+        let plan = match (&self.plan, self.failed) {
+            (Some(p), false) if self.opened == self.next => *p,
+            _ => return Err(TransferError::Malformed),
+        };
+        let index = self.next;
+        let (Some(expected), Some(nonce)) = (plan.record_len(index), plan.nonce(index)) else {
+            return Err(TransferError::TooMuchData);
+        };
+        if len != expected {
+            return Err(StreamError::WrongLength { expected, got: len }.into());
+        }
+        self.next += 1;
+        Ok(RecordToOpen {
+            index,
+            nonce,
+            last: index + 1 == plan.records(),
         })
+    }
+
+    /// Record `index` opened: its plaintext may be released.
+    pub fn opened(&mut self, index: u64) {
+        if !self.failed && index == self.opened && index < self.next {
+            self.opened += 1;
+        }
+    }
+
+    /// Record `index` did not open: the transfer has failed verification.
+    pub fn auth_failed(&mut self, index: u64) -> TransferError {
+        self.failed = true;
+        TransferError::Verification(StreamError::Auth { record: index })
     }
 
     /// Records opened so far.
     pub fn records_done(&self) -> u64 {
-        self.opener.as_ref().map_or(0, StreamOpener::next_index)
+        self.opened
     }
 
     /// Plaintext bytes opened so far.
     pub fn bytes_done(&self) -> u64 {
-        let Some(opener) = self.opener.as_ref() else {
-            return 0;
-        };
-        (opener.next_index() * u64::from(opener.record_size())).min(opener.total_size())
+        let Some(plan) = &self.plan else { return 0 };
+        (self.opened * u64::from(plan.header().record_size)).min(plan.header().total_size)
     }
 
-    /// Whether the last record has been opened.
+    /// Whether every record has been opened.
     pub fn is_complete(&self) -> bool {
-        !self.failed && self.opener.as_ref().is_some_and(StreamOpener::is_done)
+        !self.failed && self.plan.is_some_and(|p| self.opened == p.records())
     }
 
     /// Call after the plaintext of every record has been written out: the acknowledgement to
@@ -369,7 +418,7 @@ impl Rate {
 mod tests {
     use super::*;
     use crate::seal::KEY_LEN;
-    use crate::stream::{StreamSealer, NONCE_PREFIX_LEN, RECORD_SIZE, SALT_LEN};
+    use crate::stream::{open_record, StreamSealer, NONCE_PREFIX_LEN, RECORD_SIZE, SALT_LEN};
 
     fn root() -> Key {
         Key([9; KEY_LEN])
@@ -377,8 +426,12 @@ mod tests {
 
     const ID: FileId = FileId([7; FILE_ID_LEN]);
 
+    fn data(size: usize) -> Vec<u8> {
+        (0..size).map(|i| (i % 251) as u8).collect()
+    }
+
     fn sealed(size: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
-        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let data = data(size);
         let mut s = StreamSealer::new(
             &root(),
             &ID.to_hex(),
@@ -387,16 +440,36 @@ mod tests {
             [2; NONCE_PREFIX_LEN],
         )
         .unwrap();
-        let records = data
+        let mut records: Vec<Vec<u8>> = data
             .chunks(RECORD_SIZE as usize)
             .map(|c| s.seal_next(c).unwrap())
-            .collect::<Vec<_>>();
-        let records = if records.is_empty() {
-            vec![s.seal_next(&[]).unwrap()]
-        } else {
-            records
-        };
+            .collect();
+        if records.is_empty() {
+            records.push(s.seal_next(&[]).unwrap());
+        }
         (s.header().to_vec(), records)
+    }
+
+    /// Drives an `Incoming` as the app does, with the reference cipher.
+    fn receive(
+        rx: &mut Incoming,
+        root: &Key,
+        header: &[u8],
+        records: &[Vec<u8>],
+    ) -> Result<(Vec<u8>, Vec<Feedback>), TransferError> {
+        let (plan, key) = rx.header(root, header)?;
+        let mut out = Vec::new();
+        let mut acks = Vec::new();
+        for r in records {
+            let task = rx.record(r.len())?;
+            match open_record(&key, &task.nonce, plan.header_bytes(), r, task.index) {
+                Ok(p) => out.extend(p),
+                Err(_) => return Err(rx.auth_failed(task.index)),
+            }
+            rx.opened(task.index);
+            acks.extend(rx.ack_due());
+        }
+        Ok((out, acks))
     }
 
     #[test]
@@ -428,18 +501,10 @@ mod tests {
     fn a_whole_file_arrives_with_acks() {
         let size = 20 * RECORD_SIZE as usize + 5;
         let (header, records) = sealed(size);
-        let mut rx = Incoming::new(&root(), ID, size as u64);
-        assert_eq!(rx.push(&header), Ok(Received::Started));
-        let mut out = Vec::new();
-        let mut acks = Vec::new();
-        for r in &records {
-            match rx.push(r).unwrap() {
-                Received::Data { plaintext, .. } => out.extend(plaintext),
-                other => panic!("{other:?}"),
-            }
-            acks.extend(rx.ack_due());
-        }
-        assert_eq!(out.len(), size);
+        let mut rx = Incoming::new(ID, size as u64);
+        assert!(rx.expects_header());
+        let (out, acks) = receive(&mut rx, &root(), &header, &records).unwrap();
+        assert_eq!(out, data(size));
         assert!(rx.is_complete());
         assert_eq!(rx.finish(), Ok(()));
         assert_eq!(
@@ -452,15 +517,9 @@ mod tests {
     #[test]
     fn an_empty_file_is_one_empty_record() {
         let (header, records) = sealed(0);
-        let mut rx = Incoming::new(&root(), ID, 0);
-        rx.push(&header).unwrap();
-        assert_eq!(
-            rx.push(&records[0]),
-            Ok(Received::Data {
-                plaintext: vec![],
-                last: true
-            })
-        );
+        let mut rx = Incoming::new(ID, 0);
+        let (out, _) = receive(&mut rx, &root(), &header, &records).unwrap();
+        assert!(out.is_empty());
         assert_eq!(rx.finish(), Ok(()));
     }
 
@@ -468,45 +527,65 @@ mod tests {
     fn the_declared_size_is_enforced() {
         let (header, records) = sealed(100);
         // A header announcing another size than the offer.
-        let mut rx = Incoming::new(&root(), ID, 99);
+        let mut rx = Incoming::new(ID, 99);
         assert!(matches!(
-            rx.push(&header),
+            rx.header(&root(), &header),
             Err(TransferError::SizeMismatch {
                 offered: 99,
                 announced: 100
             })
         ));
         // More frames than the file holds are cut off.
-        let mut rx = Incoming::new(&root(), ID, 100);
-        rx.push(&header).unwrap();
-        rx.push(&records[0]).unwrap();
-        assert_eq!(rx.push(&records[0]), Err(TransferError::TooMuchData));
+        let mut rx = Incoming::new(ID, 100);
+        receive(&mut rx, &root(), &header, &records).unwrap();
+        assert_eq!(rx.record(records[0].len()), Err(TransferError::TooMuchData));
         // Fewer is a failed transfer.
-        let (header, records) = sealed(3 * RECORD_SIZE as usize);
-        let mut rx = Incoming::new(&root(), ID, 3 * u64::from(RECORD_SIZE));
-        rx.push(&header).unwrap();
-        rx.push(&records[0]).unwrap();
+        let size = 3 * RECORD_SIZE as usize;
+        let (header, records) = sealed(size);
+        let mut rx = Incoming::new(ID, size as u64);
+        receive(&mut rx, &root(), &header, &records[..1]).unwrap();
         assert_eq!(rx.finish(), Err(TransferError::Incomplete));
+        // A record of the wrong length for its place.
+        let mut rx = Incoming::new(ID, size as u64);
+        rx.header(&root(), &header).unwrap();
+        assert!(rx.record(10).unwrap_err().is_verification());
     }
 
     #[test]
-    fn tampering_and_a_wrong_room_fail_verification_and_stay_failed() {
-        let (header, records) = sealed(2 * RECORD_SIZE as usize);
-        let mut bad = records[0].clone();
-        bad[10] ^= 1;
-        let mut rx = Incoming::new(&root(), ID, 2 * u64::from(RECORD_SIZE));
-        rx.push(&header).unwrap();
-        let err = rx.push(&bad).unwrap_err();
+    fn tampering_reordering_and_a_wrong_room_fail_and_stay_failed() {
+        let size = 2 * RECORD_SIZE as usize;
+        let (header, records) = sealed(size);
+        let mut bad = records.clone();
+        bad[0][10] ^= 1;
+        let mut rx = Incoming::new(ID, size as u64);
+        let err = receive(&mut rx, &root(), &header, &bad).unwrap_err();
         assert!(err.is_verification(), "{err:?}");
-        // The genuine record after a failure is not accepted either.
-        assert!(rx.push(&records[0]).is_err());
+        // Nothing after a failure is accepted.
+        assert!(rx.record(records[0].len()).is_err());
+        assert_eq!(rx.records_done(), 0);
 
-        let mut other = Incoming::new(&Key([1; KEY_LEN]), ID, 2 * u64::from(RECORD_SIZE));
-        other.push(&header).unwrap();
-        assert!(other.push(&records[0]).unwrap_err().is_verification());
+        let swapped = vec![records[1].clone(), records[0].clone()];
+        let mut rx = Incoming::new(ID, size as u64);
+        assert!(receive(&mut rx, &root(), &header, &swapped)
+            .unwrap_err()
+            .is_verification());
+
+        let mut rx = Incoming::new(ID, size as u64);
+        let other_room = Key([1; KEY_LEN]);
+        assert!(receive(&mut rx, &other_room, &header, &records)
+            .unwrap_err()
+            .is_verification());
         // Junk instead of a header.
-        let mut rx = Incoming::new(&root(), ID, 1);
-        assert_eq!(rx.push(b"hello"), Err(TransferError::Malformed));
+        let mut rx = Incoming::new(ID, 1);
+        assert!(matches!(
+            rx.header(&root(), b"hello"),
+            Err(TransferError::Malformed)
+        ));
+        // A record handed out must be settled before the next one.
+        let mut rx = Incoming::new(ID, size as u64);
+        rx.header(&root(), &header).unwrap();
+        rx.record(records[0].len()).unwrap();
+        assert_eq!(rx.record(records[1].len()), Err(TransferError::Malformed));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{warn, Driver, Event};
 use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
 use hush_core::filename::{inline_kind, sanitize_file_name, InlineKind};
 use hush_core::ids::PeerId;
-use hush_core::stream::StreamSealer;
+use hush_core::stream::{file_key, StreamHeader, StreamPlan, RECORD_SIZE};
 use hush_core::transfer::{
     channel_label, parse_channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS,
     MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OUTGOING_PER_PEER,
@@ -277,17 +277,23 @@ impl Driver {
         if running >= MAX_OUTGOING_PER_PEER || self.files.uploads.contains_key(&key) {
             return refuse(self, Refusal::Busy);
         }
-        let (Ok(salt), Ok(prefix)) = (random_bytes(), random_bytes()) else {
+        let (Ok(salt), Ok(nonce_prefix)) = (random_bytes(), random_bytes()) else {
             return;
         };
-        let sealer =
-            match StreamSealer::new(&self.keys.file_root, &id.to_hex(), offer.size, salt, prefix) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn(&format!("cannot send a file: {e}"));
-                    return refuse(self, Refusal::NotOffered);
-                }
-            };
+        let header = StreamHeader {
+            record_size: RECORD_SIZE,
+            total_size: offer.size,
+            salt,
+            nonce_prefix,
+        };
+        let plan = match StreamPlan::new(header) {
+            Ok(p) => p,
+            Err(e) => {
+                warn(&format!("cannot send a file: {e}"));
+                return refuse(self, Refusal::NotOffered);
+            }
+        };
+        let record_key = file_key(&self.keys.file_root, &id.to_hex(), &salt);
         let file = offer.file.clone();
         let total = offer.size;
         let Some(rtc) = self.rtcs.get(&h) else { return };
@@ -309,7 +315,7 @@ impl Driver {
             control.clone(),
         );
         self.files.uploads.insert(key, control);
-        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, sealer, report));
+        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, plan, record_key, report));
     }
 
     pub(super) fn on_upload_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
@@ -465,7 +471,7 @@ impl Driver {
             sink.abort();
             return;
         };
-        let incoming = Incoming::new(&self.keys.file_root, id, offer.size);
+        let incoming = Incoming::new(id, offer.size);
         let control = ch.control();
         let report = Reporter::new(
             their_key(&peer, &id),
@@ -478,7 +484,8 @@ impl Driver {
             control.clone(),
         );
         self.files.downloads.insert(key, Download::Running(control));
-        wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, sink, report));
+        let root = self.keys.file_root.clone();
+        wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, root, sink, report));
     }
 
     pub(super) fn on_download_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {

@@ -20,6 +20,7 @@
 
 mod call;
 pub mod config;
+pub mod crypto;
 mod files;
 pub mod js;
 pub mod media;

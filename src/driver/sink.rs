@@ -5,8 +5,8 @@
 //! - `Download`: a download streamed through our own service worker (`public/sw.js`) where
 //!   that API is missing; aborting it makes the browser drop the partial download.
 //!
-//! Disk and download writes are batched into [`WRITE_BATCH`]-byte pieces: one browser call
-//! per MiB instead of per 64 KiB record.
+//! Chunks arrive as JS buffers straight from WebCrypto and are handed on without copying
+//! (transferred to the service worker).
 
 use super::js::{await_promise, get, sleep_ms, JsError};
 use std::cell::Cell;
@@ -15,8 +15,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageChannel, MessagePort};
 
-/// Bytes gathered before one write to disk or to the service worker.
-const WRITE_BATCH: usize = 1024 * 1024;
 /// How long the service worker may take to pick up a download before it counts as failed.
 const DOWNLOAD_START_MS: u32 = 10_000;
 /// The service worker's script and the path it serves downloads under (relative to the page,
@@ -37,7 +35,7 @@ pub enum SinkKind {
 
 pub enum Sink {
     Memory { parts: js_sys::Array, mime: String },
-    Fs { writable: JsValue, batch: Vec<u8> },
+    Fs { writable: JsValue },
     Download(Download),
 }
 
@@ -48,7 +46,6 @@ pub struct Download {
     ended: bool,
     frame: Option<web_sys::HtmlIFrameElement>,
     cancelled: Rc<Cell<bool>>,
-    batch: Vec<u8>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
 
@@ -90,27 +87,25 @@ impl Sink {
         matches!(self, Sink::Download(d) if d.cancelled.get())
     }
 
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+    /// Writes the next chunk (the sink may keep or transfer it).
+    pub async fn write(&mut self, chunk: js_sys::Uint8Array) -> Result<(), JsError> {
         match self {
             Sink::Memory { parts, .. } => {
-                parts.push(&js_sys::Uint8Array::from(bytes));
+                parts.push(&chunk);
                 Ok(())
             }
-            Sink::Fs { writable, batch } => {
-                batch.extend_from_slice(bytes);
-                if batch.len() >= WRITE_BATCH {
-                    fs_write(writable, batch).await?;
-                }
+            Sink::Fs { writable } => {
+                let f: js_sys::Function = get(writable, "write").dyn_into()?;
+                await_promise(f.call1(writable, &chunk)?.dyn_into()?).await?;
                 Ok(())
             }
             Sink::Download(d) => {
                 if d.cancelled.get() {
                     return Err(JsError("the download was cancelled in the browser".into()));
                 }
-                d.batch.extend_from_slice(bytes);
-                if d.batch.len() >= WRITE_BATCH {
-                    d.flush()?;
-                }
+                // Transferred, not copied, to the worker.
+                d.port
+                    .post_message_with_transferable(&chunk, &js_sys::Array::of1(&chunk.buffer()))?;
                 Ok(())
             }
         }
@@ -125,16 +120,11 @@ impl Sink {
                 let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)?;
                 Ok(Some(web_sys::Url::create_object_url_with_blob(&blob)?))
             }
-            Sink::Fs {
-                writable,
-                mut batch,
-            } => {
-                fs_write(&writable, &mut batch).await?;
+            Sink::Fs { writable } => {
                 await_promise(call0(&writable, "close")?).await?;
                 Ok(None)
             }
             Sink::Download(mut d) => {
-                d.flush()?;
                 d.ended = true;
                 d.port.post_message(&"end".into())?;
                 d.remove_frame_later();
@@ -189,21 +179,7 @@ async fn open_fs(name: &str) -> Result<Option<Sink>, JsError> {
         Err(e) => return Err(e.into()),
     };
     let writable = await_promise(call0(&handle, "createWritable")?).await?;
-    Ok(Some(Sink::Fs {
-        writable,
-        batch: Vec::with_capacity(WRITE_BATCH),
-    }))
-}
-
-async fn fs_write(writable: &JsValue, batch: &mut Vec<u8>) -> Result<(), JsError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let f: js_sys::Function = get(writable, "write").dyn_into()?;
-    let chunk = js_sys::Uint8Array::from(&batch[..]);
-    batch.clear();
-    await_promise(f.call1(writable, &chunk)?.dyn_into()?).await?;
-    Ok(())
+    Ok(Some(Sink::Fs { writable }))
 }
 
 async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, JsError> {
@@ -254,7 +230,6 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
         ended: false,
         frame: Some(frame),
         cancelled,
-        batch: Vec::with_capacity(WRITE_BATCH),
         _on_message: on_message,
     };
     let mut waited = 0;
@@ -269,18 +244,6 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
 }
 
 impl Download {
-    fn flush(&mut self) -> Result<(), JsError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let chunk = js_sys::Uint8Array::from(&self.batch[..]);
-        self.batch.clear();
-        // Transferred, not copied, to the worker.
-        self.port
-            .post_message_with_transferable(&chunk, &js_sys::Array::of1(&chunk.buffer()))?;
-        Ok(())
-    }
-
     /// The frame must outlive the response's start; remove it a little later.
     fn remove_frame_later(&mut self) {
         if let Some(frame) = self.frame.take() {

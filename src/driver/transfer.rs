@@ -4,8 +4,10 @@
 //! keeps a [`Control`] to stop it (cancel, withdraw, peer gone, idle) and hears the outcome as
 //! an event. The rules (header check, record order, declared size, flow-control window,
 //! acknowledgements) are `hush_core::transfer`'s; this module moves bytes between the file,
-//! the crypto, the channel and the sink.
+//! the crypto (WebCrypto, `crypto`), the channel and the sink, as JS buffers that never pass
+//! through wasm memory.
 
+use super::crypto::RecordCipher;
 use super::js::{await_promise, now_ms, JsError};
 use super::sink::{Sink, KEEPALIVE_MS};
 use super::Event;
@@ -13,10 +15,11 @@ use crate::state::{FileKey, Progress, RoomAction, UploadState, UploadView};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::ids::PeerId;
-use hush_core::stream::StreamSealer;
+use hush_core::seal::Key;
+use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
-    Feedback, FileId, Incoming, Rate, Received, TransferError, Window, HIGH_WATER_BYTES,
-    LOW_WATER_BYTES, READ_SLICE_RECORDS, WINDOW_RECORDS,
+    Feedback, FileId, Incoming, Rate, TransferError, Window, HIGH_WATER_BYTES, LOW_WATER_BYTES,
+    READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -35,7 +38,7 @@ type Cb = Closure<dyn FnMut(JsValue)>;
 
 enum ChannelEvent {
     Open,
-    Message(Vec<u8>),
+    Message(js_sys::ArrayBuffer),
     /// `bufferedamountlow`: room to queue more.
     Low,
     Closed,
@@ -83,15 +86,15 @@ impl FileChannel {
                 .dyn_ref::<MessageEvent>()
                 .and_then(|e| e.data().dyn_into::<js_sys::ArrayBuffer>().ok())
             else {
-                // Text is not part of the protocol.
-                let _ = mtx.unbounded_send(ChannelEvent::Message(Vec::new()));
+                // Text is not part of the protocol: an empty frame is malformed everywhere.
+                let _ = mtx.unbounded_send(ChannelEvent::Message(js_sys::ArrayBuffer::new(0)));
                 return;
             };
             q.set(q.get() + 1);
             let ev = if q.get() > MAX_QUEUED_FRAMES {
                 ChannelEvent::Overflow
             } else {
-                ChannelEvent::Message(js_sys::Uint8Array::new(&buf).to_vec())
+                ChannelEvent::Message(buf)
             };
             let _ = mtx.unbounded_send(ev);
         });
@@ -123,6 +126,10 @@ impl FileChannel {
 
     fn send(&self, bytes: &[u8]) -> Result<(), JsError> {
         Ok(self.dc.send_with_u8_array(bytes)?)
+    }
+
+    fn send_buffer(&self, buf: &js_sys::ArrayBuffer) -> Result<(), JsError> {
+        Ok(self.dc.send_with_array_buffer(buf)?)
     }
 
     /// What the driver keeps to stop this transfer.
@@ -302,10 +309,11 @@ impl Reporter {
 pub async fn upload(
     mut ch: FileChannel,
     file: web_sys::File,
-    mut sealer: StreamSealer,
+    plan: StreamPlan,
+    key: Key,
     mut report: Reporter,
 ) {
-    let outcome = send_all(&mut ch, &file, &mut sealer, &mut report).await;
+    let outcome = send_all(&mut ch, &file, &plan, &key, &mut report).await;
     let outcome = match outcome {
         Ok(()) => Outcome::Verified(None),
         Err(fail) => fail,
@@ -325,7 +333,8 @@ pub async fn upload(
 async fn send_all(
     ch: &mut FileChannel,
     file: &web_sys::File,
-    sealer: &mut StreamSealer,
+    plan: &StreamPlan,
+    key: &Key,
     report: &mut Reporter,
 ) -> Result<(), Outcome> {
     let stop = report.control.stop.clone();
@@ -335,6 +344,10 @@ async fn send_all(
         None => Outcome::Cancelled,
         s => Outcome::stopped(s, ""),
     };
+    let failed = |what: &str, e: JsError| Outcome::Failed(format!("{what}: {e}"));
+    let cipher = RecordCipher::new(key, plan.header_bytes())
+        .await
+        .map_err(|e| failed("Encryption is not available", e))?;
     loop {
         match ch.next().await {
             ChannelEvent::Open => break,
@@ -342,34 +355,30 @@ async fn send_all(
             _ => {}
         }
     }
-    let send = |ch: &FileChannel, bytes: &[u8]| {
-        ch.send(bytes)
-            .map_err(|e| Outcome::Failed(format!("Sending failed: {e}")))
-    };
-    send(ch, &sealer.header())?;
+    ch.send(plan.header_bytes())
+        .map_err(|e| failed("Sending failed", e))?;
     report
         .dispatch
         .emit(report.upload_view(UploadState::Sending, 0));
-    let total = sealer.total_size();
-    let record = u64::from(sealer.record_size());
+    let total = plan.header().total_size;
+    let record = u64::from(plan.header().record_size);
     let mut window = Window::default();
-    let mut offset = 0u64;
     let mut confirmed = false;
-    while !sealer.is_done() {
+    let mut index = 0u64;
+    let mut offset = 0u64;
+    while index < plan.records() {
         let end = (offset + READ_SLICE_RECORDS * record).min(total);
         let slice = read(file, offset, end)
             .await
-            .map_err(|e| Outcome::Failed(format!("Could not read the file: {e}")))?;
-        let mut chunks: Vec<&[u8]> = slice.chunks(record as usize).collect();
-        if chunks.is_empty() {
-            chunks.push(&[]); // an empty file is one empty record
-        }
-        for chunk in chunks {
+            .map_err(|e| failed("Could not read the file", e))?;
+        let mut at = 0u32;
+        while at < slice.byte_length() || (total == 0 && index == 0) {
+            let Some(len) = plan.plaintext_len(index) else {
+                break;
+            };
             while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
                 match ch.next().await {
-                    ChannelEvent::Message(m) => {
-                        feedback(&m, &mut window, &mut confirmed)?;
-                    }
+                    ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
                     ChannelEvent::Closed => return Err(receiver_closed()),
                     ChannelEvent::Overflow => {
                         return Err(Outcome::Failed("The receiver sent too much.".into()))
@@ -377,20 +386,38 @@ async fn send_all(
                     ChannelEvent::Open | ChannelEvent::Low => {}
                 }
             }
-            if report.control.stop.get().is_some() {
+            if stop.get().is_some() {
                 return Err(closed(""));
             }
-            let sealed = sealer
-                .seal_next(chunk)
-                .map_err(|e| Outcome::Failed(e.to_string()))?;
-            send(ch, &sealed)?;
+            let nonce = plan
+                .nonce(index)
+                .ok_or_else(|| Outcome::Failed("The file changed while it was sent.".into()))?;
+            let plain = slice.subarray(at, at + len as u32);
+            if plain.byte_length() as usize != len {
+                return Err(Outcome::Failed(
+                    "The file changed while it was sent.".into(),
+                ));
+            }
+            let sealed = cipher
+                .seal(&nonce, &plain)
+                .await
+                .map_err(|e| failed("Encryption failed", e))?;
+            ch.send_buffer(&sealed)
+                .map_err(|e| failed("Sending failed", e))?;
             window.on_sent();
-            offset += chunk.len() as u64;
+            index += 1;
+            at += len as u32;
+            offset += len as u64;
             if let Some(p) = report.progress(offset, false) {
                 report
                     .dispatch
                     .emit(report.upload_view(UploadState::Sending, p.bytes));
             }
+        }
+        if slice.byte_length() == 0 && total != 0 {
+            return Err(Outcome::Failed(
+                "The file changed while it was sent.".into(),
+            ));
         }
     }
     report.progress(total, true);
@@ -412,9 +439,18 @@ async fn send_all(
 }
 
 /// Applies one receiver → sender frame.
-fn feedback(frame: &[u8], window: &mut Window, confirmed: &mut bool) -> Result<(), Outcome> {
+fn feedback(
+    frame: &js_sys::ArrayBuffer,
+    window: &mut Window,
+    confirmed: &mut bool,
+) -> Result<(), Outcome> {
     let bad = || Outcome::Failed("The receiver sent something malformed.".into());
-    match Feedback::decode(frame).ok_or_else(bad)? {
+    // Feedback frames are a few bytes; anything large is not one.
+    if frame.byte_length() > 16 {
+        return Err(bad());
+    }
+    let bytes = js_sys::Uint8Array::new(frame).to_vec();
+    match Feedback::decode(&bytes).ok_or_else(bad)? {
         Feedback::Ack { records } => window.on_ack(records).map_err(|_| bad()),
         Feedback::Done => {
             *confirmed = true;
@@ -424,21 +460,22 @@ fn feedback(frame: &[u8], window: &mut Window, confirmed: &mut bool) -> Result<(
 }
 
 /// Reads bytes `start..end` of `file`.
-async fn read(file: &web_sys::File, start: u64, end: u64) -> Result<Vec<u8>, JsError> {
+async fn read(file: &web_sys::File, start: u64, end: u64) -> Result<js_sys::Uint8Array, JsError> {
     let blob = file.slice_with_f64_and_f64(start as f64, end as f64)?;
     let buf = await_promise(blob.array_buffer()).await?;
-    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+    Ok(js_sys::Uint8Array::new(&buf))
 }
 
 /// Receives, verifies and writes out one file; confirms to the sender once it is saved.
 pub async fn download(
     mut ch: FileChannel,
     mut incoming: Incoming,
+    file_root: Key,
     sink: Sink,
     mut report: Reporter,
 ) {
     let mut sink = Some(sink);
-    let result = receive_all(&mut ch, &mut incoming, &mut sink, &mut report).await;
+    let result = receive_all(&mut ch, &mut incoming, &file_root, &mut sink, &mut report).await;
     let outcome = match result {
         Ok(url) => Outcome::Verified(url),
         Err(fail) => {
@@ -455,11 +492,14 @@ pub async fn download(
 async fn receive_all(
     ch: &mut FileChannel,
     incoming: &mut Incoming,
+    file_root: &Key,
     sink: &mut Option<Sink>,
     report: &mut Reporter,
 ) -> Result<Option<String>, Outcome> {
     let stop = report.control.stop.clone();
     let mut keepalive_ms = now_ms();
+    let mut cipher: Option<RecordCipher> = None;
+    let save_failed = |e: JsError| Outcome::Failed(format!("Could not save the file: {e}"));
     loop {
         let frame = match ch.next().await {
             ChannelEvent::Message(m) => m,
@@ -479,52 +519,71 @@ async fn receive_all(
         if stop.get().is_some() {
             return Err(Outcome::stopped(stop.get(), ""));
         }
-        match incoming.push(&frame) {
-            Ok(Received::Started) => {}
-            Ok(Received::Data { plaintext, last }) => {
-                let Some(s) = sink.as_mut() else {
-                    return Err(Outcome::Failed("The file could not be saved.".into()));
-                };
-                if s.cancelled_by_browser() {
-                    return Err(Outcome::Cancelled);
-                }
-                s.write(&plaintext)
-                    .await
-                    .map_err(|e| Outcome::Failed(format!("Could not save the file: {e}")))?;
-                if let Some(ack) = incoming.ack_due() {
-                    let _ = ch.send(&ack.encode());
-                }
-                let bytes = incoming.bytes_done();
-                if let Some(p) = report.progress(bytes, false) {
-                    report.dispatch.emit(RoomAction::FileProgress {
-                        key: report.key.clone(),
-                        progress: p,
-                    });
-                }
-                let now = now_ms();
-                if now.saturating_sub(keepalive_ms) >= KEEPALIVE_MS {
-                    keepalive_ms = now;
-                    s.keepalive();
-                }
-                if last {
-                    let Some(s) = sink.take() else {
-                        return Err(Outcome::Failed("The file could not be saved.".into()));
-                    };
-                    let url = s
-                        .finish()
-                        .await
-                        .map_err(|e| Outcome::Failed(format!("Could not save the file: {e}")))?;
-                    let _ = ch.send(&Feedback::Done.encode());
-                    if let Some(p) = report.progress(report.total, true) {
-                        report.dispatch.emit(RoomAction::FileProgress {
-                            key: report.key.clone(),
-                            progress: p,
-                        });
-                    }
-                    return Ok(url);
-                }
+        let Some(c) = cipher.as_ref() else {
+            let head = js_sys::Uint8Array::new(&frame);
+            // Only a header-sized frame is copied in; anything else fails the length check.
+            let bytes = if head.byte_length() as usize == HEADER_LEN {
+                head.to_vec()
+            } else {
+                Vec::new()
+            };
+            let (plan, key) = incoming
+                .header(file_root, &bytes)
+                .map_err(|e| Outcome::Failed(describe(&e)))?;
+            let c = RecordCipher::new(&key, plan.header_bytes())
+                .await
+                .map_err(|e| Outcome::Failed(format!("Decryption is not available: {e}")))?;
+            cipher = Some(c);
+            continue;
+        };
+        let task = incoming
+            .record(frame.byte_length() as usize)
+            .map_err(|e| Outcome::Failed(describe(&e)))?;
+        let plain = match c.open(&task.nonce, &frame).await {
+            Ok(p) => p,
+            Err(_) => return Err(Outcome::Failed(describe(&incoming.auth_failed(task.index)))),
+        };
+        incoming.opened(task.index);
+        let Some(s) = sink.as_mut() else {
+            return Err(Outcome::Failed("The file could not be saved.".into()));
+        };
+        if s.cancelled_by_browser() {
+            return Err(Outcome::Cancelled);
+        }
+        s.write(js_sys::Uint8Array::new(&plain))
+            .await
+            .map_err(save_failed)?;
+        if let Some(ack) = incoming.ack_due() {
+            let _ = ch.send(&ack.encode());
+        }
+        let bytes = incoming.bytes_done();
+        if let Some(p) = report.progress(bytes, false) {
+            report.dispatch.emit(RoomAction::FileProgress {
+                key: report.key.clone(),
+                progress: p,
+            });
+        }
+        let now = now_ms();
+        if now.saturating_sub(keepalive_ms) >= KEEPALIVE_MS {
+            keepalive_ms = now;
+            s.keepalive();
+        }
+        if task.last {
+            incoming
+                .finish()
+                .map_err(|e| Outcome::Failed(describe(&e)))?;
+            let Some(s) = sink.take() else {
+                return Err(Outcome::Failed("The file could not be saved.".into()));
+            };
+            let url = s.finish().await.map_err(save_failed)?;
+            let _ = ch.send(&Feedback::Done.encode());
+            if let Some(p) = report.progress(report.total, true) {
+                report.dispatch.emit(RoomAction::FileProgress {
+                    key: report.key.clone(),
+                    progress: p,
+                });
             }
-            Err(e) => return Err(Outcome::Failed(describe(&e))),
+            return Ok(url);
         }
     }
 }
