@@ -24,12 +24,13 @@ use crate::stream::{file_key, StreamError, StreamHeader, StreamPlan, HEADER_LEN}
 pub const FILE_ID_LEN: usize = 16;
 /// Prefix of a file channel's label; the hex file id follows.
 pub const CHANNEL_PREFIX: &str = "hush-file/";
-/// Records in flight (sent, not acknowledged): 64 × 64 KiB = 4 MiB, enough to keep a loopback
-/// or LAN link busy while bounding what a slow disk makes the receiver hold.
-pub const WINDOW_RECORDS: u64 = 64;
+/// Records in flight (sent, not acknowledged): 256 × 64 KiB = 16 MiB. It counts what still
+/// sits in the sender's channel buffer (up to [`HIGH_WATER_BYTES`]), so it must be well above
+/// that to keep the link busy; it bounds what a slow disk makes the receiver hold.
+pub const WINDOW_RECORDS: u64 = 256;
 /// The receiver acknowledges after this many records: often enough that the window never runs
 /// dry, rarely enough that feedback is negligible traffic.
-pub const ACK_EVERY_RECORDS: u64 = 8;
+pub const ACK_EVERY_RECORDS: u64 = 16;
 /// The sender stops queueing while the channel buffers more than this (bytes)…
 pub const HIGH_WATER_BYTES: u32 = 4 * 1024 * 1024;
 /// …and resumes when it has drained below this (`bufferedAmountLowThreshold`).
@@ -509,7 +510,7 @@ mod tests {
         assert_eq!(rx.finish(), Ok(()));
         assert_eq!(
             acks,
-            vec![Feedback::Ack { records: 8 }, Feedback::Ack { records: 16 }]
+            vec![Feedback::Ack { records: 16 }]
         );
         assert_eq!(rx.bytes_done(), size as u64);
     }
@@ -596,7 +597,7 @@ mod tests {
             w.on_sent();
         }
         assert!(!w.open());
-        w.on_ack(8).unwrap();
+        w.on_ack(16).unwrap();
         assert!(w.open());
         assert_eq!(w.on_ack(4), Err(TransferError::Malformed), "backwards");
         assert_eq!(w.on_ack(1000), Err(TransferError::Malformed), "never sent");
