@@ -508,10 +508,7 @@ mod tests {
         assert_eq!(out, data(size));
         assert!(rx.is_complete());
         assert_eq!(rx.finish(), Ok(()));
-        assert_eq!(
-            acks,
-            vec![Feedback::Ack { records: 16 }]
-        );
+        assert_eq!(acks, vec![Feedback::Ack { records: 16 }]);
         assert_eq!(rx.bytes_done(), size as u64);
     }
 

@@ -7,7 +7,8 @@
 
 use hush_core::seal::{Key, KEY_LEN};
 use hush_core::stream::{
-    file_key, StreamSealer, MAX_RECORD_SIZE, NONCE_PREFIX_LEN, RECORD_SIZE, SALT_LEN,
+    file_key, open_record, StreamHeader, StreamPlan, StreamSealer, MAX_RECORD_SIZE,
+    NONCE_PREFIX_LEN, RECORD_SIZE, SALT_LEN,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -212,5 +213,45 @@ fn vector_records_open_back_to_the_pattern() {
             assert_eq!(plain, want);
             offset += plain.len() as u64;
         }
+    }
+}
+
+#[test]
+fn the_stream_plan_gives_every_vector_nonce_and_length() {
+    // Implementations that bring their own AES-GCM (the browser's WebCrypto) take the layout
+    // from `StreamPlan`: it must agree with the reference sealer on every record.
+    let vectors = generate();
+    for c in vectors["cases"].as_array().unwrap() {
+        let header = hex::decode(c["header"].as_str().unwrap()).unwrap();
+        let plan = StreamPlan::new(StreamHeader::parse(&header).unwrap()).unwrap();
+        assert_eq!(plan.header_bytes().to_vec(), header);
+        let records = c["records"].as_array().unwrap();
+        assert_eq!(plan.records(), records.len() as u64);
+        for r in records {
+            let i = r["index"].as_u64().unwrap();
+            assert_eq!(
+                hex::encode(plan.nonce(i).unwrap()),
+                r["nonce"].as_str().unwrap()
+            );
+            assert_eq!(
+                plan.record_len(i).unwrap() as u64,
+                r["len"].as_u64().unwrap()
+            );
+            let Some(h) = r["hex"].as_str() else { continue };
+            let mut root = [0u8; KEY_LEN];
+            root.copy_from_slice(&hex::decode(c["file_root"].as_str().unwrap()).unwrap());
+            let key = file_key(
+                &Key(root),
+                c["file_id"].as_str().unwrap(),
+                &plan.header().salt,
+            );
+            let nonce = plan.nonce(i).unwrap();
+            assert!(open_record(&key, &nonce, &header, &hex::decode(h).unwrap(), i).is_ok());
+        }
+        assert_eq!(
+            plan.nonce(plan.records()),
+            None,
+            "no nonce past the last record"
+        );
     }
 }
