@@ -14,8 +14,8 @@ use hush_core::ids::PeerId;
 use hush_core::stream::{file_key, StreamHeader, StreamPlan, RECORD_SIZE};
 use hush_core::transfer::{
     channel_label, parse_channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS,
-    MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OUTGOING_PER_PEER,
-    MAX_VIEW_ONCE_BYTES,
+    MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES,
+    MAX_OUTGOING_PER_PEER, MAX_VIEW_ONCE_BYTES,
 };
 use hush_core::wire::{is_bidi_control, PeerMessage};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +29,7 @@ pub(super) struct MyOffer {
     mime: String,
     view_once: bool,
     /// View-once: the peers that already received it.
+    /// (`name` is the name as offered, unsanitized; the UI shows the sanitized one.)
     served: BTreeSet<PeerId>,
 }
 
@@ -99,7 +100,10 @@ impl Driver {
         for file in files {
             let Ok(bytes) = random_bytes() else { return };
             let id = FileId(bytes);
-            let name = sanitize_file_name(&file.name());
+            // The name goes out as the browser gave it (capped): every receiver sanitizes what
+            // it is sent, so a peer's own checks never stand in for ours.
+            let raw_name = cap_bytes(&file.name(), MAX_OFFER_NAME_BYTES);
+            let name = sanitize_file_name(&raw_name);
             let size = file.size() as u64;
             let mime = clean_mime(&file.type_());
             if view_once && size > MAX_VIEW_ONCE_BYTES {
@@ -111,7 +115,7 @@ impl Driver {
             }
             let offer = MyOffer {
                 file,
-                name: name.clone(),
+                name: raw_name,
                 size,
                 mime: mime.clone(),
                 view_once,
@@ -646,6 +650,15 @@ fn offer_message(id: &FileId, o: &MyOffer) -> PeerMessage {
         mime: o.mime.clone(),
         view_once: o.view_once,
     }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn cap_bytes(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 fn parse_key(key: &FileKey) -> Option<(PeerId, FileId)> {

@@ -187,8 +187,19 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
     let container = w.navigator().service_worker();
     // Registered at start-up; `ready` resolves once it is active.
     let _ = container.register(SERVICE_WORKER);
+    // `ready` never settles where the worker cannot install (e.g. a host that does not serve
+    // it): give up after a while instead of waiting for ever.
+    let ready = Box::pin(await_promise(container.ready()?));
+    let timeout = Box::pin(sleep_ms(DOWNLOAD_START_MS));
     let reg: web_sys::ServiceWorkerRegistration =
-        await_promise(container.ready()?).await?.dyn_into()?;
+        match futures::future::select(ready, timeout).await {
+            futures::future::Either::Left((r, _)) => r?.dyn_into()?,
+            futures::future::Either::Right(_) => {
+                return Err(JsError(
+                    "the download helper (service worker) did not start".into(),
+                ))
+            }
+        };
     let active = reg
         .active()
         .ok_or_else(|| JsError("the download helper (service worker) is not running".into()))?;
