@@ -23,11 +23,8 @@ pub fn size(bytes: u64) -> String {
 }
 
 fn percent(p: &Progress, total: u64) -> u64 {
-    if total == 0 {
-        100
-    } else {
-        (p.bytes.min(total) * 100) / total
-    }
+    // An empty file is all there as soon as it starts.
+    (p.bytes.min(total) * 100).checked_div(total).unwrap_or(100)
 }
 
 /// "42% · 12.3 MB/s · 8 s left"
