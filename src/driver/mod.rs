@@ -635,8 +635,12 @@ impl Driver {
                 if let Ok(mut reg) = self.streams.try_borrow_mut() {
                     reg.remote.retain(|(p, _), _| p != conn.peer.as_str());
                 }
-                self.files_peer_gone(&conn.peer);
                 let left = self.mesh.on_closed(conn);
+                if left || reason.is_some() {
+                    // Transfers on this connection end with its channels anyway; the peer's
+                    // offers and our transfers with it go only when the peer itself is gone.
+                    self.files_peer_gone(&conn.peer);
+                }
                 if (left || reason.is_some()) && rtc.name.is_some() {
                     self.dispatch.emit(RoomAction::PeerDown {
                         id: conn.peer.to_string(),
