@@ -29,6 +29,8 @@ mod route;
 mod settings;
 #[cfg(target_arch = "wasm32")]
 mod state;
+#[cfg(target_arch = "wasm32")]
+mod vecmap;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -7,6 +7,9 @@ use yew::Reducible;
 /// Messages kept on screen. Older ones scroll away for good: nothing is stored, and a flooding
 /// peer cannot grow the page's memory without bound.
 pub const MAX_MESSAGES: usize = 2_000;
+/// File offers kept before those scrolled out of the log are dropped (checking is linear in
+/// the log, so it runs only past this many).
+pub const MAX_FILES_SHOWN: usize = 64;
 /// Notices kept (joins, departures, dropped peers, tracker trouble).
 pub const MAX_NOTICES: usize = 5;
 
@@ -198,7 +201,7 @@ pub struct RoomState {
     pub local_gen: u32,
     pub devices: Vec<DeviceView>,
     /// File offers in the log, ours and others'.
-    pub files: std::collections::BTreeMap<FileKey, FileView>,
+    pub files: crate::vecmap::VecMap<FileKey, FileView>,
     /// Chosen audio output for every tile (`None`: the system default).
     pub speaker: Option<String>,
     /// The last capture error, in words.
@@ -368,12 +371,10 @@ impl Reducible for RoomState {
                 s.files.insert(key, file);
                 push_capped(&mut s.messages, line, MAX_MESSAGES);
                 // Offers whose log line scrolled away go too.
-                let shown: std::collections::BTreeSet<&FileKey> =
-                    s.messages.iter().filter_map(|m| m.file.as_ref()).collect();
-                if shown.len() < s.files.len() {
-                    let keep: std::collections::BTreeSet<FileKey> =
-                        shown.into_iter().cloned().collect();
-                    s.files.retain(|k, _| keep.contains(k));
+                if s.files.len() > MAX_FILES_SHOWN {
+                    let messages = &s.messages;
+                    s.files
+                        .retain(|k, _| messages.iter().any(|m| m.file.as_ref() == Some(k)));
                 }
             }
             RoomAction::FileStatus { key, status } => {

@@ -3,7 +3,7 @@
 use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
 use crate::state::{ChatLine, FileView};
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
@@ -48,7 +48,7 @@ fn message_log() -> Html {
     }
 }
 
-fn line(m: &ChatLine, files: &BTreeMap<crate::state::FileKey, FileView>) -> Html {
+fn line(m: &ChatLine, files: &VecMap<crate::state::FileKey, FileView>) -> Html {
     let class = if m.from.is_none() { "msg mine" } else { "msg" };
     if let Some(key) = &m.file {
         let Some(file) = files.get(key) else {

@@ -6,19 +6,27 @@ use crate::state::{FileKey, FileStatus, FileView, Inline, Progress, UploadState,
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+/// `x / 10` with one decimal, from integers: float formatting would add tens of KB of code to
+/// the wasm for three labels.
+fn tenths(x10: u64) -> String {
+    format!("{}.{}", x10 / 10, x10 % 10)
+}
+
 /// Bytes in a human unit (binary prefixes, as file managers show sizes).
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
     let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
+    let mut scale = 1u64;
+    while bytes / scale >= 1024 && unit + 1 < UNITS.len() {
+        scale *= 1024;
         unit += 1;
     }
     if unit == 0 {
         format!("{bytes} B")
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        // Files are far below 2^60 bytes, so ×10 cannot overflow in practice; saturate anyway.
+        let x10 = bytes.saturating_mul(10) / scale;
+        format!("{} {}", tenths(x10), UNITS[unit])
     }
 }
 
@@ -31,12 +39,12 @@ fn percent(p: &Progress, total: u64) -> u64 {
 fn progress_text(p: &Progress, total: u64) -> String {
     let mut out = format!("{}%", percent(p, total));
     if let Some(rate) = p.bytes_per_sec.filter(|r| *r >= 1.0) {
-        out.push_str(&format!(" · {:.1} MB/s", rate / 1e6));
+        out.push_str(&format!(" · {} MB/s", tenths((rate / 1e5) as u64)));
         let left = (total.saturating_sub(p.bytes) as f64 / rate).ceil() as u64;
         out.push_str(&match left {
             0..=59 => format!(" · {left} s left"),
             60..=3599 => format!(" · {} min left", left.div_ceil(60)),
-            _ => format!(" · {:.1} h left", left as f64 / 3600.0),
+            _ => format!(" · {} h left", tenths(left / 360)),
         });
     }
     out

@@ -460,7 +460,7 @@ impl Driver {
             for kind in [StreamKind::Camera, StreamKind::Screen] {
                 match rtc.stream_of(kind) {
                     Some(stream) => reg.remote.insert((peer.clone(), kind), stream),
-                    None => reg.remote.remove(&(peer.clone(), kind)),
+                    None => drop(reg.remote.remove(&(peer.clone(), kind))),
                 };
             }
         }

@@ -9,6 +9,7 @@ use super::sink::{Sink, SinkKind};
 use super::transfer::{self, Control, FileChannel, Outcome, Reporter, Stop};
 use super::{warn, Driver, Event};
 use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
+use crate::vecmap::VecMap;
 use hush_core::filename::{inline_kind, sanitize_file_name, InlineKind};
 use hush_core::ids::PeerId;
 use hush_core::stream::{file_key, StreamHeader, StreamPlan, RECORD_SIZE};
@@ -18,7 +19,6 @@ use hush_core::transfer::{
     MAX_OUTGOING_PER_PEER, MAX_VIEW_ONCE_BYTES,
 };
 use hush_core::wire::{is_bidi_control, PeerMessage};
-use std::collections::{BTreeMap, BTreeSet};
 use web_sys::RtcDataChannelInit;
 
 /// A file we offer.
@@ -30,7 +30,7 @@ pub(super) struct MyOffer {
     view_once: bool,
     /// View-once: the peers that already received it.
     /// (`name` is the name as offered, unsanitized; the UI shows the sanitized one.)
-    served: BTreeSet<PeerId>,
+    served: Vec<PeerId>,
 }
 
 /// A peer's offer as we show it.
@@ -55,12 +55,12 @@ enum Download {
 
 #[derive(Default)]
 pub(super) struct Files {
-    mine: BTreeMap<FileId, MyOffer>,
-    theirs: BTreeMap<(PeerId, FileId), TheirOffer>,
-    uploads: BTreeMap<(PeerId, FileId), Control>,
-    downloads: BTreeMap<(PeerId, FileId), Download>,
+    mine: VecMap<FileId, MyOffer>,
+    theirs: VecMap<(PeerId, FileId), TheirOffer>,
+    uploads: VecMap<(PeerId, FileId), Control>,
+    downloads: VecMap<(PeerId, FileId), Download>,
     /// `blob:` URLs we created, revoked when closed or on leaving.
-    urls: BTreeMap<FileKey, String>,
+    urls: VecMap<FileKey, String>,
 }
 
 fn mine_key(id: &FileId) -> FileKey {
@@ -119,7 +119,7 @@ impl Driver {
                 size,
                 mime: mime.clone(),
                 view_once,
-                served: BTreeSet::new(),
+                served: Vec::new(),
             };
             self.broadcast(&offer_message(&id, &offer));
             self.files.mine.insert(id, offer);
@@ -161,7 +161,7 @@ impl Driver {
             return;
         }
         self.broadcast(&PeerMessage::FileWithdraw { id });
-        for ((_, fid), c) in &self.files.uploads {
+        for ((_, fid), c) in self.files.uploads.iter() {
             if *fid == id {
                 c.stop(Stop::Withdrawn);
             }
@@ -329,7 +329,7 @@ impl Driver {
             return;
         };
         if offer.view_once && matches!(outcome, Outcome::Verified(_)) {
-            offer.served.insert(peer.clone());
+            offer.served.push(peer.clone());
             let upload = UploadView {
                 peer_name,
                 state: UploadState::Opened,
@@ -601,7 +601,7 @@ impl Driver {
             }
         }
         let mut expired = Vec::new();
-        for (k, d) in &self.files.downloads {
+        for (k, d) in self.files.downloads.iter() {
             match d {
                 Download::Running(c) if idle(c) => c.stop(Stop::Idle),
                 Download::Requested { since_ms, .. }
@@ -628,14 +628,14 @@ impl Driver {
         for c in self.files.uploads.values() {
             c.stop(Stop::PeerLeft);
         }
-        for d in std::mem::take(&mut self.files.downloads).into_values() {
+        for (_, d) in self.files.downloads.drain() {
             match d {
                 Download::Running(c) => c.stop(Stop::Cancelled),
                 Download::Requested { sink, .. } => sink.abort(),
                 Download::Preparing => {}
             }
         }
-        for url in std::mem::take(&mut self.files.urls).into_values() {
+        for (_, url) in self.files.urls.drain() {
             let _ = web_sys::Url::revoke_object_url(&url);
         }
         self.files.mine.clear();

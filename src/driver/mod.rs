@@ -33,6 +33,7 @@ mod transfer;
 use crate::state::{
     ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, Path, Phase, RoomAction, TrackerView,
 };
+use crate::vecmap::VecMap;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::ids::{encode_id, PeerId};
@@ -46,7 +47,6 @@ use js::{now_ms, random_bytes, sleep_ms, JsError};
 use media::Capture;
 use rtc::Rtc;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tracker::{Tracker, TrackerStatus};
 use web_sys::{MediaStream, MediaStreamTrack};
@@ -139,8 +139,8 @@ pub enum Event {
 /// change, and holds no borrow while the UI renders).
 #[derive(Default)]
 pub struct StreamRegistry {
-    remote: BTreeMap<(String, StreamKind), MediaStream>,
-    local: BTreeMap<StreamKind, MediaStream>,
+    remote: VecMap<(String, StreamKind), MediaStream>,
+    local: VecMap<StreamKind, MediaStream>,
 }
 
 /// Offers being prepared for one announce.
@@ -264,7 +264,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         for t in &mut trackers {
             t.connect(&tx, now, jitter());
         }
-        let mut rtcs = BTreeMap::new();
+        let mut rtcs = VecMap::default();
         let mut next_handle = 0;
         for _ in 0..INITIAL_OFFERS * trackers.len() {
             next_handle += 1;
@@ -299,7 +299,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             dispatch: dispatch.clone(),
             last_ping_ms: 0,
             shown_trackers: Vec::new(),
-            banned: BTreeSet::new(),
+            banned: Vec::new(),
             local: call::LocalMedia::default(),
             ticks: 0,
             streams,
@@ -367,7 +367,7 @@ fn no_peer_connections(e: &JsError) -> String {
 
 /// Waits (briefly) until every prepared offer has its local description, i.e. until ICE
 /// gathering is running in the browser's network thread and no longer needs this one.
-async fn wait_local_offers(rtcs: &BTreeMap<u32, Rtc>) {
+async fn wait_local_offers(rtcs: &VecMap<u32, Rtc>) {
     const POLL_MS: u32 = 2;
     const MAX_WAIT_MS: u32 = 100;
     let mut waited = 0;
@@ -391,7 +391,7 @@ struct Driver {
     name: String,
     mesh: Mesh,
     trackers: Vec<Tracker>,
-    rtcs: BTreeMap<u32, Rtc>,
+    rtcs: VecMap<u32, Rtc>,
     next_handle: u32,
     rtc_config: web_sys::RtcConfiguration,
     ice_kinds: rtc::IceKinds,
@@ -403,7 +403,7 @@ struct Driver {
     shown_trackers: Vec<TrackerView>,
     /// Peers dropped for misbehaving (malformed frames, flooding): never reconnected in this
     /// session, or they would be back with their next re-announce.
-    banned: BTreeSet<PeerId>,
+    banned: Vec<PeerId>,
     local: call::LocalMedia,
     ticks: u32,
     streams: Rc<RefCell<StreamRegistry>>,
@@ -655,7 +655,7 @@ impl Driver {
     /// Drops a misbehaving peer and refuses it for the rest of the session.
     fn ban(&mut self, h: u32, reason: &str) {
         if let Some(peer) = self.rtcs.get(&h).and_then(|r| r.conn.as_ref()) {
-            self.banned.insert(peer.peer.clone());
+            self.banned.push(peer.peer.clone());
         }
         self.close_rtc(h, Some(reason.to_owned()));
     }

@@ -5,13 +5,13 @@
 use super::js::{await_promise, get, get_str, sleep_ms, JsError};
 use super::Event;
 use crate::state::MediaFlags;
+use crate::vecmap::VecMap;
 use futures::channel::mpsc::Sender;
 use hush_core::ids::PeerId;
 use hush_core::mesh::ConnId;
 use hush_core::negotiation::Negotiation;
 use hush_core::wire::StreamKind;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -68,8 +68,8 @@ pub struct Rtc {
     /// Our tracks on this connection: (track id, its sender).
     pub senders: Vec<(String, RtcRtpSender)>,
     /// The peer's media streams by id, and what each carries (from its `Streams` message).
-    pub remote: BTreeMap<String, MediaStream>,
-    pub labels: BTreeMap<String, StreamKind>,
+    pub remote: VecMap<String, MediaStream>,
+    pub labels: VecMap<String, StreamKind>,
     /// The peer's microphone/camera/screen state and whether it is speaking.
     pub media: MediaFlags,
     pub speaking: bool,
@@ -161,8 +161,8 @@ impl Rtc {
             bad_frames: 0,
             neg: None,
             senders: Vec::new(),
-            remote: BTreeMap::new(),
-            labels: BTreeMap::new(),
+            remote: VecMap::default(),
+            labels: VecMap::default(),
             media: MediaFlags::default(),
             speaking: false,
             closures,
