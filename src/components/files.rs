@@ -292,7 +292,17 @@ fn upload_list(props: &UploadProps) -> Html {
                     UploadState::Cancelled => "cancelled".to_owned(),
                     UploadState::Failed(why) => format!("failed: {why}"),
                 };
-                html! { <li key={peer.clone()}>{ format!("{}: {what}", u.peer_name) }</li> }
+                let bar = matches!(u.state, UploadState::Sending).then(|| html! {
+                    <progress aria-label={format!("Progress to {}", u.peer_name)}
+                        max={props.size.max(1).to_string()}
+                        value={u.progress.bytes.to_string()} />
+                });
+                html! {
+                    <li key={peer.clone()}>
+                        { format!("{}: {what}", u.peer_name) }
+                        { for bar }
+                    </li>
+                }
             }) }
         </ul>
     }
