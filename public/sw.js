@@ -5,7 +5,10 @@
 //
 // The page decrypts each record and hands the plaintext over a MessageChannel:
 //   page → worker  { type: 'hush-download', id, name, size }  with the channel's port
-//   worker → page  'started'   the download began (the hidden frame reached us)
+//   worker → page  'ready'     the download is registered: the page may now point the hidden
+//                              frame at it (the frame's request and this message travel on
+//                              different paths, so the page must not race ahead)
+//                  'started'   the download began (the hidden frame reached us)
 //                  'cancelled' the user cancelled it in the browser's download UI
 //   page → worker  Uint8Array chunks, then 'end' (complete) or 'abort' (failed: the browser
 //                  drops the partial download)
@@ -26,6 +29,7 @@ self.addEventListener('message', (event) => {
   if (typeof msg.id !== 'string' || !/^[0-9a-z]{8,64}$/.test(msg.id)) return;
   const entry = { port: event.ports[0], name: String(msg.name), size: Number(msg.size) };
   pending.set(msg.id, entry);
+  entry.port.postMessage('ready');
   setTimeout(() => {
     if (pending.get(msg.id) === entry) {
       pending.delete(msg.id);

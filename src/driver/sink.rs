@@ -205,12 +205,14 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
         .ok_or_else(|| JsError("the download helper (service worker) is not running".into()))?;
     let channel = MessageChannel::new()?;
     let port = channel.port1();
+    let ready = Rc::new(Cell::new(false));
     let started = Rc::new(Cell::new(false));
     let cancelled = Rc::new(Cell::new(false));
     let on_message = {
-        let (started, cancelled) = (started.clone(), cancelled.clone());
+        let (ready, started, cancelled) = (ready.clone(), started.clone(), cancelled.clone());
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             match e.data().as_string().as_deref() {
+                Some("ready") => ready.set(true),
                 Some("started") => started.set(true),
                 Some("cancelled") => cancelled.set(true),
                 _ => {}
@@ -224,6 +226,9 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
     js_sys::Reflect::set(&msg, &"name".into(), &name.into())?;
     js_sys::Reflect::set(&msg, &"size".into(), &(size as f64).into())?;
     active.post_message_with_transferable(&msg, &js_sys::Array::of1(&channel.port2()))?;
+    // The frame's request reaches the worker on another path than this message: wait until the
+    // worker has the download, or its request could arrive first and find nothing.
+    wait_for(&ready, "the download helper (service worker) did not answer").await?;
     // A hidden frame navigates to the download URL; the worker answers it with the stream.
     let doc = w.document().ok_or_else(|| JsError("no document".into()))?;
     let frame: web_sys::HtmlIFrameElement = doc
@@ -243,15 +248,22 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
         cancelled,
         _on_message: on_message,
     };
-    let mut waited = 0;
-    while !started.get() {
-        if waited >= DOWNLOAD_START_MS {
-            return Err(JsError("the browser did not start the download".into()));
-        }
-        sleep_ms(20).await;
-        waited += 20;
-    }
+    wait_for(&started, "the browser did not start the download").await?;
     Ok(d)
+}
+
+/// Waits (up to [`DOWNLOAD_START_MS`]) until `flag` is set by the worker's message.
+async fn wait_for(flag: &Cell<bool>, what: &str) -> Result<(), JsError> {
+    const POLL_MS: u32 = 10;
+    let mut waited = 0;
+    while !flag.get() {
+        if waited >= DOWNLOAD_START_MS {
+            return Err(JsError(what.into()));
+        }
+        sleep_ms(POLL_MS).await;
+        waited += POLL_MS;
+    }
+    Ok(())
 }
 
 impl Download {
