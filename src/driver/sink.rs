@@ -228,7 +228,11 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
     active.post_message_with_transferable(&msg, &js_sys::Array::of1(&channel.port2()))?;
     // The frame's request reaches the worker on another path than this message: wait until the
     // worker has the download, or its request could arrive first and find nothing.
-    wait_for(&ready, "the download helper (service worker) did not answer").await?;
+    wait_for(
+        &ready,
+        "the download helper (service worker) did not answer",
+    )
+    .await?;
     // A hidden frame navigates to the download URL; the worker answers it with the stream.
     let doc = w.document().ok_or_else(|| JsError("no document".into()))?;
     let frame: web_sys::HtmlIFrameElement = doc
