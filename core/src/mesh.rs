@@ -214,7 +214,8 @@ impl Mesh {
             ..
         }) = self.peers.get_mut(peer)
         {
-            *last_heard_ms = now_ms;
+            // Evidence may be reported late (a file channel's last frame): never go backwards.
+            *last_heard_ms = (*last_heard_ms).max(now_ms);
         }
     }
 

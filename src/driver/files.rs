@@ -592,8 +592,22 @@ impl Driver {
         }
     }
 
-    /// Stops transfers that made no progress for too long.
+    /// Stops transfers that made no progress for too long; a peer that keeps sending on a
+    /// transfer's channel counts as heard (its heartbeats can queue behind the file).
     pub(super) fn files_tick(&mut self, now: u64) {
+        let heard: Vec<(PeerId, u64)> = self
+            .files
+            .uploads
+            .iter()
+            .map(|((p, _), c)| (p.clone(), c.heard_ms.get()))
+            .chain(self.files.downloads.iter().filter_map(|((p, _), d)| match d {
+                Download::Running(c) => Some((p.clone(), c.heard_ms.get())),
+                _ => None,
+            }))
+            .collect();
+        for (peer, at) in heard {
+            self.mesh.on_heard(&peer, at);
+        }
         let idle = |c: &Control| now.saturating_sub(c.last_progress_ms.get()) > IDLE_TIMEOUT_MS;
         for c in self.files.uploads.values() {
             if idle(c) {

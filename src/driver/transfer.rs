@@ -53,6 +53,8 @@ pub struct FileChannel {
     rx: mpsc::UnboundedReceiver<ChannelEvent>,
     tx: mpsc::UnboundedSender<ChannelEvent>,
     queued: Rc<Cell<usize>>,
+    /// When the last frame from the peer arrived (set in the browser's callback itself).
+    heard_ms: Rc<Cell<u64>>,
     _closures: Vec<Cb>,
 }
 
@@ -77,8 +79,10 @@ impl FileChannel {
         dc.set_onclose(Some(close.as_ref().unchecked_ref()));
         dc.set_onerror(Some(close.as_ref().unchecked_ref()));
         closures.extend([open, low, close]);
-        let (mtx, q) = (tx.clone(), queued.clone());
+        let heard_ms = Rc::new(Cell::new(now_ms()));
+        let (mtx, q, heard) = (tx.clone(), queued.clone(), heard_ms.clone());
         let message: Cb = Closure::new(move |ev: JsValue| {
+            heard.set(now_ms());
             if q.get() > MAX_QUEUED_FRAMES {
                 return;
             }
@@ -108,6 +112,7 @@ impl FileChannel {
             rx,
             tx,
             queued,
+            heard_ms,
             _closures: closures,
         }
     }
@@ -139,6 +144,7 @@ impl FileChannel {
             wake: self.tx.clone(),
             stop: Rc::new(Cell::new(None)),
             last_progress_ms: Rc::new(Cell::new(now_ms())),
+            heard_ms: self.heard_ms.clone(),
         }
     }
 }
@@ -181,6 +187,9 @@ pub struct Control {
     wake: mpsc::UnboundedSender<ChannelEvent>,
     stop: Rc<Cell<Option<Stop>>>,
     pub last_progress_ms: Rc<Cell<u64>>,
+    /// When the peer last sent anything on this transfer's channel: proof that it is alive
+    /// even while a saturated link delays its heartbeats.
+    pub heard_ms: Rc<Cell<u64>>,
 }
 
 impl Control {
@@ -355,8 +364,16 @@ async fn send_all(
             _ => {}
         }
     }
+    // A send that fails because the channel is closing is the receiver cancelling.
+    let send_failed = |ch: &FileChannel, e: JsError| {
+        if ch.dc.ready_state() == RtcDataChannelState::Open {
+            failed("Sending failed", e)
+        } else {
+            receiver_closed()
+        }
+    };
     ch.send(plan.header_bytes())
-        .map_err(|e| failed("Sending failed", e))?;
+        .map_err(|e| send_failed(ch, e))?;
     report
         .dispatch
         .emit(report.upload_view(UploadState::Sending, 0));
@@ -402,8 +419,7 @@ async fn send_all(
                 .seal(&nonce, &plain)
                 .await
                 .map_err(|e| failed("Encryption failed", e))?;
-            ch.send_buffer(&sealed)
-                .map_err(|e| failed("Sending failed", e))?;
+            ch.send_buffer(&sealed).map_err(|e| send_failed(ch, e))?;
             window.on_sent();
             index += 1;
             at += len as u32;
