@@ -600,10 +600,15 @@ impl Driver {
             .uploads
             .iter()
             .map(|((p, _), c)| (p.clone(), c.heard_ms.get()))
-            .chain(self.files.downloads.iter().filter_map(|((p, _), d)| match d {
-                Download::Running(c) => Some((p.clone(), c.heard_ms.get())),
-                _ => None,
-            }))
+            .chain(
+                self.files
+                    .downloads
+                    .iter()
+                    .filter_map(|((p, _), d)| match d {
+                        Download::Running(c) => Some((p.clone(), c.heard_ms.get())),
+                        _ => None,
+                    }),
+            )
             .collect();
         for (peer, at) in heard {
             self.mesh.on_heard(&peer, at);

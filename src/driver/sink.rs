@@ -35,7 +35,7 @@ pub enum SinkKind {
 
 pub enum Sink {
     Memory { parts: js_sys::Array, mime: String },
-    Fs { writable: JsValue },
+    Fs { writable: JsValue, handle: JsValue },
     Download(Download),
 }
 
@@ -94,7 +94,7 @@ impl Sink {
                 parts.push(&chunk);
                 Ok(())
             }
-            Sink::Fs { writable } => {
+            Sink::Fs { writable, .. } => {
                 let f: js_sys::Function = get(writable, "write").dyn_into()?;
                 await_promise(f.call1(writable, &chunk)?.dyn_into()?).await?;
                 Ok(())
@@ -120,7 +120,7 @@ impl Sink {
                 let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)?;
                 Ok(Some(web_sys::Url::create_object_url_with_blob(&blob)?))
             }
-            Sink::Fs { writable } => {
+            Sink::Fs { writable, .. } => {
                 await_promise(call0(&writable, "close")?).await?;
                 Ok(None)
             }
@@ -137,10 +137,15 @@ impl Sink {
     pub fn abort(self) {
         match self {
             Sink::Memory { .. } => {}
-            Sink::Fs { writable, .. } => {
+            Sink::Fs { writable, handle } => {
+                // The partial data lives in a temporary file that `abort` discards; the empty
+                // file the save dialog created goes too, where the browser can remove it.
                 if let Ok(p) = call0(&writable, "abort") {
                     wasm_bindgen_futures::spawn_local(async move {
                         let _ = await_promise(p).await;
+                        if let Ok(p) = call0(&handle, "remove") {
+                            let _ = await_promise(p).await;
+                        }
                     });
                 }
             }
@@ -179,7 +184,7 @@ async fn open_fs(name: &str) -> Result<Option<Sink>, JsError> {
         Err(e) => return Err(e.into()),
     };
     let writable = await_promise(call0(&handle, "createWritable")?).await?;
-    Ok(Some(Sink::Fs { writable }))
+    Ok(Some(Sink::Fs { writable, handle }))
 }
 
 async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, JsError> {
