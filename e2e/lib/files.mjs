@@ -514,11 +514,11 @@ export function makeSvg() {
 
 /**
  * Where the peers of a file test run: 'per-peer' (the default: one Chromium each, like separate
- * machines) or 'shared' (one Chromium, one context per peer, like the chat tests). In a shared
- * browser every peer's UDP goes through one network-service process; on a 2-core machine, big
- * transfers to two receivers at once then starve it enough for peers to be dropped as silent,
- * which is a property of the test rig more than of the app (HUSH_E2E_FILES_BROWSERS=shared
- * reproduces it).
+ * machines) or 'shared' (one Chromium, one context per peer, like the chat tests;
+ * HUSH_E2E_FILES_BROWSERS=shared). Shared is the harsher setting: every peer's UDP and every
+ * save goes through one browser and one network-service process, which on 2 cores delayed
+ * heartbeats enough (before frames on a transfer's channel counted as hearing from the peer)
+ * that peers were dropped as silent mid-transfer.
  */
 export const FILE_BROWSERS = process.env.HUSH_E2E_FILES_BROWSERS ?? 'per-peer';
 
