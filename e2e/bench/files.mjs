@@ -26,7 +26,7 @@
 // (exit 1 only if a part could not be measured at all). BENCH_FILES_BUDGET_S (1500) bounds the
 // run: a phase whose estimated duration does not fit is skipped, and says so.
 
-import { execFileSync } from 'node:child_process';
+import { CLK_TCK, processTable } from '../lib/procs.mjs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,29 +78,6 @@ const pct = (xs, p) => {
 // ---------------------------------------------------------------------------------------------
 // Processes: each browser's tree, its memory and CPU, from /proc.
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function processTable() {
-  const table = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      table.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), cmdline });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return table;
-}
 
 /** Every process of the browser using `userDataDir`: the ones naming it, and their descendants. */
 function browserProcesses(userDataDir, table = processTable()) {

@@ -19,7 +19,7 @@
 // BENCH_PEERS=2,3,4 chooses the room sizes. It prints figures; it never fails on thresholds
 // (it exits 1 only if a room could not be measured at all).
 
-import { execFileSync } from 'node:child_process';
+import { CLK_TCK, processTable } from '../lib/procs.mjs';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -55,31 +55,6 @@ const MODES = (() => {
   return m === 'both' ? ['per-peer', 'shared'] : [m];
 })();
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** Every process: pid → { ppid, argv0, ticks (utime+stime) }. */
-function processTable() {
-  const table = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after "(comm)": state ppid … utime(14) stime(15) → indices 11 and 12 here.
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const argv0 = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0];
-      table.set(Number(entry), { ppid: Number(f[1]), argv0, ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return table;
-}
 
 /** CPU ticks of every Chromium process descending from this node process: pid → ticks. */
 function chromiumTicks() {

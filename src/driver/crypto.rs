@@ -92,15 +92,15 @@ pub async fn hush_seal_record(
     index: u32,
     plaintext: Vec<u8>,
 ) -> Result<Uint8Array, JsValue> {
-    let (cipher, plan) = vector_cipher(&file_root, &file_id, &header).await?;
-    let nonce = plan
-        .nonce(u64::from(index))
-        .ok_or_else(|| JsValue::from_str("no such record"))?;
-    let sealed = cipher
-        .seal(&nonce, &Uint8Array::from(&plaintext[..]))
-        .await
-        .map_err(|e| JsValue::from_str(&e.0))?;
-    Ok(Uint8Array::new(&sealed))
+    vector_record(
+        &file_root,
+        &file_id,
+        &header,
+        index,
+        &plaintext,
+        Direction::Seal,
+    )
+    .await
 }
 
 /// Opens record `index` (see [`hush_seal_record`]); rejects what does not authenticate.
@@ -112,15 +112,41 @@ pub async fn hush_open_record(
     index: u32,
     record: Vec<u8>,
 ) -> Result<Uint8Array, JsValue> {
-    let (cipher, plan) = vector_cipher(&file_root, &file_id, &header).await?;
+    vector_record(
+        &file_root,
+        &file_id,
+        &header,
+        index,
+        &record,
+        Direction::Open,
+    )
+    .await
+}
+
+enum Direction {
+    Seal,
+    Open,
+}
+
+async fn vector_record(
+    file_root: &[u8],
+    file_id: &str,
+    header: &[u8],
+    index: u32,
+    input: &[u8],
+    direction: Direction,
+) -> Result<Uint8Array, JsValue> {
+    let (cipher, plan) = vector_cipher(file_root, file_id, header).await?;
     let nonce = plan
         .nonce(u64::from(index))
         .ok_or_else(|| JsValue::from_str("no such record"))?;
-    let opened = cipher
-        .open(&nonce, &Uint8Array::from(&record[..]))
-        .await
-        .map_err(|e| JsValue::from_str(&e.0))?;
-    Ok(Uint8Array::new(&opened))
+    let input = Uint8Array::from(input);
+    let output = match direction {
+        Direction::Seal => cipher.seal(&nonce, &input).await,
+        Direction::Open => cipher.open(&nonce, &input).await,
+    }
+    .map_err(|e| JsValue::from_str(&e.0))?;
+    Ok(Uint8Array::new(&output))
 }
 
 async fn vector_cipher(

@@ -225,14 +225,13 @@ impl Driver {
                 if self.files.theirs.remove(&key).is_none() {
                     return;
                 }
-                match self.files.downloads.remove(&key) {
-                    Some(Download::Running(c)) => {
-                        // Its task reports the end; keep the entry until then.
-                        c.stop(Stop::Withdrawn);
-                        self.files.downloads.insert(key, Download::Running(c));
-                    }
-                    Some(Download::Requested { sink, .. }) => sink.abort(),
-                    Some(Download::Preparing) | None => {}
+                if let Some(Download::Running(c)) = self.files.downloads.get(&key) {
+                    // Its task reports the end; the entry stays until then.
+                    c.stop(Stop::Withdrawn);
+                } else if let Some(Download::Requested { sink, .. }) =
+                    self.files.downloads.remove(&key)
+                {
+                    sink.abort();
                 }
                 if !self.files.downloads.contains_key(&(peer.clone(), id)) {
                     self.set_status(&their_key(peer, &id), FileStatus::Withdrawn);
@@ -518,20 +517,18 @@ impl Driver {
         let Some((peer, id)) = parse_key(&key) else {
             return;
         };
-        match self.files.downloads.remove(&(peer.clone(), id)) {
-            Some(Download::Running(c)) => {
-                c.stop(Stop::Cancelled);
-                self.files
-                    .downloads
-                    .insert((peer, id), Download::Running(c));
-            }
-            Some(Download::Requested { sink, .. }) => {
-                sink.abort();
-                self.set_status(&key, FileStatus::Cancelled);
-            }
-            Some(Download::Preparing) => self.set_status(&key, FileStatus::Cancelled),
-            None => {}
+        let slot = (peer, id);
+        if let Some(Download::Running(c)) = self.files.downloads.get(&slot) {
+            // Its task reports the end; the entry stays until then.
+            c.stop(Stop::Cancelled);
+            return;
         }
+        match self.files.downloads.remove(&slot) {
+            Some(Download::Requested { sink, .. }) => sink.abort(),
+            Some(Download::Preparing) => {}
+            Some(Download::Running(_)) | None => return,
+        }
+        self.set_status(&key, FileStatus::Cancelled);
     }
 
     /// A view-once file was looked at and closed: it is gone from this page.

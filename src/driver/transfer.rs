@@ -287,6 +287,16 @@ impl Reporter {
         })
     }
 
+    /// Records a download's progress and shows it when due.
+    fn download_progress(&mut self, bytes: u64, force: bool) {
+        if let Some(progress) = self.progress(bytes, force) {
+            self.dispatch.emit(RoomAction::FileProgress {
+                key: self.key.clone(),
+                progress,
+            });
+        }
+    }
+
     fn upload_view(&self, state: UploadState, bytes: u64) -> RoomAction {
         RoomAction::Upload {
             id: self.key.id.clone(),
@@ -572,13 +582,7 @@ async fn receive_all(
         if let Some(ack) = incoming.ack_due() {
             let _ = ch.send(&ack.encode());
         }
-        let bytes = incoming.bytes_done();
-        if let Some(p) = report.progress(bytes, false) {
-            report.dispatch.emit(RoomAction::FileProgress {
-                key: report.key.clone(),
-                progress: p,
-            });
-        }
+        report.download_progress(incoming.bytes_done(), false);
         let now = now_ms();
         if now.saturating_sub(keepalive_ms) >= KEEPALIVE_MS {
             keepalive_ms = now;
@@ -593,12 +597,7 @@ async fn receive_all(
             };
             let url = s.finish().await.map_err(save_failed)?;
             let _ = ch.send(&Feedback::Done.encode());
-            if let Some(p) = report.progress(report.total, true) {
-                report.dispatch.emit(RoomAction::FileProgress {
-                    key: report.key.clone(),
-                    progress: p,
-                });
-            }
+            report.download_progress(report.total, true);
             return Ok(url);
         }
     }
