@@ -177,6 +177,9 @@ pub struct FileView {
     pub url: Option<String>,
     /// Our offers: each receiver, by peer id.
     pub uploads: Vec<(String, UploadView)>,
+    /// The sender no longer offers it, after it had ended here (verified, viewed or failed):
+    /// the outcome stays on the card, only a new download is no longer possible.
+    pub withdrawn: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +382,15 @@ impl Reducible for RoomState {
             }
             RoomAction::FileStatus { key, status } => {
                 if let Some(f) = s.files.get_mut(&key) {
+                    if status == FileStatus::Withdrawn
+                        && matches!(
+                            f.status,
+                            FileStatus::Verified | FileStatus::Viewed | FileStatus::Failed(_)
+                        )
+                    {
+                        f.withdrawn = true;
+                        return Rc::new(s);
+                    }
                     if matches!(status, FileStatus::Transferring) {
                         f.progress = Some(Progress {
                             bytes: 0,

@@ -24,21 +24,23 @@ use crate::stream::{file_key, StreamError, StreamHeader, StreamPlan, HEADER_LEN}
 pub const FILE_ID_LEN: usize = 16;
 /// Prefix of a file channel's label; the hex file id follows.
 pub const CHANNEL_PREFIX: &str = "hush-file/";
-/// Records in flight (sent, not acknowledged): 256 × 64 KiB = 16 MiB. It counts what still
+/// Records in flight (sent, not acknowledged): 128 × 64 KiB = 8 MiB. It counts what still
 /// sits in the sender's channel buffer (up to [`HIGH_WATER_BYTES`]), so it must be well above
 /// that to keep the link busy; it bounds what a slow disk makes the receiver hold.
-pub const WINDOW_RECORDS: u64 = 256;
+pub const WINDOW_RECORDS: u64 = 128;
 /// The receiver acknowledges after this many records: often enough that the window never runs
 /// dry, rarely enough that feedback is negligible traffic.
 pub const ACK_EVERY_RECORDS: u64 = 16;
-/// The sender stops queueing while the channel buffers more than this (bytes)… Chat and
-/// heartbeats share the connection's SCTP association with the file and can wait behind what
-/// is buffered: 1 MiB is under 100 ms at the ~10–20 MB/s a data channel moves here, while 4 MiB
-/// put chat at ~300 ms (p99) during a transfer.
-pub const HIGH_WATER_BYTES: u32 = 1024 * 1024;
-/// …and resumes when it has drained below this (`bufferedAmountLowThreshold`): 256 KiB is
-/// still several milliseconds of data on loopback, time enough to seal the next records.
-pub const LOW_WATER_BYTES: u32 = 256 * 1024;
+/// The sender stops queueing while the channel buffers more than this (bytes)… A transfer has
+/// a connection of its own, so nothing else waits behind what it buffers; 4 MiB keeps the
+/// browser's SCTP stack fed between two wake-ups of the page.
+pub const HIGH_WATER_BYTES: u32 = 4 * 1024 * 1024;
+/// …and resumes when it has drained below this (`bufferedAmountLowThreshold`).
+pub const LOW_WATER_BYTES: u32 = 1024 * 1024;
+/// Records the receiver may have handed out to open and not yet settled: a few decryptions
+/// run at once (each a round trip to another thread in the browser) while the order in which
+/// plaintext is released stays strict.
+pub const OPEN_AHEAD_RECORDS: u64 = 8;
 /// Bytes read from the file at once: 16 records, so reading costs few calls.
 pub const READ_SLICE_RECORDS: u64 = 16;
 /// Transfers one peer may have running towards us at once (each holds a channel and a sink).
@@ -202,7 +204,8 @@ pub struct RecordToOpen {
 /// order, enforces the declared size and says when to acknowledge. The AES-GCM itself is the
 /// caller's (WebCrypto in the browser, [`crate::stream::open_record`] elsewhere): it opens each
 /// record with [`file_key`], the given nonce and [`StreamPlan::header_bytes`], and reports the
-/// result with [`Incoming::opened`] or [`Incoming::auth_failed`] before the next frame.
+/// results in order with [`Incoming::opened`] or [`Incoming::auth_failed`], with at most
+/// [`OPEN_AHEAD_RECORDS`] records handed out and unsettled.
 pub struct Incoming {
     id: FileId,
     offered_size: u64,
@@ -292,7 +295,7 @@ impl Incoming {
 
     fn record_inner(&mut self, len: usize) -> Result<RecordToOpen, TransferError> {
         let plan = match (&self.plan, self.failed) {
-            (Some(p), false) if self.opened == self.next => *p,
+            (Some(p), false) if self.next - self.opened < OPEN_AHEAD_RECORDS => *p,
             _ => return Err(TransferError::Malformed),
         };
         let index = self.next;
@@ -583,11 +586,27 @@ mod tests {
             rx.header(&root(), b"hello"),
             Err(TransferError::Malformed)
         ));
-        // A record handed out must be settled before the next one.
+        // At most OPEN_AHEAD_RECORDS records are handed out before the oldest is settled.
+        let size = (OPEN_AHEAD_RECORDS as usize + 2) * RECORD_SIZE as usize;
+        let (header, records) = sealed(size);
         let mut rx = Incoming::new(ID, size as u64);
         rx.header(&root(), &header).unwrap();
-        rx.record(records[0].len()).unwrap();
-        assert_eq!(rx.record(records[1].len()), Err(TransferError::Malformed));
+        for (i, r) in records.iter().take(OPEN_AHEAD_RECORDS as usize).enumerate() {
+            assert_eq!(rx.record(r.len()).unwrap().index, i as u64);
+        }
+        let next = records[OPEN_AHEAD_RECORDS as usize].len();
+        assert_eq!(rx.record(next), Err(TransferError::Malformed));
+        // Settling out of order releases nothing.
+        let mut rx = Incoming::new(ID, size as u64);
+        rx.header(&root(), &header).unwrap();
+        for r in records.iter().take(OPEN_AHEAD_RECORDS as usize) {
+            rx.record(r.len()).unwrap();
+        }
+        rx.opened(1);
+        assert_eq!(rx.records_done(), 0);
+        rx.opened(0);
+        assert_eq!(rx.records_done(), 1);
+        assert_eq!(rx.record(next).unwrap().index, OPEN_AHEAD_RECORDS);
     }
 
     #[test]

@@ -89,6 +89,14 @@ pub enum PeerMessage {
     FileRequest { id: FileId },
     /// I will not send you this file.
     FileRefused { id: FileId, reason: Refusal },
+    /// One transfer's own connection: the sender's offer (`offer`) or the receiver's answer,
+    /// with gathered candidates. A file never shares a connection with chat, whose messages
+    /// would otherwise wait behind the file's packets in one SCTP association.
+    FileLink {
+        id: FileId,
+        offer: bool,
+        sdp: String,
+    },
 }
 
 /// What a media stream carries.
@@ -174,7 +182,7 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::TextTooLong);
             }
         }
-        PeerMessage::Description { sdp, .. } => {
+        PeerMessage::Description { sdp, .. } | PeerMessage::FileLink { sdp, .. } => {
             if sdp.len() > MAX_SDP_BYTES {
                 return Err(WireError::MediaTooLarge);
             }
@@ -319,6 +327,11 @@ mod tests {
                 id: FileId([3; 16]),
                 reason: Refusal::AlreadyViewed,
             },
+            PeerMessage::FileLink {
+                id: FileId([3; 16]),
+                offer: true,
+                sdp: "v=0".into(),
+            },
         ];
         for m in msgs {
             let f = encode(&key(), [1; NONCE_LEN], A, B, &m);
@@ -414,6 +427,11 @@ mod tests {
                     };
                     MAX_STREAMS + 1
                 ],
+            },
+            PeerMessage::FileLink {
+                id: FileId([3; 16]),
+                offer: false,
+                sdp: "x".repeat(MAX_SDP_BYTES + 1),
             },
         ];
         for m in too_long {

@@ -215,7 +215,11 @@ pub fn file_card(props: &CardProps) -> Html {
         FileStatus::Failed(why) => html! {
             <>
                 <span class="status bad" role="alert">{ format!("Failed: {why}") }</span>
-                <button onclick={act(&api.download)}>{ "Download" }</button>
+                if f.withdrawn {
+                    <span class="status">{ "No longer offered" }</span>
+                } else {
+                    <button onclick={act(&api.download)}>{ "Download" }</button>
+                }
             </>
         },
         FileStatus::Cancelled => html! {

@@ -52,33 +52,38 @@ impl RecordCipher {
         params
     }
 
-    /// Seals one record: ciphertext ‖ tag.
-    pub async fn seal(
+    /// Starts sealing one record; the promise gives ciphertext ‖ tag. Several may run at once
+    /// (WebCrypto works them off the page's thread); each resolves on its own.
+    pub fn start_seal(
         &self,
         nonce: &[u8; NONCE_LEN],
         plaintext: &Object,
-    ) -> Result<js_sys::ArrayBuffer, JsError> {
-        let p = self.subtle.encrypt_with_object_and_buffer_source(
+    ) -> Result<js_sys::Promise, JsError> {
+        Ok(self.subtle.encrypt_with_object_and_buffer_source(
             &self.params(nonce),
             &self.key,
             plaintext,
-        )?;
-        Ok(await_promise(p).await?.dyn_into()?)
+        )?)
     }
 
-    /// Opens one record; fails unless it is authentic in this place of this stream.
-    pub async fn open(
+    /// Starts opening one record; the promise rejects unless it is authentic in this place of
+    /// this stream.
+    pub fn start_open(
         &self,
         nonce: &[u8; NONCE_LEN],
         record: &Object,
-    ) -> Result<js_sys::ArrayBuffer, JsError> {
-        let p = self.subtle.decrypt_with_object_and_buffer_source(
+    ) -> Result<js_sys::Promise, JsError> {
+        Ok(self.subtle.decrypt_with_object_and_buffer_source(
             &self.params(nonce),
             &self.key,
             record,
-        )?;
-        Ok(await_promise(p).await?.dyn_into()?)
+        )?)
     }
+}
+
+/// The buffer a started seal or open resolves to.
+pub async fn finished(p: js_sys::Promise) -> Result<js_sys::ArrayBuffer, JsError> {
+    Ok(await_promise(p).await?.dyn_into()?)
 }
 
 /// Seals record `index` of the stream described by `header`, for `file_id` under `file_root`,
@@ -141,11 +146,13 @@ async fn vector_record(
         .nonce(u64::from(index))
         .ok_or_else(|| JsValue::from_str("no such record"))?;
     let input = Uint8Array::from(input);
-    let output = match direction {
-        Direction::Seal => cipher.seal(&nonce, &input).await,
-        Direction::Open => cipher.open(&nonce, &input).await,
-    }
-    .map_err(|e| JsValue::from_str(&e.0))?;
+    let started = match direction {
+        Direction::Seal => cipher.start_seal(&nonce, &input),
+        Direction::Open => cipher.start_open(&nonce, &input),
+    };
+    let output = async { finished(started?).await }
+        .await
+        .map_err(|e| JsValue::from_str(&e.0))?;
     Ok(Uint8Array::new(&output))
 }
 

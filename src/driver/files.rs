@@ -1,10 +1,11 @@
 //! Files in the room: our offers and whom we serve them to, peers' offers and our downloads.
 //!
-//! An offer is a control message; a download is a request answered with a data channel of its
-//! own (see `hush_core::transfer`), run by a task in `transfer`. This module decides: caps per
+//! An offer is a control message; a download is a request answered with a connection and data
+//! channel of its own (see `hush_core::transfer`), run by a task in `transfer`. This module decides: caps per
 //! peer, where a file is saved (`sink`), view-once rules, and what the UI shows.
 
-use super::js::{now_ms, random_bytes};
+use super::js::{now_ms, random_bytes, JsError};
+use super::rtc;
 use super::sink::{Sink, SinkKind};
 use super::transfer::{self, Control, FileChannel, Outcome, Reporter, Stop};
 use super::{warn, Driver, Event};
@@ -14,12 +15,11 @@ use hush_core::filename::{inline_kind, sanitize_file_name, InlineKind};
 use hush_core::ids::PeerId;
 use hush_core::stream::{file_key, StreamHeader, StreamPlan, RECORD_SIZE};
 use hush_core::transfer::{
-    channel_label, parse_channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS,
-    MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES,
-    MAX_OUTGOING_PER_PEER, MAX_VIEW_ONCE_BYTES,
+    channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS, MAX_INCOMING_PER_PEER,
+    MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES, MAX_OUTGOING_PER_PEER,
+    MAX_VIEW_ONCE_BYTES,
 };
 use hush_core::wire::{is_bidi_control, PeerMessage};
-use web_sys::RtcDataChannelInit;
 
 /// A file we offer.
 pub(super) struct MyOffer {
@@ -137,6 +137,7 @@ impl Driver {
                     progress: None,
                     url: None,
                     uploads: Vec::new(),
+                    withdrawn: false,
                 },
                 at_ms: now_ms(),
             });
@@ -206,6 +207,7 @@ impl Driver {
                         progress: None,
                         url: None,
                         uploads: Vec::new(),
+                        withdrawn: false,
                     },
                     at_ms: now_ms(),
                 });
@@ -238,6 +240,16 @@ impl Driver {
                 }
             }
             PeerMessage::FileRequest { id } => self.on_file_request(h, peer, id),
+            PeerMessage::FileLink {
+                id,
+                offer: true,
+                sdp,
+            } => self.on_link_offer(peer, id, sdp),
+            PeerMessage::FileLink {
+                id,
+                offer: false,
+                sdp,
+            } => self.on_link_answer(peer, id, sdp),
             PeerMessage::FileRefused { id, reason } => {
                 let key = (peer.clone(), id);
                 if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) {
@@ -299,14 +311,25 @@ impl Driver {
         let record_key = file_key(&self.keys.file_root, &id.to_hex(), &salt);
         let file = offer.file.clone();
         let total = offer.size;
-        let Some(rtc) = self.rtcs.get(&h) else { return };
-        let init = RtcDataChannelInit::new();
-        init.set_ordered(true);
-        let dc = rtc
-            .pc
-            .create_data_channel_with_data_channel_dict(&channel_label(&id), &init);
-        let ch = FileChannel::wrap(dc);
+        let (pc, dc) = match rtc::file_link(&self.rtc_config, &channel_label(&id)) {
+            Ok(link) => link,
+            Err(e) => {
+                warn(&format!("cannot make a connection for a file: {e}"));
+                return refuse(self, Refusal::Busy);
+            }
+        };
+        let ch = FileChannel::wrap(pc.clone(), dc);
         let control = ch.control();
+        let (mut tx, kinds, who) = (self.events.clone(), self.ice_kinds, peer.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let sdp = rtc::make_offer(pc, kinds).await;
+            let _ = tx.try_send(Event::LinkSdp {
+                peer: who,
+                id,
+                offer: true,
+                sdp,
+            });
+        });
         let report = Reporter::new(
             mine_key(&id),
             peer.clone(),
@@ -416,12 +439,7 @@ impl Driver {
         let fkey = their_key(&peer, &id);
         match result {
             Ok(Some(sink)) => {
-                let h = self
-                    .rtcs
-                    .values()
-                    .find(|r| r.open && r.conn.as_ref().is_some_and(|c| c.peer == peer))
-                    .map(|r| r.handle);
-                let Some(h) = h else {
+                let Some(h) = self.open_handle(&peer) else {
                     sink.abort();
                     self.files.downloads.remove(&key);
                     self.set_status(
@@ -453,20 +471,15 @@ impl Driver {
         }
     }
 
-    /// A data channel the peer opened: the file we asked for, or refused.
-    pub(super) fn on_file_channel(&mut self, h: u32, ch: FileChannel) {
-        let Some(peer) = self
-            .rtcs
-            .get(&h)
-            .and_then(|r| r.conn.as_ref())
-            .map(|c| c.peer.clone())
-        else {
-            return;
-        };
-        let Some(id) = parse_channel_label(&ch.label()) else {
-            return; // not ours: dropping it closes it
-        };
+    /// The sender's offer of a transfer's own connection: the file we asked for arrives on it.
+    fn on_link_offer(&mut self, peer: &PeerId, id: FileId, sdp: String) {
         let key = (peer.clone(), id);
+        if !matches!(
+            self.files.downloads.get(&key),
+            Some(Download::Requested { .. })
+        ) {
+            return; // not asked for, or already under way
+        }
         let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) else {
             return;
         };
@@ -474,13 +487,24 @@ impl Driver {
             sink.abort();
             return;
         };
+        let fkey = their_key(peer, &id);
+        let (pc, dc) = match rtc::file_link(&self.rtc_config, &channel_label(&id)) {
+            Ok(link) => link,
+            Err(e) => {
+                sink.abort();
+                let why = format!("No connection for the transfer could be made: {e}");
+                self.set_status(&fkey, FileStatus::Failed(why));
+                return;
+            }
+        };
+        let ch = FileChannel::wrap(pc.clone(), dc);
         let incoming = Incoming::new(id, offer.size);
         let control = ch.control();
         let report = Reporter::new(
-            their_key(&peer, &id),
+            fkey,
             peer.clone(),
             id,
-            self.peer_name(&peer),
+            self.peer_name(peer),
             offer.size,
             self.dispatch.clone(),
             self.events.clone(),
@@ -489,6 +513,69 @@ impl Driver {
         self.files.downloads.insert(key, Download::Running(control));
         let root = self.keys.file_root.clone();
         wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, root, sink, report));
+        let (mut tx, kinds, who) = (self.events.clone(), self.ice_kinds, peer.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let sdp = rtc::make_answer(pc, sdp, kinds).await;
+            let _ = tx.try_send(Event::LinkSdp {
+                peer: who,
+                id,
+                offer: false,
+                sdp,
+            });
+        });
+    }
+
+    /// The receiver's answer for a transfer we serve.
+    fn on_link_answer(&mut self, peer: &PeerId, id: FileId, sdp: String) {
+        let Some(control) = self.files.uploads.get(&(peer.clone(), id)) else {
+            return;
+        };
+        let (pc, control) = (control.pc.clone(), control.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = rtc::accept_answer(pc, sdp).await {
+                warn(&format!("a file connection failed: {e}"));
+                control.stop(Stop::Unreachable);
+            }
+        });
+    }
+
+    /// Our side of a transfer's connection is ready to go to the peer.
+    pub(super) fn on_link_sdp(
+        &mut self,
+        peer: PeerId,
+        id: FileId,
+        offer: bool,
+        sdp: Result<String, JsError>,
+    ) {
+        let key = (peer.clone(), id);
+        let control = if offer {
+            self.files.uploads.get(&key).cloned()
+        } else {
+            match self.files.downloads.get(&key) {
+                Some(Download::Running(c)) => Some(c.clone()),
+                _ => None,
+            }
+        };
+        let Some(control) = control else {
+            return; // ended meanwhile
+        };
+        let h = self.open_handle(&peer);
+        match (sdp, h) {
+            (Ok(sdp), Some(h)) => self.send_to(h, &PeerMessage::FileLink { id, offer, sdp }),
+            (Ok(_), None) => control.stop(Stop::PeerLeft),
+            (Err(e), _) => {
+                warn(&format!("cannot make a connection for a file: {e}"));
+                control.stop(Stop::Unreachable);
+            }
+        }
+    }
+
+    /// The handle of the open connection to `peer`, if any.
+    fn open_handle(&self, peer: &PeerId) -> Option<u32> {
+        self.rtcs
+            .values()
+            .find(|r| r.open && r.conn.as_ref().is_some_and(|c| &c.peer == peer))
+            .map(|r| r.handle)
     }
 
     pub(super) fn on_download_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {

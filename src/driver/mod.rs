@@ -128,8 +128,13 @@ pub enum Event {
     CloseView(FileKey),
     /// A download's sink is open (`None`: the user dismissed the save dialog).
     SinkReady(PeerId, FileId, Result<Option<sink::Sink>, String>),
-    /// A peer opened a data channel (a file it sends us).
-    FileChannel(u32, transfer::FileChannel),
+    /// A transfer's own connection has its offer (we send) or answer (we receive) ready.
+    LinkSdp {
+        peer: PeerId,
+        id: FileId,
+        offer: bool,
+        sdp: Result<String, JsError>,
+    },
     UploadEnded(PeerId, FileId, transfer::Outcome),
     DownloadEnded(PeerId, FileId, transfer::Outcome),
 }
@@ -493,7 +498,12 @@ impl Driver {
             Event::Cancel(key) => self.cancel(key),
             Event::CloseView(key) => self.close_view(key),
             Event::SinkReady(peer, id, result) => self.on_sink_ready(peer, id, result),
-            Event::FileChannel(h, ch) => self.on_file_channel(h, ch),
+            Event::LinkSdp {
+                peer,
+                id,
+                offer,
+                sdp,
+            } => self.on_link_sdp(peer, id, offer, sdp),
             Event::UploadEnded(peer, id, outcome) => self.on_upload_ended(peer, id, outcome),
             Event::DownloadEnded(peer, id, outcome) => self.on_download_ended(peer, id, outcome),
         }
@@ -819,7 +829,8 @@ impl Driver {
             msg @ (PeerMessage::FileOffer { .. }
             | PeerMessage::FileWithdraw { .. }
             | PeerMessage::FileRequest { .. }
-            | PeerMessage::FileRefused { .. }) => self.on_file_message(h, &conn.peer, msg),
+            | PeerMessage::FileRefused { .. }
+            | PeerMessage::FileLink { .. }) => self.on_file_message(h, &conn.peer, msg),
         }
     }
 

@@ -17,11 +17,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState,
-    RtcPeerConnection, RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit,
-    RtcTrackEvent,
+    RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
+/// A transfer's connection carries one pre-negotiated channel, on this SCTP stream.
+const FILE_STREAM_ID: u16 = 0;
 /// Label of the control channel (chat and control messages).
 const CONTROL_LABEL: &str = "hush-control";
 /// The control channel is pre-negotiated on SCTP stream 0 by both sides: it exists the moment
@@ -208,19 +209,6 @@ impl Rtc {
         });
         self.pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
         self.closures.push(on_track);
-
-        // Channels the peer opens carry files; they are wrapped at once so that no message
-        // arrives before its handler.
-        let tx = events.clone();
-        let on_channel: Cb = Closure::new(move |ev: JsValue| {
-            if let Some(ev) = ev.dyn_ref::<RtcDataChannelEvent>() {
-                let ch = super::transfer::FileChannel::wrap(ev.channel());
-                post(&tx, Event::FileChannel(h, ch));
-            }
-        });
-        self.pc
-            .set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
-        self.closures.push(on_channel);
     }
 
     /// Sends `track` (part of `stream`) to this peer.
@@ -279,6 +267,22 @@ impl Drop for Rtc {
         self.pc.close();
         self.closures.clear();
     }
+}
+
+/// A connection of its own for one file transfer, with its one channel (pre-negotiated on both
+/// sides, so it exists before the connection does and needs no `ondatachannel`). Its offer and
+/// answer travel sealed over the control channel, as [`hush_core::wire::PeerMessage::FileLink`].
+pub fn file_link(
+    config: &RtcConfiguration,
+    label: &str,
+) -> Result<(RtcPeerConnection, RtcDataChannel), JsError> {
+    let pc = RtcPeerConnection::new_with_configuration(config)?;
+    let init = RtcDataChannelInit::new();
+    init.set_negotiated(true);
+    init.set_id(FILE_STREAM_ID);
+    init.set_ordered(true);
+    let dc = pc.create_data_channel_with_data_channel_dict(label, &init);
+    Ok((pc, dc))
 }
 
 /// Posts an event; a full queue drops lifecycle events only when the driver is hopelessly

@@ -7,8 +7,8 @@
 //! the crypto (WebCrypto, `crypto`), the channel and the sink, as JS buffers that never pass
 //! through wasm memory.
 
-use super::crypto::RecordCipher;
-use super::js::{await_promise, now_ms, JsError};
+use super::crypto::{finished, RecordCipher};
+use super::js::{await_promise, now_ms, sleep_ms, JsError};
 use super::sink::{Sink, KEEPALIVE_MS};
 use super::Event;
 use crate::state::{FileKey, Progress, RoomAction, UploadState, UploadView};
@@ -18,14 +18,18 @@ use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
-    Feedback, FileId, Incoming, Rate, TransferError, Window, HIGH_WATER_BYTES, LOW_WATER_BYTES,
-    READ_SLICE_RECORDS, WINDOW_RECORDS,
+    Feedback, FileId, Incoming, Rate, RecordToOpen, TransferError, Window, HIGH_WATER_BYTES,
+    LOW_WATER_BYTES, READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType};
+use web_sys::{
+    MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType, RtcPeerConnection,
+    RtcPeerConnectionState,
+};
 use yew::Callback;
 
 /// Progress reaches the UI at most this often (a progress bar at 4 Hz reads smoothly).
@@ -33,6 +37,14 @@ const PROGRESS_MS: u64 = 250;
 /// Frames the receiving side queues before it treats the sender as ignoring flow control: the
 /// window plus the header, with slack for acknowledgements still on their way.
 const MAX_QUEUED_FRAMES: usize = 2 * WINDOW_RECORDS as usize + 8;
+
+/// How long a receiver keeps a finished transfer's connection for the sender to close it.
+const LINGER_MS: u32 = 5_000;
+/// Records sealed, or opened, at once. One at a time left each side waiting on a round trip to
+/// WebCrypto's thread per 64 KiB; a few in flight keep that thread and the page busy together,
+/// while holding at most this many records in memory.
+const SEAL_AHEAD: usize = 8;
+const OPEN_AHEAD: usize = 8;
 
 type Cb = Closure<dyn FnMut(JsValue)>;
 
@@ -46,9 +58,11 @@ enum ChannelEvent {
     Overflow,
 }
 
-/// A data channel whose events arrive, in order, through an async queue. Handlers are set the
-/// moment the channel is wrapped, so no early message is lost.
+/// A transfer's data channel, on the transfer's own connection, whose events arrive, in order,
+/// through an async queue. Handlers are set the moment the channel is wrapped, so no early
+/// message is lost; dropping it closes the channel and the connection.
 pub struct FileChannel {
+    pc: RtcPeerConnection,
     dc: RtcDataChannel,
     rx: mpsc::UnboundedReceiver<ChannelEvent>,
     tx: mpsc::UnboundedSender<ChannelEvent>,
@@ -59,7 +73,7 @@ pub struct FileChannel {
 }
 
 impl FileChannel {
-    pub fn wrap(dc: RtcDataChannel) -> Self {
+    pub fn wrap(pc: RtcPeerConnection, dc: RtcDataChannel) -> Self {
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
         dc.set_buffered_amount_low_threshold(LOW_WATER_BYTES);
         let (tx, rx) = mpsc::unbounded();
@@ -79,6 +93,21 @@ impl FileChannel {
         dc.set_onclose(Some(close.as_ref().unchecked_ref()));
         dc.set_onerror(Some(close.as_ref().unchecked_ref()));
         closures.extend([open, low, close]);
+        // A connection that fails (the peer vanished, the network changed) ends the transfer
+        // at once instead of at the idle timeout.
+        let failed: Cb = {
+            let (tx, pc) = (tx.clone(), pc.clone());
+            Closure::new(move |_: JsValue| {
+                if matches!(
+                    pc.connection_state(),
+                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+                ) {
+                    let _ = tx.unbounded_send(ChannelEvent::Closed);
+                }
+            })
+        };
+        pc.set_onconnectionstatechange(Some(failed.as_ref().unchecked_ref()));
+        closures.push(failed);
         let heard_ms = Rc::new(Cell::new(now_ms()));
         let (mtx, q, heard) = (tx.clone(), queued.clone(), heard_ms.clone());
         let message: Cb = Closure::new(move |ev: JsValue| {
@@ -108,6 +137,7 @@ impl FileChannel {
             let _ = tx.unbounded_send(ChannelEvent::Open);
         }
         Self {
+            pc,
             dc,
             rx,
             tx,
@@ -117,12 +147,21 @@ impl FileChannel {
         }
     }
 
-    pub fn label(&self) -> String {
-        self.dc.label()
-    }
-
     async fn next(&mut self) -> ChannelEvent {
         let ev = self.rx.next().await.unwrap_or(ChannelEvent::Closed);
+        self.took(ev)
+    }
+
+    /// The next event if one is already queued.
+    fn try_next(&mut self) -> Option<ChannelEvent> {
+        match self.rx.try_recv() {
+            Ok(ev) => Some(self.took(ev)),
+            Err(mpsc::TryRecvError::Closed) => Some(ChannelEvent::Closed),
+            Err(mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
+    fn took(&self, ev: ChannelEvent) -> ChannelEvent {
         if matches!(ev, ChannelEvent::Message(_)) {
             self.queued.set(self.queued.get().saturating_sub(1));
         }
@@ -140,6 +179,7 @@ impl FileChannel {
     /// What the driver keeps to stop this transfer.
     pub fn control(&self) -> Control {
         Control {
+            pc: self.pc.clone(),
             dc: self.dc.clone(),
             wake: self.tx.clone(),
             stop: Rc::new(Cell::new(None)),
@@ -156,7 +196,9 @@ impl Drop for FileChannel {
         self.dc.set_onclose(None);
         self.dc.set_onerror(None);
         self.dc.set_onbufferedamountlow(None);
+        self.pc.set_onconnectionstatechange(None);
         self.dc.close();
+        self.pc.close();
     }
 }
 
@@ -167,6 +209,8 @@ pub enum Stop {
     Withdrawn,
     PeerLeft,
     Idle,
+    /// The transfer's own connection could not be set up.
+    Unreachable,
 }
 
 impl Stop {
@@ -176,6 +220,7 @@ impl Stop {
             Stop::Withdrawn => "The sender withdrew the file.",
             Stop::PeerLeft => "The other person left, so the transfer was interrupted.",
             Stop::Idle => "Nothing arrived for too long, so the transfer was stopped.",
+            Stop::Unreachable => "No connection for the transfer could be made.",
         }
     }
 }
@@ -183,6 +228,8 @@ impl Stop {
 /// The driver's handle on a running transfer.
 #[derive(Clone)]
 pub struct Control {
+    /// The transfer's connection, for applying the peer's answer.
+    pub pc: RtcPeerConnection,
     dc: RtcDataChannel,
     wake: mpsc::UnboundedSender<ChannelEvent>,
     stop: Rc<Cell<Option<Stop>>>,
@@ -388,62 +435,62 @@ async fn send_all(
         .dispatch
         .emit(report.upload_view(UploadState::Sending, 0));
     let total = plan.header().total_size;
-    let record = u64::from(plan.header().record_size);
+    let mut reader = Reader::new(
+        file,
+        total,
+        READ_SLICE_RECORDS * u64::from(plan.header().record_size),
+    );
     let mut window = Window::default();
     let mut confirmed = false;
-    let mut index = 0u64;
+    // Records being sealed, oldest first, with their plaintext length.
+    let mut sealing: VecDeque<(js_sys::Promise, u64)> = VecDeque::new();
+    let mut next = 0u64;
     let mut offset = 0u64;
-    while index < plan.records() {
-        let end = (offset + READ_SLICE_RECORDS * record).min(total);
-        let slice = read(file, offset, end)
-            .await
-            .map_err(|e| failed("Could not read the file", e))?;
-        let mut at = 0u32;
-        while at < slice.byte_length() || (total == 0 && index == 0) {
-            let Some(len) = plan.plaintext_len(index) else {
+    loop {
+        // Keep SEAL_AHEAD records sealing while earlier ones wait for room on the channel.
+        while sealing.len() < SEAL_AHEAD {
+            let Some(len) = plan.plaintext_len(next) else {
                 break;
             };
-            while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
-                match ch.next().await {
-                    ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
-                    ChannelEvent::Closed => return Err(receiver_closed()),
-                    ChannelEvent::Overflow => {
-                        return Err(Outcome::Failed("The receiver sent too much.".into()))
-                    }
-                    ChannelEvent::Open | ChannelEvent::Low => {}
-                }
-            }
-            if stop.get().is_some() {
-                return Err(closed(""));
-            }
-            let nonce = plan
-                .nonce(index)
-                .ok_or_else(|| Outcome::Failed("The file changed while it was sent.".into()))?;
-            let plain = slice.subarray(at, at + len as u32);
-            if plain.byte_length() as usize != len {
-                return Err(Outcome::Failed(
-                    "The file changed while it was sent.".into(),
-                ));
-            }
-            let sealed = cipher
-                .seal(&nonce, &plain)
+            let changed = || Outcome::Failed("The file changed while it was sent.".into());
+            let nonce = plan.nonce(next).ok_or_else(changed)?;
+            let plain = reader
+                .take(len as u32)
                 .await
+                .map_err(|e| failed("Could not read the file", e))?
+                .ok_or_else(changed)?;
+            let p = cipher
+                .start_seal(&nonce, &plain)
                 .map_err(|e| failed("Encryption failed", e))?;
-            ch.send_buffer(&sealed).map_err(|e| send_failed(ch, e))?;
-            window.on_sent();
-            index += 1;
-            at += len as u32;
-            offset += len as u64;
-            if let Some(p) = report.progress(offset, false) {
-                report
-                    .dispatch
-                    .emit(report.upload_view(UploadState::Sending, p.bytes));
+            sealing.push_back((p, len as u64));
+            next += 1;
+        }
+        let Some((p, len)) = sealing.pop_front() else {
+            break;
+        };
+        while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
+            match ch.next().await {
+                ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
+                ChannelEvent::Closed => return Err(receiver_closed()),
+                ChannelEvent::Overflow => {
+                    return Err(Outcome::Failed("The receiver sent too much.".into()))
+                }
+                ChannelEvent::Open | ChannelEvent::Low => {}
             }
         }
-        if slice.byte_length() == 0 && total != 0 {
-            return Err(Outcome::Failed(
-                "The file changed while it was sent.".into(),
-            ));
+        if stop.get().is_some() {
+            return Err(closed(""));
+        }
+        let sealed = finished(p)
+            .await
+            .map_err(|e| failed("Encryption failed", e))?;
+        ch.send_buffer(&sealed).map_err(|e| send_failed(ch, e))?;
+        window.on_sent();
+        offset += len;
+        if let Some(p) = report.progress(offset, false) {
+            report
+                .dispatch
+                .emit(report.upload_view(UploadState::Sending, p.bytes));
         }
     }
     report.progress(total, true);
@@ -485,11 +532,65 @@ fn feedback(
     }
 }
 
-/// Reads bytes `start..end` of `file`.
-async fn read(file: &web_sys::File, start: u64, end: u64) -> Result<js_sys::Uint8Array, JsError> {
-    let blob = file.slice_with_f64_and_f64(start as f64, end as f64)?;
-    let buf = await_promise(blob.array_buffer()).await?;
-    Ok(js_sys::Uint8Array::new(&buf))
+/// Reads a file front to back in slices, the next slice already being read while records are
+/// taken from the current one.
+struct Reader<'a> {
+    file: &'a web_sys::File,
+    total: u64,
+    slice_len: u64,
+    /// Where the next slice to request starts.
+    requested: u64,
+    current: js_sys::Uint8Array,
+    at: u32,
+    ahead: Option<js_sys::Promise>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(file: &'a web_sys::File, total: u64, slice_len: u64) -> Self {
+        Self {
+            file,
+            total,
+            slice_len,
+            requested: 0,
+            current: js_sys::Uint8Array::new_with_length(0),
+            at: 0,
+            ahead: None,
+        }
+    }
+
+    /// Starts reading the next slice, if any is left.
+    fn request(&mut self) -> Result<(), JsError> {
+        if self.ahead.is_none() && self.requested < self.total {
+            let end = (self.requested + self.slice_len).min(self.total);
+            let blob = self
+                .file
+                .slice_with_f64_and_f64(self.requested as f64, end as f64)?;
+            self.ahead = Some(blob.array_buffer());
+            self.requested = end;
+        }
+        Ok(())
+    }
+
+    /// The next `len` bytes; `None` if the file ended early (it changed since it was offered).
+    /// Records never straddle slices: a slice is a whole number of records.
+    async fn take(&mut self, len: u32) -> Result<Option<js_sys::Uint8Array>, JsError> {
+        if self.at >= self.current.byte_length() && len > 0 {
+            self.request()?;
+            let Some(p) = self.ahead.take() else {
+                return Ok(None);
+            };
+            self.current = js_sys::Uint8Array::new(&await_promise(p).await?);
+            self.at = 0;
+            self.request()?;
+        }
+        let end = self.at.saturating_add(len);
+        if end > self.current.byte_length() {
+            return Ok(None);
+        }
+        let out = self.current.subarray(self.at, end);
+        self.at = end;
+        Ok(Some(out))
+    }
 }
 
 /// Receives, verifies and writes out one file; confirms to the sender once it is saved.
@@ -502,17 +603,26 @@ pub async fn download(
 ) {
     let mut sink = Some(sink);
     let result = receive_all(&mut ch, &mut incoming, &file_root, &mut sink, &mut report).await;
-    let outcome = match result {
-        Ok(url) => Outcome::Verified(url),
+    let (outcome, confirmed) = match result {
+        Ok(url) => (Outcome::Verified(url), true),
         Err(fail) => {
             if let Some(s) = sink.take() {
                 s.abort();
             }
-            fail
+            (fail, false)
         }
     };
-    drop(ch);
     report.end(outcome, false);
+    if confirmed {
+        linger(&mut ch).await;
+    }
+}
+
+/// Waits, at most [`LINGER_MS`], for the sender to close the connection after our
+/// confirmation: closing it first could lose the confirmation still on its way.
+async fn linger(ch: &mut FileChannel) {
+    let closed = Box::pin(async { while !matches!(ch.next().await, ChannelEvent::Closed) {} });
+    futures::future::select(closed, Box::pin(sleep_ms(LINGER_MS))).await;
 }
 
 async fn receive_all(
@@ -525,50 +635,62 @@ async fn receive_all(
     let stop = report.control.stop.clone();
     let mut keepalive_ms = now_ms();
     let mut cipher: Option<RecordCipher> = None;
+    // Records whose decryption has started, oldest first.
+    let mut opening: VecDeque<(RecordToOpen, js_sys::Promise)> = VecDeque::new();
     let save_failed = |e: JsError| Outcome::Failed(format!("Could not save the file: {e}"));
     loop {
-        let frame = match ch.next().await {
-            ChannelEvent::Message(m) => m,
-            ChannelEvent::Closed => {
-                return Err(Outcome::stopped(
-                    stop.get(),
-                    "The transfer was interrupted before the whole file arrived.",
-                ))
+        // Start opening every record that has arrived, up to OPEN_AHEAD at once; wait for the
+        // channel only when nothing is being opened.
+        if opening.len() < OPEN_AHEAD {
+            let event = if opening.is_empty() {
+                Some(ch.next().await)
+            } else {
+                ch.try_next()
+            };
+            if let Some(event) = event {
+                let frame = match event {
+                    ChannelEvent::Message(m) => m,
+                    ChannelEvent::Closed => {
+                        return Err(Outcome::stopped(
+                            stop.get(),
+                            "The transfer was interrupted before the whole file arrived.",
+                        ))
+                    }
+                    ChannelEvent::Overflow => {
+                        return Err(Outcome::Failed(
+                            "The sender ignored flow control; the transfer was cut off.".into(),
+                        ))
+                    }
+                    ChannelEvent::Open | ChannelEvent::Low => continue,
+                };
+                if stop.get().is_some() {
+                    return Err(Outcome::stopped(stop.get(), ""));
+                }
+                match cipher.as_ref() {
+                    None => cipher = Some(start(incoming, file_root, &frame).await?),
+                    Some(c) => {
+                        let task = incoming
+                            .record(frame.byte_length() as usize)
+                            .map_err(|e| Outcome::Failed(describe(&e)))?;
+                        let p = c.start_open(&task.nonce, &frame).map_err(|e| {
+                            Outcome::Failed(format!("Decryption is not available: {e}"))
+                        })?;
+                        opening.push_back((task, p));
+                    }
+                }
+                continue;
             }
-            ChannelEvent::Overflow => {
-                return Err(Outcome::Failed(
-                    "The sender ignored flow control; the transfer was cut off.".into(),
-                ))
-            }
-            ChannelEvent::Open | ChannelEvent::Low => continue,
+        }
+        let Some((task, p)) = opening.pop_front() else {
+            continue;
+        };
+        let plain = match finished(p).await {
+            Ok(p) => p,
+            Err(_) => return Err(Outcome::Failed(describe(&incoming.auth_failed(task.index)))),
         };
         if stop.get().is_some() {
             return Err(Outcome::stopped(stop.get(), ""));
         }
-        let Some(c) = cipher.as_ref() else {
-            let head = js_sys::Uint8Array::new(&frame);
-            // Only a header-sized frame is copied in; anything else fails the length check.
-            let bytes = if head.byte_length() as usize == HEADER_LEN {
-                head.to_vec()
-            } else {
-                Vec::new()
-            };
-            let (plan, key) = incoming
-                .header(file_root, &bytes)
-                .map_err(|e| Outcome::Failed(describe(&e)))?;
-            let c = RecordCipher::new(&key, plan.header_bytes())
-                .await
-                .map_err(|e| Outcome::Failed(format!("Decryption is not available: {e}")))?;
-            cipher = Some(c);
-            continue;
-        };
-        let task = incoming
-            .record(frame.byte_length() as usize)
-            .map_err(|e| Outcome::Failed(describe(&e)))?;
-        let plain = match c.open(&task.nonce, &frame).await {
-            Ok(p) => p,
-            Err(_) => return Err(Outcome::Failed(describe(&incoming.auth_failed(task.index)))),
-        };
         incoming.opened(task.index);
         let Some(s) = sink.as_mut() else {
             return Err(Outcome::Failed("The file could not be saved.".into()));
@@ -601,6 +723,27 @@ async fn receive_all(
             return Ok(url);
         }
     }
+}
+
+/// Checks the stream header (the first frame) and prepares the file's key.
+async fn start(
+    incoming: &mut Incoming,
+    file_root: &Key,
+    frame: &js_sys::ArrayBuffer,
+) -> Result<RecordCipher, Outcome> {
+    let head = js_sys::Uint8Array::new(frame);
+    // Only a header-sized frame is copied in; anything else fails the length check.
+    let bytes = if head.byte_length() as usize == HEADER_LEN {
+        head.to_vec()
+    } else {
+        Vec::new()
+    };
+    let (plan, key) = incoming
+        .header(file_root, &bytes)
+        .map_err(|e| Outcome::Failed(describe(&e)))?;
+    RecordCipher::new(&key, plan.header_bytes())
+        .await
+        .map_err(|e| Outcome::Failed(format!("Decryption is not available: {e}")))
 }
 
 /// What the user reads about a failed transfer.
