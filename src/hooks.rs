@@ -118,7 +118,7 @@ pub fn use_room() -> RoomContext {
 
 /// Chat messages and the callback that sends one.
 #[hook]
-pub fn use_chat() -> (Vec<ChatLine>, Callback<String>) {
+pub fn use_chat() -> (Rc<Vec<Rc<ChatLine>>>, Callback<String>) {
     let room = use_room();
     (room.state.messages.clone(), room.send_chat)
 }

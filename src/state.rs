@@ -193,7 +193,8 @@ pub struct TrackerView {
 pub struct RoomState {
     pub phase: Phase,
     pub peers: Vec<PeerView>,
-    pub messages: Vec<ChatLine>,
+    /// Shared, so that copying the state for an update (a progress tick) does not copy the log.
+    pub messages: Rc<Vec<Rc<ChatLine>>>,
     pub trackers: Vec<TrackerView>,
     pub notices: Vec<String>,
     /// Malformed frames received and dropped, all peers together.
@@ -216,7 +217,7 @@ impl Default for RoomState {
         Self {
             phase: Phase::Starting,
             peers: Vec::new(),
-            messages: Vec::new(),
+            messages: Rc::default(),
             trackers: Vec::new(),
             notices: Vec::new(),
             bad_frames: 0,
@@ -334,7 +335,9 @@ impl Reducible for RoomState {
                     push_capped(&mut s.notices, note, MAX_NOTICES);
                 }
             }
-            RoomAction::Chat(line) => push_capped(&mut s.messages, line, MAX_MESSAGES),
+            RoomAction::Chat(line) => {
+                push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES)
+            }
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
             RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
@@ -372,7 +375,7 @@ impl Reducible for RoomState {
                     file: Some(key.clone()),
                 };
                 s.files.insert(key, file);
-                push_capped(&mut s.messages, line, MAX_MESSAGES);
+                push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES);
                 // Offers whose log line scrolled away go too.
                 if s.files.len() > MAX_FILES_SHOWN {
                     let messages = &s.messages;

@@ -15,7 +15,9 @@
 //   4. Receiver memory: the sum of RSS (and of PSS, which does not count shared pages twice) of
 //      every process of the receiver's browser, from /proc every 200 ms, for a
 //      BENCH_MEM_SMALL_MIB (256) MiB and a BENCH_MEM_BIG_MIB (4096) MiB transfer, and the
-//      difference of the peaks (target: < 64 MiB, i.e. memory does not grow with file size).
+//      difference of the peaks (target: < 64 MiB, i.e. memory does not grow with file size);
+//      then again after a forced garbage collection of the receiver's page, which separates
+//      a leak from garbage the engine has not collected yet.
 //
 // The receiver saves through the File System Access path, with showSaveFilePicker stubbed onto
 // the Origin Private File System (SAVE_OPFS_SCRIPT) of a persistent profile, so the file goes to
@@ -157,6 +159,19 @@ function memorySampler(userDataDir) {
       return { ...peak, samples };
     },
   };
+}
+
+/** The receiver's memory after a full garbage collection of its page (DevTools protocol). */
+async function collectedMemory(peer) {
+  try {
+    const cdp = await peer.context.newCDPSession(peer.page);
+    await withTimeout(cdp.send('HeapProfiler.collectGarbage'), STEP_MS, 'garbage collection');
+    await cdp.detach().catch(() => {});
+    await sleep(1_000);
+    return browserMemory(peer.userDataDir);
+  } catch {
+    return null;
+  }
 }
 
 /** "renderer +12.3, browser +4.0 …": each kind's PSS growth (its peak − idle), largest first. */
@@ -558,10 +573,14 @@ try {
         mem[sizeMib] = { idle, peak: sampler.stop() };
       }
       const m = mem[sizeMib];
+      // What stays once the garbage is collected: a leak would show here, garbage not yet
+      // collected (the peaks' sawtooth) would not.
+      const after = await collectedMemory(receiver);
       console.log(
         `receiver memory, ${sizeMib} MiB transfer (${fmt(mbps(bytes, r.ms))} MB/s): RSS idle ${mib(m.idle.rss)} MiB, peak ${mib(m.peak.rss)} MiB (+${mib(m.peak.rss - m.idle.rss)}); ` +
           `PSS idle ${mib(m.idle.pss)} MiB, peak ${mib(m.peak.pss)} MiB (+${mib(m.peak.pss - m.idle.pss)}); ${m.peak.processes} processes, ${m.peak.samples} samples; ` +
-          `PSS growth by process kind (MiB): ${kindGrowth(m.idle, m.peak)}`,
+          `PSS growth by process kind (MiB): ${kindGrowth(m.idle, m.peak)}; ` +
+          `after a forced garbage collection: PSS ${after ? `${mib(after.pss)} MiB (${after.pss >= m.idle.pss ? '+' : ''}${mib(after.pss - m.idle.pss)} over idle)` : 'n/a'}`,
       );
     } catch (err) {
       delete mem[sizeMib];
