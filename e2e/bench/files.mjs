@@ -3,7 +3,7 @@
 //
 //   1. Baseline: a bare data channel in plain JS between the same two browsers (a blank page of
 //      the app's origin; ordered, reliable; 64 KiB messages; back-pressure with
-//      bufferedAmountLowThreshold, 4 MiB / 1 MiB marks (more buffer than the app keeps); no crypto, no disk) moving
+//      bufferedAmountLowThreshold, 4 MiB / 1 MiB marks, as the app's; no crypto, no disk) moving
 //      BENCH_FILE_MIB (1024) MiB.
 //   2. Hush: the same size offered with "Send files", downloaded by the receiver; time from the
 //      click on "Download" to data-state="verified" (both taken in the receiver's page), MB/s and
