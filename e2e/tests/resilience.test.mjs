@@ -17,6 +17,7 @@ import {
 } from '../lib/harness.mjs';
 import {
   createRoom,
+  instrumentPeerConnections,
   joinByLink,
   peerItems,
   sendMessage,
@@ -26,6 +27,7 @@ import {
   waitForPeers,
   waitJoinedSwarm,
 } from '../lib/hush.mjs';
+import { cardButton, fileCard, makePng, offerFiles, waitForCardState } from '../lib/files.mjs';
 
 const TEST_MS = 120_000;
 
@@ -138,7 +140,7 @@ test('a tracker that goes down is retried without freezing the page, and the roo
   }
 });
 
-test('with a relay-only policy two peers connect through coturn and show "relayed"', { timeout: TEST_MS }, async () => {
+test('with a relay-only policy two peers connect through coturn, show "relayed", and a file goes through the relay too', { timeout: TEST_MS }, async () => {
   const turn = await startTurn();
   try {
     await scenario(
@@ -148,6 +150,7 @@ test('with a relay-only policy two peers connect through coturn and show "relaye
         const room = await createRoom(a.page);
         await setName(a.page, 'Rita');
         const b = await ctx.peer('b', ctx.url, { goto: false });
+        await instrumentPeerConnections(b.context);
         await joinByLink(b.page, ctx.url, room);
         await setName(b.page, 'Rolf');
         const [itemA] = await waitForPeers(a.page, ['Rolf'], 20_000);
@@ -157,6 +160,23 @@ test('with a relay-only policy two peers connect through coturn and show "relaye
         const text = `via-turn-${token()}`;
         await sendMessage(a.page, text);
         await waitForMessages(b.page, [text]);
+        // A file travels on a connection of its own, which must find the relay too.
+        const png = makePng(64, 48);
+        const photo = { name: 'relayed.png', mimeType: 'image/png', buffer: png };
+        await offerFiles(a.page, [photo]);
+        await waitForCardState(b.page, photo.name, 'offered');
+        await cardButton(b.page, photo.name, 'Download').click();
+        await waitForCardState(b.page, photo.name, 'verified', { timeout: 30_000 });
+        const img = fileCard(b.page, photo.name).getByRole('img', { name: photo.name, exact: true });
+        const size = await waitFor(
+          () => img.evaluate((i) => i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight]),
+          { what: 'the relayed PNG to load' },
+        );
+        assert.deepEqual(size, [64, 48], 'the PNG arrived whole through the relay');
+        // Every connection the receiver made, the file's included, was held to the relay.
+        const policies = await b.page.evaluate(() => window.__pcs.map((pc) => pc.getConfiguration().iceTransportPolicy));
+        assert.ok(policies.length >= 2, `a connection for chat and one for the file: ${JSON.stringify(policies)}`);
+        assert.deepEqual([...new Set(policies)], ['relay'], `every connection is relay-only: ${JSON.stringify(policies)}`);
       },
       { helperArgs: ['--turn-url', turn.url, '--turn-secret', turn.secret, '--relay-only'] },
     );
