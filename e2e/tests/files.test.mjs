@@ -209,15 +209,20 @@ test('two files offered at once reach two receivers intact, one through the serv
   });
 });
 
+/** `alice` offers the big file and every receiver downloads it; resolves with their progress once each is MID_PERCENT in. */
+async function bigDownloadsUnderWay(alice, receivers) {
+  await offerFiles(alice.page, [big.path]);
+  for (const r of receivers) await expectOffered(r, big, alice);
+  await Promise.all(receivers.map((r) => cardButton(r.page, big.name, 'Download').click()));
+  return Promise.all(receivers.map((r) => waitForProgress(r.page, big.name, MID_PERCENT, { timeout: TRANSFER_MS })));
+}
+
 test('cancelling half-way leaves no file, and the file can then be downloaded in full', { timeout: TEST_MS }, async (t) => {
   await fileScenario('files-cancel', SENDER_SW_OPFS, async (ctx, { members }) => {
     const [alice, bob, carol] = members;
     const receivers = [bob, carol];
 
-    await offerFiles(alice.page, [big.path]);
-    for (const r of receivers) await expectOffered(r, big, alice);
-    await Promise.all(receivers.map((r) => cardButton(r.page, big.name, 'Download').click()));
-    const at = await Promise.all(receivers.map((r) => waitForProgress(r.page, big.name, MID_PERCENT, { timeout: TRANSFER_MS })));
+    const at = await bigDownloadsUnderWay(alice, receivers);
     await Promise.all(receivers.map((r) => cardButton(r.page, big.name, 'Cancel').click()));
     for (const [i, r] of receivers.entries()) {
       checkProgressSnapshot(r, big.name, at[i]);
@@ -429,10 +434,7 @@ test('a sender leaving mid-transfer fails the transfer and leaves no file', { ti
   await fileScenario('files-sender-leaves', SENDER_SW_OPFS, async (ctx, { members }) => {
     const [alice, bob, carol] = members;
     const receivers = [bob, carol];
-    await offerFiles(alice.page, [big.path]);
-    for (const r of receivers) await expectOffered(r, big, alice);
-    await Promise.all(receivers.map((r) => cardButton(r.page, big.name, 'Download').click()));
-    await Promise.all(receivers.map((r) => waitForProgress(r.page, big.name, MID_PERCENT, { timeout: TRANSFER_MS })));
+    await bigDownloadsUnderWay(alice, receivers);
 
     const left = performance.now();
     await withTimeout(alice.page.close(), STEP_MS, 'closing the sender page');

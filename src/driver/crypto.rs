@@ -150,9 +150,8 @@ async fn vector_record(
         Direction::Seal => cipher.start_seal(&nonce, &input),
         Direction::Open => cipher.start_open(&nonce, &input),
     };
-    let output = async { finished(started?).await }
-        .await
-        .map_err(|e| JsValue::from_str(&e.0))?;
+    let to_js = |e: JsError| JsValue::from_str(&e.0);
+    let output = finished(started.map_err(to_js)?).await.map_err(to_js)?;
     Ok(Uint8Array::new(&output))
 }
 

@@ -320,16 +320,7 @@ impl Driver {
         };
         let ch = FileChannel::wrap(pc.clone(), dc);
         let control = ch.control();
-        let (mut tx, kinds, who) = (self.events.clone(), self.ice_kinds, peer.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let sdp = rtc::make_offer(pc, kinds).await;
-            let _ = tx.try_send(Event::LinkSdp {
-                peer: who,
-                id,
-                offer: true,
-                sdp,
-            });
-        });
+        self.post_link_sdp(peer, id, true, rtc::make_offer(pc, self.ice_kinds));
         let report = Reporter::new(
             mine_key(&id),
             peer.clone(),
@@ -513,13 +504,25 @@ impl Driver {
         self.files.downloads.insert(key, Download::Running(control));
         let root = self.keys.file_root.clone();
         wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, root, sink, report));
-        let (mut tx, kinds, who) = (self.events.clone(), self.ice_kinds, peer.clone());
+        self.post_link_sdp(peer, id, false, rtc::make_answer(pc, sdp, self.ice_kinds));
+    }
+
+    /// Once `sdp` (our offer or answer for a transfer's connection) is ready, hands it to
+    /// [`Driver::on_link_sdp`].
+    fn post_link_sdp(
+        &self,
+        peer: &PeerId,
+        id: FileId,
+        offer: bool,
+        sdp: impl std::future::Future<Output = Result<String, JsError>> + 'static,
+    ) {
+        let (mut tx, peer) = (self.events.clone(), peer.clone());
         wasm_bindgen_futures::spawn_local(async move {
-            let sdp = rtc::make_answer(pc, sdp, kinds).await;
+            let sdp = sdp.await;
             let _ = tx.try_send(Event::LinkSdp {
-                peer: who,
+                peer,
                 id,
-                offer: false,
+                offer,
                 sdp,
             });
         });

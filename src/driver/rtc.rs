@@ -85,11 +85,7 @@ impl Rtc {
         events: &Sender<Event>,
     ) -> Result<Self, JsError> {
         let pc = RtcPeerConnection::new_with_configuration(config)?;
-        let init = RtcDataChannelInit::new();
-        init.set_negotiated(true);
-        init.set_id(CONTROL_STREAM_ID);
-        init.set_ordered(true);
-        let dc = pc.create_data_channel_with_data_channel_dict(CONTROL_LABEL, &init);
+        let dc = negotiated_channel(&pc, CONTROL_LABEL, CONTROL_STREAM_ID);
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
         let inflight = Rc::new(Cell::new(0u32));
         let flooded = Rc::new(Cell::new(false));
@@ -277,12 +273,17 @@ pub fn file_link(
     label: &str,
 ) -> Result<(RtcPeerConnection, RtcDataChannel), JsError> {
     let pc = RtcPeerConnection::new_with_configuration(config)?;
+    let dc = negotiated_channel(&pc, label, FILE_STREAM_ID);
+    Ok((pc, dc))
+}
+
+/// An ordered, reliable channel that both sides create themselves on SCTP stream `id`.
+fn negotiated_channel(pc: &RtcPeerConnection, label: &str, id: u16) -> RtcDataChannel {
     let init = RtcDataChannelInit::new();
     init.set_negotiated(true);
-    init.set_id(FILE_STREAM_ID);
+    init.set_id(id);
     init.set_ordered(true);
-    let dc = pc.create_data_channel_with_data_channel_dict(label, &init);
-    Ok((pc, dc))
+    pc.create_data_channel_with_data_channel_dict(label, &init)
 }
 
 /// Posts an event; a full queue drops lifecycle events only when the driver is hopelessly

@@ -145,6 +145,11 @@ impl Sink {
     /// Takes the next chunk (the sink may keep or transfer it). It is written with the ones
     /// after it once a batch is full; this waits only for the previous batch's write.
     pub async fn write(&mut self, chunk: js_sys::Uint8Array) -> Result<(), JsError> {
+        // The Blob a memory sink makes joins its parts anyway: batching would only copy them.
+        if let Target::Memory { parts, .. } = &self.to {
+            parts.push(&chunk);
+            return Ok(());
+        }
         self.batch.push(chunk);
         if self.batch.full() {
             self.flush().await?;

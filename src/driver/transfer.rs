@@ -19,7 +19,7 @@ use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
     Feedback, FileId, Incoming, Rate, RecordToOpen, TransferError, Window, HIGH_WATER_BYTES,
-    LOW_WATER_BYTES, READ_SLICE_RECORDS, WINDOW_RECORDS,
+    LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -40,11 +40,11 @@ const MAX_QUEUED_FRAMES: usize = 2 * WINDOW_RECORDS as usize + 8;
 
 /// How long a receiver keeps a finished transfer's connection for the sender to close it.
 const LINGER_MS: u32 = 5_000;
-/// Records sealed, or opened, at once. One at a time left each side waiting on a round trip to
-/// WebCrypto's thread per 64 KiB; a few in flight keep that thread and the page busy together,
-/// while holding at most this many records in memory.
+/// Records sealed at once (the receiver opens up to `OPEN_AHEAD_RECORDS` at once). One at a time
+/// left each side waiting on a round trip to WebCrypto's thread per 64 KiB; a few in flight keep
+/// that thread and the page busy together, while holding at most this many records in memory.
 const SEAL_AHEAD: usize = 8;
-const OPEN_AHEAD: usize = 8;
+const OPEN_AHEAD: usize = OPEN_AHEAD_RECORDS as usize;
 
 type Cb = Closure<dyn FnMut(JsValue)>;
 
@@ -469,13 +469,8 @@ async fn send_all(
             break;
         };
         while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
-            match ch.next().await {
-                ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
-                ChannelEvent::Closed => return Err(receiver_closed()),
-                ChannelEvent::Overflow => {
-                    return Err(Outcome::Failed("The receiver sent too much.".into()))
-                }
-                ChannelEvent::Open | ChannelEvent::Low => {}
+            if !hear_receiver(ch, &mut window, &mut confirmed).await? {
+                return Err(receiver_closed());
             }
         }
         if stop.get().is_some() {
@@ -495,20 +490,31 @@ async fn send_all(
     }
     report.progress(total, true);
     while !confirmed {
-        match ch.next().await {
-            ChannelEvent::Message(m) => feedback(&m, &mut window, &mut confirmed)?,
-            ChannelEvent::Closed => {
-                return Err(closed(
-                    "The receiver closed the transfer before confirming it.",
-                ))
-            }
-            ChannelEvent::Overflow => {
-                return Err(Outcome::Failed("The receiver sent too much.".into()))
-            }
-            ChannelEvent::Open | ChannelEvent::Low => {}
+        if !hear_receiver(ch, &mut window, &mut confirmed).await? {
+            return Err(closed(
+                "The receiver closed the transfer before confirming it.",
+            ));
         }
     }
     Ok(())
+}
+
+/// Waits for the next event on the sender's channel and applies the receiver's feedback;
+/// `Ok(false)` when the channel closed.
+async fn hear_receiver(
+    ch: &mut FileChannel,
+    window: &mut Window,
+    confirmed: &mut bool,
+) -> Result<bool, Outcome> {
+    match ch.next().await {
+        ChannelEvent::Message(m) => feedback(&m, window, confirmed)?,
+        ChannelEvent::Closed => return Ok(false),
+        ChannelEvent::Overflow => {
+            return Err(Outcome::Failed("The receiver sent too much.".into()))
+        }
+        ChannelEvent::Open | ChannelEvent::Low => {}
+    }
+    Ok(true)
 }
 
 /// Applies one receiver → sender frame.
