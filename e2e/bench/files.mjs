@@ -11,7 +11,9 @@
 //   3. Chat while a transfer runs: the sender types a message every 100 ms (fill + Enter); the
 //      delay until it shows in the receiver's "Messages" is taken with a shared clock
 //      (performance.timeOrigin + performance.now() in each page; both processes on one machine).
-//      p50/p99 idle and under load.
+//      p50/p99 idle; during a bare-channel transfer of the same size between blank pages of the
+//      same two browsers (the floor: the delay this machine adds when its cores are full); and
+//      during a Hush transfer, with the ratio of the last two p99s.
 //   4. Receiver memory: the sum of RSS (and of PSS, which does not count shared pages twice) of
 //      every process of the receiver's browser, from /proc every 200 ms, for a
 //      BENCH_MEM_SMALL_MIB (256) MiB and a BENCH_MEM_BIG_MIB (4096) MiB transfer, and the
@@ -247,7 +249,12 @@ async function launchPeer(label, save) {
 // ---------------------------------------------------------------------------------------------
 // 1. Baseline: a bare data channel between the two browsers.
 
-async function baseline(peers, url, bytes) {
+/**
+ * Moves `bytes` over a bare data channel between blank pages opened in the two browsers;
+ * resolves with { bytes, ms, cpu, endAt (shared clock), during }. `during(info)` runs alongside
+ * the transfer once it started; `info.doneAt()` is null until it ended.
+ */
+async function baseline(peers, url, bytes, { during } = {}) {
   const pages = [];
   try {
     for (const p of peers) {
@@ -331,9 +338,15 @@ async function baseline(peers, url, bytes) {
       'baseline channel to open',
     );
     const cpu0 = cpuSample(peers);
-    const done = await withTimeout(b.evaluate(() => window.done), Math.max(120_000, (bytes / 1e6) * 1000), 'baseline transfer');
+    let endAt = null;
+    const duringPromise = during?.({ doneAt: () => endAt });
+    const done = await withTimeout(b.evaluate(() => window.done), Math.max(120_000, (bytes / 1e6) * 1000), 'baseline transfer')
+      .finally(() => {
+        endAt ??= Infinity;
+      });
+    endAt = done.at;
     const cpu = cpuBetween(cpu0, cpuSample(peers));
-    return { bytes: done.got, ms: done.at - startAt, cpu };
+    return { bytes: done.got, ms: done.at - startAt, cpu, endAt, during: await duringPromise };
   } finally {
     for (const page of pages) await page.close().catch(() => {});
   }
@@ -532,12 +545,24 @@ try {
     fail('hush transfer', err);
   }
 
-  // 3. Chat delay, idle then during a transfer of about 20 s.
+  // 3. Chat delay: idle, during a bare-channel transfer (the floor), then during a Hush
+  //    transfer, each of about 20 s.
   try {
     const idle = await chatRun(sender, receiver, { min: CHAT_MIN });
     console.log(chatLine('chat delay, idle', idle));
     const bytes = Math.min(2048 * MiB, Math.max(128 * MiB, Math.round(((rate ?? 10_000) * 20_000) / MiB) * MiB));
-    if ((rate ? bytes / rate : 60_000) + 60_000 > left()) throw new Skip(`not enough of the time budget left (${fmt(left() / 1000, 0)} s; BENCH_FILES_BUDGET_S)`);
+    // Two transfers: the bare channel's, then Hush's.
+    if ((rate ? (2 * bytes) / rate : 120_000) + 60_000 > left()) throw new Skip(`not enough of the time budget left (${fmt(left() / 1000, 0)} s; BENCH_FILES_BUDGET_S)`);
+    // The floor: the same chat while a bare channel moves as much in other pages of the same
+    // two browsers. Whatever delay remains there is the machine's (two browsers and the driver
+    // sharing its cores), not Hush's work on the transfer.
+    const floor = await baseline(peers, helper.url, bytes, {
+      during: (info) => chatRun(sender, receiver, { min: 0, until: () => info.doneAt() !== null }),
+    });
+    const floorRows = (floor.during ?? []).filter((row) => row.sentAt !== undefined && row.sentAt < floor.endAt);
+    console.log(
+      chatLine(`chat delay during a bare-channel transfer of ${mib(floor.bytes)} MiB in the same browsers (${fmt(mbps(floor.bytes, floor.ms))} MB/s meanwhile; the floor)`, floorRows),
+    );
     const file = await writeSparseFile(tmp.file(`bench-chat-${bytes / MiB}MiB.bin`), bytes);
     const r = await hushTransfer(sender, receiver, file, {
       during: (info) => chatRun(sender, receiver, { min: 0, until: () => info.doneAt() !== null }),
@@ -549,6 +574,8 @@ try {
       chatLine(`chat delay during a ${mib(file.size)} MiB transfer (${fmt(mbps(file.size, r.ms))} MB/s meanwhile)`, loaded) +
         (loaded.length < CHAT_MIN ? ` — fewer than ${CHAT_MIN}: the transfer ended first` : ''),
     );
+    const p99 = (rows) => pct(rows.map((r) => r.delay).filter(Number.isFinite), 99);
+    console.log(`chat p99 during Hush's transfer ÷ during the bare channel's: ${fmt(p99(loaded) / p99(floorRows), 2)}`);
   } catch (err) {
     fail('chat delay', err);
   }
