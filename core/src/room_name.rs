@@ -79,7 +79,9 @@ pub fn normalize(input: &str) -> Result<String, RoomNameError> {
     let words: Vec<String> = t
         .split(|c: char| c == '-' || c.is_whitespace())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        // The list is ASCII, so ASCII folding finds every list word; full Unicode folding would
+        // only add look-alikes (the Kelvin sign folds to "k") and its tables to the wasm.
+        .map(str::to_ascii_lowercase)
         .collect();
     if words.len() >= 2 && words.iter().all(|w| is_word(w)) {
         return Ok(words.join("-"));

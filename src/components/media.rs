@@ -146,10 +146,8 @@ fn tile(props: &TileProps) -> Html {
         let video = video.clone();
         Callback::from(move |e: InputEvent| {
             let input: web_sys::HtmlInputElement = e.target_unchecked_into();
-            if let (Some(el), Ok(v)) = (
-                video.cast::<HtmlMediaElement>(),
-                input.value().parse::<f64>(),
-            ) {
+            let v = input.value_as_number();
+            if let (Some(el), true) = (video.cast::<HtmlMediaElement>(), v.is_finite()) {
                 el.set_volume((v / 100.0).clamp(0.0, 1.0));
             }
         })
@@ -206,11 +204,9 @@ fn tile(props: &TileProps) -> Html {
     }
 }
 
+/// The name's first character; the stylesheet shows it upper-case.
 fn initial(name: &str) -> String {
-    name.chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
+    name.chars().next().map(String::from).unwrap_or_default()
 }
 
 /// Starts playback; when the autoplay policy refuses sound, plays muted and flags it.
