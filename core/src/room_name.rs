@@ -154,6 +154,13 @@ mod tests {
     }
 
     #[test]
+    fn only_ascii_letters_fold_into_list_words() {
+        assert_eq!(normalize("Key KITE").unwrap(), "key-kite");
+        // The Kelvin sign (U+212A) looks like "K" but is not one: the name stays as typed.
+        assert_eq!(normalize("\u{212A}ey kite").unwrap(), "\u{212A}ey kite");
+    }
+
+    #[test]
     fn custom_names_are_rated() {
         assert_eq!(strength("team-meeting"), Strength::Weak);
         assert_eq!(strength("my secret place for friends 2026"), Strength::Weak);
