@@ -335,9 +335,7 @@ impl Reducible for RoomState {
                     push_capped(&mut s.notices, note, MAX_NOTICES);
                 }
             }
-            RoomAction::Chat(line) => {
-                push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES)
-            }
+            RoomAction::Chat(line) => push_line(&mut s.messages, line),
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
             RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
@@ -375,7 +373,7 @@ impl Reducible for RoomState {
                     file: Some(key.clone()),
                 };
                 s.files.insert(key, file);
-                push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES);
+                push_line(&mut s.messages, line);
                 // Offers whose log line scrolled away go too.
                 if s.files.len() > MAX_FILES_SHOWN {
                     let messages = &s.messages;
@@ -425,6 +423,11 @@ impl Reducible for RoomState {
         }
         Rc::new(s)
     }
+}
+
+/// Appends to the shared chat log (copying the list only if an older state still holds it).
+fn push_line(messages: &mut Rc<Vec<Rc<ChatLine>>>, line: ChatLine) {
+    push_capped(Rc::make_mut(messages), Rc::new(line), MAX_MESSAGES);
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {

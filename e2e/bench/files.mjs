@@ -466,6 +466,9 @@ async function chatRun(sender, receiver, { min = CHAT_MIN, until = () => true } 
   return texts.map((t) => ({ text: t, sentAt: sent[t], delay: seen[t] !== undefined && sent[t] !== undefined ? seen[t] - sent[t] : NaN }));
 }
 
+/** The rows of messages typed before `endAt` (shared clock): the ones sent under load. */
+const sentBefore = (rows, endAt) => (rows ?? []).filter((row) => row.sentAt !== undefined && row.sentAt < endAt);
+
 const chatLine = (what, rows) => {
   const d = rows.map((r) => r.delay).filter(Number.isFinite);
   const lost = rows.length - d.length;
@@ -551,8 +554,9 @@ try {
   if (rate !== undefined) {
     await runBaseline('after');
     const mean = bases.reduce((sum, b) => sum + mbps(b.bytes, b.ms), 0) / bases.length;
+    const hushMbps = rate / 1000; // bytes per ms → MB/s
     console.log(
-      `hush goodput: ${fmt(mbps(1, 1 / rate))} MB/s = ${fmt(mbps(1, 1 / rate) / mean, 2)} × the baselines' mean ` +
+      `hush goodput: ${fmt(hushMbps)} MB/s = ${fmt(hushMbps / mean, 2)} × the baselines' mean ` +
         `(${bases.map((b) => fmt(mbps(b.bytes, b.ms))).join(' and ')} MB/s)`,
     );
   }
@@ -571,7 +575,7 @@ try {
     const floor = await baseline(peers, helper.url, bytes, {
       during: (info) => chatRun(sender, receiver, { min: 0, until: () => info.doneAt() !== null }),
     });
-    const floorRows = (floor.during ?? []).filter((row) => row.sentAt !== undefined && row.sentAt < floor.endAt);
+    const floorRows = sentBefore(floor.during, floor.endAt);
     console.log(
       chatLine(`chat delay during a bare-channel transfer of ${mib(floor.bytes)} MiB in the same browsers (${fmt(mbps(floor.bytes, floor.ms))} MB/s meanwhile; the floor)`, floorRows),
     );
@@ -581,7 +585,7 @@ try {
     });
     // Messages typed after the transfer ended do not count as "under load".
     const endAt = await receiver.page.evaluate(() => performance.timeOrigin + window.__bench.doneAt);
-    const loaded = (r.during ?? []).filter((row) => row.sentAt !== undefined && row.sentAt < endAt);
+    const loaded = sentBefore(r.during, endAt);
     console.log(
       chatLine(`chat delay during a ${mib(file.size)} MiB transfer (${fmt(mbps(file.size, r.ms))} MB/s meanwhile)`, loaded) +
         (loaded.length < CHAT_MIN ? ` — fewer than ${CHAT_MIN}: the transfer ended first` : ''),

@@ -146,14 +146,17 @@ impl Sink {
     /// Takes the next chunk (the sink may keep or transfer it). It is written with the ones
     /// after it once a batch is full; this waits only for the previous batch's write.
     pub async fn write(&mut self, chunk: js_sys::Uint8Array) -> Result<(), JsError> {
-        // The Blob a memory sink makes joins its parts anyway: batching would only copy them.
-        if let Target::Memory { parts, .. } = &self.to {
-            parts.push(&chunk);
-            return Ok(());
-        }
-        self.batch.push(chunk);
-        if self.batch.full() {
-            self.flush().await?;
+        match &self.to {
+            // The Blob a memory sink makes joins its parts anyway: batching would only copy them.
+            Target::Memory { parts, .. } => {
+                parts.push(&chunk);
+            }
+            Target::Fs { .. } | Target::Download(_) => {
+                self.batch.push(chunk);
+                if self.batch.full() {
+                    self.flush().await?;
+                }
+            }
         }
         Ok(())
     }
@@ -166,9 +169,8 @@ impl Sink {
             return Ok(());
         };
         match &mut self.to {
-            Target::Memory { parts, .. } => {
-                parts.push(&chunk);
-            }
+            // Never batched (see `write`).
+            Target::Memory { .. } => {}
             Target::Fs { writable, .. } => {
                 let f: js_sys::Function = get(writable, "write").dyn_into()?;
                 self.writing = Some(f.call1(writable, &chunk)?.dyn_into()?);

@@ -40,11 +40,11 @@ const MAX_QUEUED_FRAMES: usize = 2 * WINDOW_RECORDS as usize + 8;
 
 /// How long a receiver keeps a finished transfer's connection for the sender to close it.
 const LINGER_MS: u32 = 5_000;
-/// Records sealed at once (the receiver opens up to `OPEN_AHEAD_RECORDS` at once). One at a time
-/// left each side waiting on a round trip to WebCrypto's thread per 64 KiB; a few in flight keep
-/// that thread and the page busy together, while holding at most this many records in memory.
-const SEAL_AHEAD: usize = 8;
+/// Records opened at once (core's limit), and sealed at once, as many. One at a time left each
+/// side waiting on a round trip to WebCrypto's thread per 64 KiB; a few in flight keep that
+/// thread and the page busy together, while holding at most this many records in memory.
 const OPEN_AHEAD: usize = OPEN_AHEAD_RECORDS as usize;
+const SEAL_AHEAD: usize = OPEN_AHEAD;
 
 type Cb = Closure<dyn FnMut(JsValue)>;
 
