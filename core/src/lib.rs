@@ -19,15 +19,19 @@
 //! - [`negotiation`]: media renegotiation on open connections ("perfect negotiation").
 //! - [`transfer`]: file transfers between two peers: channel protocol, flow control, size rules.
 //! - [`ids`]: peer and offer ids.
+//! - [`room`]: the room engine: every decision of a room, driven by a shell (browser or native).
+//! - [`drbg`]: the engine's seeded random generator (nonces, ids, jitter).
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod drbg;
 pub mod filename;
 pub mod ids;
 pub mod keys;
 pub mod mesh;
 pub mod negotiation;
+pub mod room;
 pub mod room_name;
 pub mod seal;
 pub mod stream;

@@ -301,9 +301,38 @@ impl Mesh {
         others.saturating_sub(self.peers.len()).min(max)
     }
 
-    /// Our unanswered offers.
-    pub fn pending_offers(&self) -> usize {
-        self.offers.len()
+    /// When [`Mesh::tick`] next has something to expire.
+    pub fn next_timeout(&self) -> Option<u64> {
+        let offers = self
+            .offers
+            .values()
+            .map(|created| created.saturating_add(OFFER_TTL_MS));
+        let peers = self.peers.values().map(|e| match e.phase {
+            Phase::Connecting { since_ms } => since_ms.saturating_add(CONNECT_TIMEOUT_MS),
+            Phase::Open { last_heard_ms } => last_heard_ms.saturating_add(PEER_SILENCE_MS),
+        });
+        offers.chain(peers).min()
+    }
+
+    /// Since when we have been connecting to `peer` by answering its offer, if we are.
+    pub fn connecting_since(&self, peer: &PeerId) -> Option<u64> {
+        match self.peers.get(peer) {
+            Some(Entry {
+                phase: Phase::Connecting { since_ms },
+                conn,
+                ..
+            }) if !conn.we_offered => Some(*since_ms),
+            _ => None,
+        }
+    }
+
+    /// Peers with a connection, open or pending (the engine checks it shrinks when they go).
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
     }
 }
 

@@ -36,6 +36,8 @@ pub enum SealError {
     Auth,
     #[error("sealed text is not valid base64url")]
     Base64,
+    #[error("sealed text opened but is not in the expected shape")]
+    Malformed,
 }
 
 /// Seals `plaintext` under `key`, binding `aad`. `nonce` must be fresh random bytes.

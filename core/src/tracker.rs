@@ -172,30 +172,75 @@ fn answer_aad(info_hash: &str, from: &str, to: &str, offer_id: &str) -> Vec<u8> 
     format!("hush/v1/answer|{info_hash}|{from}|{to}|{offer_id}").into_bytes()
 }
 
-/// Seals an offer SDP for the tracker.
+/// Longest `failure reason` shown to the user: a tracker's words are shown, never trusted.
+pub const MAX_FAILURE_REASON_CHARS: usize = 120;
+
+/// Seals an offer SDP for the tracker. The offer's creation time travels inside the sealed
+/// text, so a tracker that replays an old offer cannot pass it off as new (see
+/// [`open_offer`]'s caller, which rejects stale ones).
 pub fn seal_offer(
     key: &Key,
     nonce: [u8; NONCE_LEN],
     info_hash: &str,
     from: &str,
     offer_id: &str,
+    created_ms: u64,
     sdp: &str,
 ) -> Sdp {
+    let text = format!("{created_ms}\n{sdp}");
     Sdp {
         kind: "offer".into(),
-        sdp: seal_text(key, nonce, &offer_aad(info_hash, from, offer_id), sdp),
+        sdp: seal_text(key, nonce, &offer_aad(info_hash, from, offer_id), &text),
     }
 }
 
-/// Opens an offer forwarded by the tracker; fails for any other room or re-addressed offer.
+/// An offer opened under the room key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedOffer {
+    /// When the offerer made it, by its own clock.
+    pub created_ms: u64,
+    pub sdp: String,
+}
+
+/// Opens an offer forwarded by the tracker; fails for any other room, a re-addressed offer,
+/// or a sealed text without its creation time.
 pub fn open_offer(
     key: &Key,
     info_hash: &str,
     from: &str,
     offer_id: &str,
     offer: &Sdp,
-) -> Result<String, SealError> {
-    open_text(key, &offer_aad(info_hash, from, offer_id), &offer.sdp)
+) -> Result<OpenedOffer, SealError> {
+    let text = open_text(key, &offer_aad(info_hash, from, offer_id), &offer.sdp)?;
+    let (created, sdp) = text.split_once('\n').ok_or(SealError::Malformed)?;
+    let created_ms = created.parse::<u64>().map_err(|_| SealError::Malformed)?;
+    Ok(OpenedOffer {
+        created_ms,
+        sdp: sdp.to_owned(),
+    })
+}
+
+/// A tracker's `failure reason` made safe to show: control and bidi characters dropped,
+/// whitespace collapsed, cut to [`MAX_FAILURE_REASON_CHARS`].
+pub fn sanitize_failure_reason(reason: &str) -> String {
+    let words: Vec<String> = reason
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .map(|w| {
+            w.chars()
+                .filter(|c| !crate::wire::is_bidi_control(*c) && !c.is_control())
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let cleaned = words.join(" ");
+    if cleaned.is_empty() {
+        return "no reason given".into();
+    }
+    let mut out: String = cleaned.chars().take(MAX_FAILURE_REASON_CHARS).collect();
+    if cleaned.chars().count() > MAX_FAILURE_REASON_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 /// Seals an answer SDP for the tracker.
@@ -235,6 +280,19 @@ mod tests {
     const A: &str = "peer-a-0000000000000";
     const B: &str = "peer-b-0000000000000";
     const O: &str = "offer-1-000000000000";
+
+    /// Invariant: a tracker's failure reason is shown without control or bidi characters and
+    /// never longer than the cap.
+    #[test]
+    fn failure_reasons_are_cleaned_and_capped() {
+        assert_eq!(
+            sanitize_failure_reason("  too\n many\u{202E} peers\t"),
+            "too many peers"
+        );
+        assert_eq!(sanitize_failure_reason("\u{0}\u{7}"), "no reason given");
+        let long = sanitize_failure_reason(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_FAILURE_REASON_CHARS + 1);
+    }
 
     #[test]
     fn announce_with_offers_parses_and_round_trips() {
@@ -287,9 +345,10 @@ mod tests {
     #[test]
     fn sealed_sdp_opens_only_in_its_context() {
         let k = Key([9; KEY_LEN]);
-        let offer = seal_offer(&k, [1; NONCE_LEN], IH, A, O, "v=0");
+        let offer = seal_offer(&k, [1; NONCE_LEN], IH, A, O, 42, "v=0");
         assert_eq!(offer.kind, "offer");
-        assert_eq!(open_offer(&k, IH, A, O, &offer).unwrap(), "v=0");
+        let opened = open_offer(&k, IH, A, O, &offer).unwrap();
+        assert_eq!((opened.created_ms, opened.sdp.as_str()), (42, "v=0"));
         // A tracker re-attributing the offer to another peer, or another room's key, fails.
         assert!(open_offer(&k, IH, B, O, &offer).is_err());
         assert!(open_offer(&Key([8; KEY_LEN]), IH, A, O, &offer).is_err());

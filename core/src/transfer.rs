@@ -2,8 +2,10 @@
 //!
 //! A file is offered to the room on the control channel ([`crate::wire::PeerMessage::FileOffer`]).
 //! A peer that wants it sends [`crate::wire::PeerMessage::FileRequest`]; the sender then opens a
-//! data channel of its own for that one transfer, labelled [`channel_label`], so a large file
-//! never queues behind chat. On that channel:
+//! peer connection of its own for that one transfer (its offer and answer travel sealed over
+//! the control channel as [`crate::wire::PeerMessage::FileLink`]), with one channel labelled
+//! [`channel_label`], so a large file never queues behind chat in one SCTP association. On
+//! that channel:
 //!
 //! - sender → receiver: the STREAM header ([`crate::stream::HEADER_LEN`] bytes), then each
 //!   sealed record as one message;
@@ -133,6 +135,31 @@ impl Refusal {
             Refusal::NotOffered => "The sender no longer offers this file.",
             Refusal::AlreadyViewed => "This view-once file was already opened.",
             Refusal::Busy => "The sender is busy with other transfers to you. Try again shortly.",
+        }
+    }
+}
+
+/// Why a running transfer was stopped from outside its task (the engine decides; the task
+/// cleans up and reports its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Cancelled,
+    Withdrawn,
+    PeerLeft,
+    Idle,
+    /// The transfer's own connection could not be set up.
+    Unreachable,
+}
+
+impl Stop {
+    /// What the user is told.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stop::Cancelled => "cancelled",
+            Stop::Withdrawn => "The sender withdrew the file.",
+            Stop::PeerLeft => "The other person left, so the transfer was interrupted.",
+            Stop::Idle => "Nothing arrived for too long, so the transfer was stopped.",
+            Stop::Unreachable => "No connection for the transfer could be made.",
         }
     }
 }

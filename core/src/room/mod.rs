@@ -1,0 +1,818 @@
+//! The room engine: every decision of one room, sans-I/O.
+//!
+//! One [`Room`] per joined room. The shell (the browser driver, the native peer, the
+//! simulation tests) feeds it what happened — a tracker socket opened, closed or spoke, a
+//! connection's SDP is ready, its channel opened or closed, a frame arrived, the user did
+//! something, the time passed — through `handle_*` methods and user commands, then drains
+//! [`Output`]s with [`Room::poll_output`] and carries them out: send this text to tracker *i*,
+//! create an offer connection, answer this offer, apply this answer, send this frame, close
+//! this connection, start or stop a transfer, show this event. [`Room::poll_timeout`] says when
+//! the engine next wants [`Room::handle_timeout`]; nothing ticks.
+//!
+//! The engine owns no socket, clock or entropy source: the shell passes `now_ms` in every
+//! call and seeds the engine's [`Drbg`] once. It never panics on anything a peer, a tracker or
+//! the shell sends.
+//!
+//! # Layout
+//! - `mod.rs`: the engine value, its inputs and outputs, peers, chat, bans, heartbeats.
+//! - `signaling`: tracker messages, announces sized to the swarm, offers and answers.
+//! - `trackers`: one tracker slot's status, backoff and schedule.
+//! - `files`: file offers, requests, refusals, caps, view-once, transfer bookkeeping.
+
+mod files;
+mod signaling;
+mod trackers;
+
+pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, FileState};
+pub use trackers::{
+    TrackerStatus, DEFAULT_INTERVAL_MS, FOLLOW_UP_MS, MAX_FOLLOW_UP_DOUBLINGS, MAX_INTERVAL_MS,
+    MIN_INTERVAL_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS,
+};
+
+use crate::drbg::{Drbg, SEED_LEN};
+use crate::ids::PeerId;
+use crate::keys::RoomKeys;
+use crate::mesh::{self, Mesh, Timeout, PING_INTERVAL_MS};
+use crate::wire::{self, PeerMessage, StreamLabel, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Offers in the first announce on a socket, before the tracker has told us the swarm size:
+/// enough to reach everyone in a room of six at once (larger rooms get follow-up announces).
+pub const INITIAL_OFFERS: usize = 5;
+/// Most offers in one announce (the protocol's ceiling is 10; each offer is a live peer
+/// connection while it waits).
+pub const MAX_OFFERS: usize = 8;
+/// Most offers from others we negotiate at once: a tracker (or peers behind it) cannot make us
+/// open connections without bound.
+pub const MAX_PENDING_ANSWERS: usize = 16;
+/// An offer whose sealed creation time is older than this is a replay (or from a clock far
+/// behind ours): an honest offer is answered within seconds of being made, and a minute leaves
+/// room for clocks that disagree.
+pub const MAX_OFFER_AGE_MS: u64 = 60_000;
+/// An answer that has not led to an open connection this long after it was sent may have been
+/// dropped by its tracker: it is sent again through every other open tracker.
+pub const ANSWER_RESEND_MS: u64 = 2_000;
+/// A pending answer this old gives way to a newer offer from the same peer (a replayed stale
+/// offer, or an answer lost on the way, must not hold the pair for the whole connect timeout).
+pub const REPLACE_PENDING_AFTER_MS: u64 = 3_000;
+/// Audio level (0–1, as in WebRTC stats) from which a peer counts as speaking: above the
+/// noise floor of a quiet room with noise suppression on.
+pub const SPEAKING_LEVEL: f64 = 0.02;
+/// How often the shell is asked for audio levels while a peer's microphone is on: a speaking
+/// indicator that follows speech without polling stats constantly.
+pub const LEVEL_POLL_MS: u64 = 500;
+/// While a tracker waits to reconnect, the engine wakes this often so the countdown shown
+/// to the user stays true.
+pub const STATUS_REFRESH_MS: u64 = 1_000;
+/// Peers banned in one session: each ban cost its peer a full connection, and the oldest is
+/// forgotten first.
+pub const MAX_BANNED: usize = 256;
+/// Outputs waiting for the shell. The shell drains them after every call; a shell that does
+/// not is broken, and the oldest non-essential events would be the first to go.
+pub const MAX_PENDING_OUTPUTS: usize = 65_536;
+
+/// One peer connection as the engine knows it; the shell maps it to its own object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnHandle(pub u32);
+
+/// Microphone, camera and screen-share state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaFlags {
+    pub mic: bool,
+    pub camera: bool,
+    pub screen: bool,
+}
+
+/// Why a chat message was not sent (the draft stays with the user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("Message is empty")]
+    Empty,
+    #[error("Message not sent: longer than {} KiB", MAX_CHAT_BYTES / 1024)]
+    TooLong,
+}
+
+/// The message that would be sent for `text`, or why none would: the composer asks before it
+/// clears its draft.
+pub fn check_chat(text: &str) -> Result<&str, ChatError> {
+    let text = text.trim();
+    if text.is_empty() {
+        Err(ChatError::Empty)
+    } else if text.len() > MAX_CHAT_BYTES {
+        Err(ChatError::TooLong)
+    } else {
+        Ok(text)
+    }
+}
+
+/// What the shell must do or show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Open (or reopen) tracker `i`'s socket, dropping any previous one.
+    ConnectTracker(usize),
+    /// Close tracker `i`'s socket for good (leaving).
+    CloseTracker(usize),
+    /// Send this text frame on tracker `i`'s socket (dropped if it is not open).
+    TrackerSend { tracker: usize, text: String },
+    /// Create a connection (with its control channel) and make an offer; report it with
+    /// [`Room::handle_local_offer`].
+    CreateOffer(ConnHandle),
+    /// Create a connection, apply this remote offer and make an answer; report it with
+    /// [`Room::handle_local_answer`].
+    CreateAnswer { conn: ConnHandle, offer_sdp: String },
+    /// Apply the remote answer to our offer; report failure with
+    /// [`Room::handle_answer_failed`].
+    ApplyAnswer {
+        conn: ConnHandle,
+        answer_sdp: String,
+    },
+    /// Send this sealed frame on the connection's control channel.
+    Send { conn: ConnHandle, frame: Vec<u8> },
+    /// Close and forget the connection.
+    Close(ConnHandle),
+    /// Read the audio level of these connections and report it with [`Room::handle_level`].
+    PollLevels(Vec<ConnHandle>),
+    /// Something for the user interface.
+    Event(Event),
+    /// A file transfer step (see [`FileOutput`]).
+    File(FileOutput),
+}
+
+/// What the user sees change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Every tracker's status, in configuration order (sent when any changes).
+    Trackers(Vec<TrackerStatus>),
+    /// A peer said hello: it is in the room.
+    PeerUp {
+        peer: PeerId,
+        name: String,
+    },
+    PeerName {
+        peer: PeerId,
+        name: String,
+    },
+    /// A listed peer left; `reason` when it was dropped rather than leaving.
+    PeerDown {
+        peer: PeerId,
+        reason: Option<String>,
+    },
+    /// A connection is open and kept: media may flow on it from now on (the shell adds our
+    /// tracks and starts renegotiation there).
+    Opened {
+        peer: PeerId,
+        conn: ConnHandle,
+    },
+    /// A chat line (`from: None` for our own).
+    Chat {
+        from: Option<PeerId>,
+        name: String,
+        at_ms: u64,
+        text: String,
+    },
+    /// A malformed or oversized frame from `peer` was dropped.
+    BadFrame {
+        peer: PeerId,
+    },
+    Notice(String),
+    PeerMedia {
+        peer: PeerId,
+        media: MediaFlags,
+    },
+    Speaking {
+        peer: PeerId,
+        speaking: bool,
+    },
+    /// A media renegotiation message for the shell's media code: `Description`, `Candidate`
+    /// or `Streams`.
+    Negotiation {
+        peer: PeerId,
+        conn: ConnHandle,
+        msg: PeerMessage,
+    },
+    /// A file card changed (see [`FileEvent`]).
+    File(FileEvent),
+}
+
+/// What a connection is for, as far as signaling goes.
+#[derive(Debug)]
+enum Role {
+    /// Our offer. `tracker`: the announce carrying it (`None` while prepared ahead);
+    /// `sent_ms`: when that announce went out.
+    Offer {
+        sdp: Option<String>,
+        tracker: Option<usize>,
+        sent_ms: Option<u64>,
+    },
+    /// Answering a peer's offer that came through `tracker`. `answer`: the tracker message
+    /// carrying our sealed answer once made, kept so it can be sent again elsewhere.
+    Answering {
+        tracker: usize,
+        created_ms: u64,
+        answer: Option<String>,
+        answered_ms: Option<u64>,
+        resent: bool,
+    },
+    /// Our offer, answered by the peer in `mesh`.
+    Answered,
+}
+
+#[derive(Debug)]
+struct Conn {
+    role: Role,
+    offer_id: String,
+    /// The negotiation this connection carries; `None` while our offer is unanswered.
+    mesh: Option<mesh::ConnId>,
+    open: bool,
+    /// From the peer's hello; the peer is listed once it is known.
+    name: Option<String>,
+    bad_frames: u32,
+    media: MediaFlags,
+    speaking: bool,
+}
+
+impl Conn {
+    fn new(role: Role, offer_id: String) -> Self {
+        Self {
+            role,
+            offer_id,
+            mesh: None,
+            open: false,
+            name: None,
+            bad_frames: 0,
+            media: MediaFlags::default(),
+            speaking: false,
+        }
+    }
+
+    fn peer(&self) -> Option<&PeerId> {
+        self.mesh.as_ref().map(|c| &c.peer)
+    }
+}
+
+/// The whole room, for one local peer.
+pub struct Room {
+    me: PeerId,
+    keys: Option<RoomKeys>,
+    rng: Drbg,
+    name: String,
+    mesh: Mesh,
+    trackers: Vec<trackers::Slot>,
+    shown_trackers: Vec<TrackerStatus>,
+    conns: BTreeMap<ConnHandle, Conn>,
+    next_conn: u32,
+    /// Id of our last chat message (ids start at 1).
+    chat_seq: u64,
+    next_ping_ms: u64,
+    next_levels_ms: u64,
+    next_status_ms: u64,
+    /// Peers dropped for misbehaving: never reconnected in this session, or they would be
+    /// back with their next re-announce. Oldest first.
+    banned: VecDeque<PeerId>,
+    media: (Vec<StreamLabel>, MediaFlags),
+    files: files::Files,
+    out: VecDeque<Output>,
+    left: bool,
+}
+
+impl Room {
+    /// A room with `trackers` tracker slots and our display name. Opens every tracker and
+    /// prepares the first offers at once, so sockets and ICE gathering run while the shell
+    /// derives the room keys ([`Room::set_keys`]).
+    pub fn new(trackers: usize, name: &str, seed: [u8; SEED_LEN], now_ms: u64) -> Self {
+        let mut rng = Drbg::new(seed);
+        let me = PeerId::random(&rng.bytes());
+        let mut room = Self {
+            mesh: Mesh::new(me.clone()),
+            me,
+            keys: None,
+            rng,
+            name: wire::sanitize_name(name, "Guest"),
+            trackers: (0..trackers).map(|_| trackers::Slot::new()).collect(),
+            shown_trackers: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            chat_seq: 0,
+            next_ping_ms: now_ms.saturating_add(PING_INTERVAL_MS),
+            next_levels_ms: now_ms,
+            next_status_ms: now_ms,
+            banned: VecDeque::new(),
+            media: (Vec::new(), MediaFlags::default()),
+            files: files::Files::default(),
+            out: VecDeque::new(),
+            left: false,
+        };
+        for i in 0..trackers {
+            room.push(Output::ConnectTracker(i));
+        }
+        for _ in 0..INITIAL_OFFERS.saturating_mul(trackers) {
+            room.prepare_offer();
+        }
+        room.report_trackers();
+        room
+    }
+
+    /// The room keys are derived: announcing can start.
+    pub fn set_keys(&mut self, keys: RoomKeys, now_ms: u64) {
+        self.keys = Some(keys);
+        for i in 0..self.trackers.len() {
+            self.announce(i, now_ms);
+        }
+    }
+
+    pub fn me(&self) -> &PeerId {
+        &self.me
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next thing for the shell to do, oldest first.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the engine next wants [`Room::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.left {
+            return None;
+        }
+        let mut at = self.mesh.next_timeout();
+        let mut min = |t: Option<u64>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a: u64| a.min(t)));
+            }
+        };
+        min(Some(self.next_ping_ms));
+        for t in &self.trackers {
+            min(t.wake_at());
+            if matches!(t.status, TrackerStatus::Retrying { .. }) {
+                min(Some(self.next_status_ms));
+            }
+        }
+        if self.conns.values().any(|c| c.open && c.media.mic) {
+            min(Some(self.next_levels_ms));
+        }
+        for c in self.conns.values() {
+            if let Role::Answering {
+                answered_ms: Some(t),
+                resent: false,
+                ..
+            } = c.role
+            {
+                if !c.open {
+                    min(Some(t.saturating_add(ANSWER_RESEND_MS)));
+                }
+            }
+        }
+        min(self.files.next_timeout());
+        at
+    }
+
+    /// Time passed: heartbeats, timeouts, reconnects, re-announces, resends.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.left {
+            return;
+        }
+        for t in self.mesh.tick(now) {
+            match t {
+                Timeout::Close { conn, was_open } => {
+                    let reason = was_open.then(|| "stopped responding".to_owned());
+                    if let Some(h) = self.handle_of(&conn) {
+                        self.close_conn(h, reason);
+                    }
+                }
+                Timeout::OfferExpired { offer_id } => {
+                    let stale: Vec<ConnHandle> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.mesh.is_none() && c.offer_id == offer_id)
+                        .map(|(h, _)| *h)
+                        .collect();
+                    for h in stale {
+                        self.close_conn(h, None);
+                    }
+                }
+            }
+        }
+        self.resend_answers(now);
+        for i in 0..self.trackers.len() {
+            let t = &mut self.trackers[i];
+            match t.status {
+                TrackerStatus::Retrying { at_ms } if now >= at_ms => {
+                    t.connecting();
+                    self.push(Output::ConnectTracker(i));
+                }
+                TrackerStatus::Joining | TrackerStatus::Connected
+                    if t.announced && now >= t.next_announce_ms =>
+                {
+                    self.announce(i, now);
+                }
+                _ => {}
+            }
+        }
+        if now >= self.next_status_ms {
+            self.next_status_ms = now.saturating_add(STATUS_REFRESH_MS);
+        }
+        self.files_timeout(now);
+        if now >= self.next_levels_ms {
+            self.next_levels_ms = now.saturating_add(LEVEL_POLL_MS);
+            let mics: Vec<ConnHandle> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.open && c.media.mic)
+                .map(|(h, _)| *h)
+                .collect();
+            if !mics.is_empty() {
+                self.push(Output::PollLevels(mics));
+            }
+        }
+        if now >= self.next_ping_ms {
+            self.next_ping_ms = now.saturating_add(PING_INTERVAL_MS);
+            self.broadcast(&PeerMessage::Ping { t: now });
+        }
+        self.report_trackers();
+    }
+
+    // ---- user commands ----
+
+    /// Sends a chat message to everyone; the composer should have asked [`check_chat`].
+    pub fn send_chat(&mut self, text: &str, now: u64) -> Result<(), ChatError> {
+        let text = check_chat(text)?.to_owned();
+        self.chat_seq += 1;
+        self.broadcast(&PeerMessage::Chat {
+            id: self.chat_seq,
+            sent_at_ms: now,
+            text: text.clone(),
+        });
+        self.event(Event::Chat {
+            from: None,
+            name: self.name.clone(),
+            at_ms: now,
+            text,
+        });
+        Ok(())
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        self.name = wire::sanitize_name(name, &self.name);
+        let msg = PeerMessage::SetName {
+            name: self.name.clone(),
+        };
+        self.broadcast(&msg);
+    }
+
+    /// Our media changed: labels first (so receivers lay tracks out right), then the state.
+    pub fn set_media(&mut self, labels: Vec<StreamLabel>, flags: MediaFlags) {
+        self.media = (labels, flags);
+        self.broadcast(&PeerMessage::Streams {
+            streams: self.media.0.clone(),
+        });
+        self.broadcast(&media_state(flags));
+    }
+
+    /// Sends a media renegotiation message (`Description` or `Candidate`) on `conn`.
+    pub fn send_negotiation(&mut self, conn: ConnHandle, msg: &PeerMessage) {
+        if matches!(
+            msg,
+            PeerMessage::Description { .. } | PeerMessage::Candidate { .. }
+        ) {
+            self.send_to(conn, msg);
+        }
+    }
+
+    /// Leaves: goodbye to every peer and tracker, then every connection and socket closes.
+    pub fn leave(&mut self) {
+        if self.left {
+            return;
+        }
+        self.files_leave();
+        self.broadcast(&PeerMessage::Bye);
+        self.leave_trackers();
+        let all: Vec<ConnHandle> = self.conns.keys().copied().collect();
+        for h in all {
+            self.conns.remove(&h);
+            self.push(Output::Close(h));
+        }
+        for i in 0..self.trackers.len() {
+            self.push(Output::CloseTracker(i));
+        }
+        self.left = true;
+    }
+
+    // ---- connection events ----
+
+    /// `conn`'s control channel opened.
+    pub fn handle_channel_open(&mut self, h: ConnHandle, now: u64) {
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        let keep = c.mesh.as_ref().is_some_and(|m| self.mesh.on_open(m, now));
+        if !keep {
+            self.conns.remove(&h);
+            self.push(Output::Close(h));
+            return;
+        }
+        c.open = true;
+        let Some(peer) = c.peer().cloned() else {
+            return;
+        };
+        let hello = PeerMessage::Hello {
+            name: self.name.clone(),
+        };
+        self.send_to(h, &hello);
+        self.send_offers_to(h);
+        // A late joiner gets the media already flowing: labels and state, then (from the
+        // shell, on `Opened`) the tracks.
+        if self.media.1 != MediaFlags::default() {
+            let streams = self.media.0.clone();
+            self.send_to(h, &PeerMessage::Streams { streams });
+            self.send_to(h, &media_state(self.media.1));
+        }
+        self.event(Event::Opened { peer, conn: h });
+    }
+
+    /// `conn` closed (channel closed, ICE failed) or the shell could not set it up.
+    pub fn handle_channel_closed(&mut self, h: ConnHandle) {
+        self.close_conn(h, None);
+    }
+
+    /// A frame arrived on `conn`'s control channel.
+    pub fn handle_frame(&mut self, h: ConnHandle, bytes: &[u8], now: u64) {
+        let Some(keys) = &self.keys else {
+            return;
+        };
+        let Some(c) = self.conns.get(&h) else {
+            return;
+        };
+        let Some(peer) = c.peer().filter(|_| c.open).cloned() else {
+            return;
+        };
+        match wire::decode(&keys.chat, peer.as_str(), self.me.as_str(), bytes) {
+            Ok(msg) => {
+                self.mesh.on_heard(&peer, now);
+                self.on_message(h, peer, msg, now);
+            }
+            Err(_) => self.bad_frame(h),
+        }
+    }
+
+    /// A frame on `conn` was too large to even read (the shell checked its length before
+    /// copying it): it counts as malformed.
+    pub fn handle_oversized_frame(&mut self, h: ConnHandle) {
+        self.bad_frame(h);
+    }
+
+    /// The peer on `conn` sent frames faster than the shell could hand them over.
+    pub fn handle_flooded(&mut self, h: ConnHandle) {
+        self.ban(h, "sent messages faster than they could be handled");
+    }
+
+    /// The audio level on `conn` (`None`: no audio arrives).
+    pub fn handle_level(&mut self, h: ConnHandle, level: Option<f64>) {
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        let speaking = level.is_some_and(|l| l >= SPEAKING_LEVEL) && c.media.mic;
+        if speaking == c.speaking {
+            return;
+        }
+        c.speaking = speaking;
+        if let Some(peer) = c.peer().cloned() {
+            self.event(Event::Speaking { peer, speaking });
+        }
+    }
+
+    /// The peer of an open connection (for the shell's media bookkeeping).
+    pub fn peer_of(&self, h: ConnHandle) -> Option<&PeerId> {
+        self.conns.get(&h).and_then(|c| c.peer())
+    }
+
+    /// The open connection to `peer`, if any.
+    pub fn open_conn(&self, peer: &PeerId) -> Option<ConnHandle> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.open && c.peer() == Some(peer))
+            .map(|(h, _)| *h)
+    }
+
+    /// Open connections and their peers.
+    pub fn open_peers(&self) -> impl Iterator<Item = (ConnHandle, &PeerId)> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.open)
+            .filter_map(|(h, c)| c.peer().map(|p| (*h, p)))
+    }
+
+    /// A peer's display name, once it said hello.
+    pub fn peer_name(&self, peer: &PeerId) -> String {
+        self.conns
+            .values()
+            .find(|c| c.peer() == Some(peer))
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| "Guest".into())
+    }
+
+    /// Peers the engine has a connection with, open or pending.
+    pub fn known_peers(&self) -> usize {
+        self.mesh.len()
+    }
+
+    /// Connections the engine keeps (any state): for tests that check nothing leaks.
+    pub fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    // ---- internals ----
+
+    fn push(&mut self, o: Output) {
+        if self.out.len() >= MAX_PENDING_OUTPUTS {
+            // Only a shell that never drains gets here; keep the newest decisions.
+            self.out.pop_front();
+        }
+        self.out.push_back(o);
+    }
+
+    fn event(&mut self, e: Event) {
+        self.push(Output::Event(e));
+    }
+
+    fn new_handle(&mut self) -> ConnHandle {
+        self.next_conn = self.next_conn.wrapping_add(1);
+        ConnHandle(self.next_conn)
+    }
+
+    fn handle_of(&self, m: &mesh::ConnId) -> Option<ConnHandle> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.mesh.as_ref() == Some(m))
+            .map(|(h, _)| *h)
+    }
+
+    fn report_trackers(&mut self) {
+        let views: Vec<TrackerStatus> = self.trackers.iter().map(|t| t.status.clone()).collect();
+        if views != self.shown_trackers {
+            self.shown_trackers = views.clone();
+            self.event(Event::Trackers(views));
+        }
+    }
+
+    /// Closes and forgets a connection; tells the UI if it was a listed peer.
+    fn close_conn(&mut self, h: ConnHandle, reason: Option<String>) {
+        let Some(c) = self.conns.remove(&h) else {
+            return;
+        };
+        self.push(Output::Close(h));
+        match &c.mesh {
+            Some(m) => {
+                let left = self.mesh.on_closed(m);
+                if left || reason.is_some() {
+                    // Transfers on this connection end with its channels anyway; the peer's
+                    // offers and our transfers with it go only when the peer itself is gone.
+                    self.files_peer_gone(&m.peer);
+                }
+                if (left || reason.is_some()) && c.name.is_some() {
+                    self.event(Event::PeerDown {
+                        peer: m.peer.clone(),
+                        reason,
+                    });
+                }
+            }
+            None => self.mesh.offer_dropped(&c.offer_id),
+        }
+    }
+
+    /// Drops a misbehaving peer and refuses it for the rest of the session.
+    fn ban(&mut self, h: ConnHandle, reason: &str) {
+        if let Some(peer) = self.conns.get(&h).and_then(|c| c.peer()).cloned() {
+            if self.banned.len() >= MAX_BANNED {
+                self.banned.pop_front();
+            }
+            self.banned.push_back(peer);
+        }
+        self.close_conn(h, Some(reason.to_owned()));
+    }
+
+    fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.contains(peer)
+    }
+
+    /// Counts a malformed frame; more than [`MAX_BAD_FRAMES`] and the peer is banned.
+    fn bad_frame(&mut self, h: ConnHandle) {
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        let Some(peer) = c.peer().filter(|_| c.open).cloned() else {
+            return;
+        };
+        c.bad_frames = c.bad_frames.saturating_add(1);
+        let too_many = c.bad_frames > MAX_BAD_FRAMES;
+        self.event(Event::BadFrame { peer });
+        if too_many {
+            self.ban(h, "sent malformed data");
+        }
+    }
+
+    fn on_message(&mut self, h: ConnHandle, peer: PeerId, msg: PeerMessage, now: u64) {
+        match msg {
+            PeerMessage::Hello { name } | PeerMessage::SetName { name } => {
+                let name = wire::sanitize_name(&name, "Guest");
+                let Some(c) = self.conns.get_mut(&h) else {
+                    return;
+                };
+                let first = c.name.is_none();
+                c.name = Some(name.clone());
+                if first {
+                    self.event(Event::PeerUp { peer, name });
+                } else {
+                    self.event(Event::PeerName { peer, name });
+                }
+            }
+            PeerMessage::Chat {
+                id,
+                sent_at_ms,
+                text,
+            } => {
+                if !self.mesh.accept_chat(&peer, id) {
+                    return;
+                }
+                let name = self.peer_name(&peer);
+                self.event(Event::Chat {
+                    from: Some(peer),
+                    name,
+                    // A sender's clock may run ahead; never show a message from the future.
+                    at_ms: sent_at_ms.min(now),
+                    text: wire::sanitize_text(&text),
+                });
+            }
+            PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
+            PeerMessage::Pong { .. } => {}
+            PeerMessage::Bye => self.close_conn(h, None),
+            msg @ (PeerMessage::Description { .. }
+            | PeerMessage::Candidate { .. }
+            | PeerMessage::Streams { .. }) => {
+                self.event(Event::Negotiation { peer, conn: h, msg });
+            }
+            PeerMessage::MediaState {
+                mic,
+                camera,
+                screen,
+            } => {
+                let media = MediaFlags {
+                    mic,
+                    camera,
+                    screen,
+                };
+                let Some(c) = self.conns.get_mut(&h) else {
+                    return;
+                };
+                c.media = media;
+                if !mic {
+                    c.speaking = false;
+                }
+                self.event(Event::PeerMedia { peer, media });
+            }
+            msg @ (PeerMessage::FileOffer { .. }
+            | PeerMessage::FileWithdraw { .. }
+            | PeerMessage::FileRequest { .. }
+            | PeerMessage::FileRefused { .. }
+            | PeerMessage::FileLink { .. }) => self.on_file_message(h, &peer, msg, now),
+        }
+    }
+
+    fn send_to(&mut self, h: ConnHandle, msg: &PeerMessage) {
+        let Some(keys) = &self.keys else {
+            return;
+        };
+        let Some(peer) = self.conns.get(&h).filter(|c| c.open).and_then(|c| c.peer()) else {
+            return;
+        };
+        let nonce = self.rng.bytes();
+        let frame = wire::encode(&keys.chat, nonce, self.me.as_str(), peer.as_str(), msg);
+        self.push(Output::Send { conn: h, frame });
+    }
+
+    fn broadcast(&mut self, msg: &PeerMessage) {
+        let open: Vec<ConnHandle> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.open)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in open {
+            self.send_to(h, msg);
+        }
+    }
+}
+
+fn media_state(f: MediaFlags) -> PeerMessage {
+    PeerMessage::MediaState {
+        mic: f.mic,
+        camera: f.camera,
+        screen: f.screen,
+    }
+}
+
+#[cfg(test)]
+mod tests;

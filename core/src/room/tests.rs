@@ -1,0 +1,380 @@
+//! The engine's rules one at a time, on two engines wired by hand. The whole-room properties
+//! are in `core/tests/sim`.
+
+use super::*;
+use crate::tracker::{Announce, ServerMessage};
+use crate::transfer::{Refusal, MAX_VIEW_ONCE_BYTES};
+
+const IH_MASTER: [u8; 32] = [9; 32];
+
+fn keys() -> RoomKeys {
+    RoomKeys::from_master(&IH_MASTER)
+}
+
+fn drain(r: &mut Room) -> Vec<Output> {
+    std::iter::from_fn(|| r.poll_output()).collect()
+}
+
+fn room(seed: u8) -> Room {
+    let mut r = Room::new(1, &format!("peer {seed}"), [seed; SEED_LEN], 0);
+    r.set_keys(keys(), 0);
+    r
+}
+
+/// Every offer a room created gets its SDP; returns the announce it then sends.
+fn announce_of(r: &mut Room, now: u64) -> Announce {
+    r.handle_tracker_open(0, now);
+    let mut text = None;
+    for _ in 0..3 {
+        for o in drain(r) {
+            match o {
+                Output::CreateOffer(h) => r.handle_local_offer(h, Ok(format!("sdp{}", h.0)), now),
+                Output::TrackerSend { text: t, .. } => text = Some(t),
+                _ => {}
+            }
+        }
+    }
+    serde_json::from_str(&text.expect("an announce")).expect("json")
+}
+
+fn forward_offer(a: &Announce, i: usize) -> String {
+    let o = &a.offers.as_ref().expect("offers")[i];
+    serde_json::to_string(&ServerMessage {
+        info_hash: Some(a.info_hash.clone()),
+        peer_id: Some(a.peer_id.clone()),
+        offer_id: Some(o.offer_id.clone()),
+        offer: Some(o.offer.clone()),
+        ..ServerMessage::default()
+    })
+    .expect("json")
+}
+
+/// A and B connected: (a, b, a's handle for b, b's handle for a).
+fn pair() -> (Room, Room, ConnHandle, ConnHandle) {
+    let (mut a, mut b) = (room(1), room(2));
+    let ann = announce_of(&mut a, 10);
+    drain(&mut b);
+    b.handle_tracker_open(0, 10);
+    drain(&mut b);
+    b.handle_tracker_text(0, &forward_offer(&ann, 0), 20);
+    let hb = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::CreateAnswer { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("b answers");
+    b.handle_local_answer(hb, Ok("answer".into()), 30);
+    let answer = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::TrackerSend { text, .. } => Some(text),
+            _ => None,
+        })
+        .expect("answer sent");
+    let ans: Announce = serde_json::from_str(&answer).expect("json");
+    let routed = serde_json::to_string(&ServerMessage {
+        info_hash: Some(ans.info_hash),
+        peer_id: Some(ans.peer_id),
+        offer_id: ans.offer_id,
+        answer: ans.answer,
+        ..ServerMessage::default()
+    })
+    .expect("json");
+    a.handle_tracker_text(0, &routed, 40);
+    let ha = drain(&mut a)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::ApplyAnswer { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("a applies the answer");
+    a.handle_channel_open(ha, 50);
+    b.handle_channel_open(hb, 50);
+    deliver(&mut a, ha, &mut b, hb, 60);
+    deliver(&mut b, hb, &mut a, ha, 60);
+    (a, b, ha, hb)
+}
+
+/// Hands every frame `from` sends on `fh` to `to` on `th`; returns the other outputs.
+fn deliver(
+    from: &mut Room,
+    fh: ConnHandle,
+    to: &mut Room,
+    th: ConnHandle,
+    now: u64,
+) -> Vec<Output> {
+    let mut rest = Vec::new();
+    for o in drain(from) {
+        match o {
+            Output::Send { conn, frame } if conn == fh => to.handle_frame(th, &frame, now),
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
+fn events(outs: &[Output]) -> Vec<&Event> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn two_engines_meet_and_chat() {
+    let (mut a, mut b, ha, hb) = pair();
+    a.send_chat("  hello  ", 100).expect("sent");
+    let outs = deliver(&mut a, ha, &mut b, hb, 101);
+    assert!(events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::Chat { from: None, text, .. } if text == "hello")));
+    let got = drain(&mut b);
+    assert!(events(&got)
+        .iter()
+        .any(|e| matches!(e, Event::Chat { from: Some(_), text, name, .. } if text == "hello" && name == "peer 1")));
+}
+
+/// Invariant: a message over the limit is refused before anything is sent, with a reason the
+/// composer shows while it keeps the draft.
+#[test]
+fn an_overlong_chat_message_is_refused_up_front() {
+    let long = "x".repeat(MAX_CHAT_BYTES + 1);
+    assert_eq!(check_chat(&long), Err(ChatError::TooLong));
+    assert_eq!(check_chat("   "), Err(ChatError::Empty));
+    assert_eq!(check_chat(" ok "), Ok("ok"));
+    let (mut a, _b, _ha, _hb) = pair();
+    drain(&mut a);
+    assert_eq!(a.send_chat(&long, 100), Err(ChatError::TooLong));
+    assert!(drain(&mut a).is_empty(), "nothing sent or shown");
+    assert!(ChatError::TooLong.to_string().contains("16 KiB"));
+}
+
+/// Invariant: MAX_BAD_FRAMES malformed frames are tolerated; the next one bans the peer.
+#[test]
+fn malformed_frames_are_counted_then_the_peer_is_banned() {
+    let (_a, mut b, _ha, hb) = pair();
+    drain(&mut b);
+    for i in 0..MAX_BAD_FRAMES {
+        b.handle_frame(hb, b"garbage", 100 + u64::from(i));
+        let outs = drain(&mut b);
+        assert!(
+            !outs.iter().any(|o| matches!(o, Output::Close(_))),
+            "closed after {i}"
+        );
+    }
+    b.handle_oversized_frame(hb);
+    let outs = drain(&mut b);
+    assert!(outs.contains(&Output::Close(hb)));
+    assert!(events(&outs).iter().any(|e| matches!(e,
+        Event::PeerDown { reason: Some(r), .. } if r == "sent malformed data")));
+}
+
+/// Invariant: a tracker replaying an old offer gets no answer.
+#[test]
+fn stale_offers_are_not_answered() {
+    let mut a = room(1);
+    let ann = announce_of(&mut a, 1_000);
+    let mut b = room(2);
+    b.handle_tracker_open(0, 1_000);
+    drain(&mut b);
+    b.handle_tracker_text(0, &forward_offer(&ann, 0), 1_000 + MAX_OFFER_AGE_MS + 1);
+    assert!(!drain(&mut b)
+        .iter()
+        .any(|o| matches!(o, Output::CreateAnswer { .. })));
+    b.handle_tracker_text(0, &forward_offer(&ann, 1), 1_000 + MAX_OFFER_AGE_MS);
+    assert!(drain(&mut b)
+        .iter()
+        .any(|o| matches!(o, Output::CreateAnswer { .. })));
+}
+
+/// Invariant: a pending answer that went nowhere gives way to a newer offer from the same
+/// peer, and an answer with no open connection after a while goes out through the others.
+#[test]
+fn a_stuck_pending_answer_is_resent_then_replaced() {
+    let mut a = Room::new(2, "a", [1; SEED_LEN], 0);
+    a.set_keys(keys(), 0);
+    let first = announce_of(&mut a, 0);
+    let mut b = Room::new(2, "b", [2; SEED_LEN], 0);
+    b.set_keys(keys(), 0);
+    b.handle_tracker_open(0, 0);
+    b.handle_tracker_open(1, 0);
+    drain(&mut b);
+    b.handle_tracker_text(0, &forward_offer(&first, 0), 10);
+    let h = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::CreateAnswer { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("answered");
+    b.handle_local_answer(h, Ok("ans".into()), 20);
+    let sent: Vec<usize> = drain(&mut b)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::TrackerSend { tracker, text } if text.contains("answer") => Some(tracker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [0]);
+    assert!(b.poll_timeout().is_some_and(|t| t <= 20 + ANSWER_RESEND_MS));
+    b.handle_timeout(20 + ANSWER_RESEND_MS);
+    let resent: Vec<usize> = drain(&mut b)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::TrackerSend { tracker, text } if text.contains("answer") => Some(tracker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, [1], "the answer goes out through the other tracker");
+    // A newer offer from a (its follow-up) replaces the stuck pending answer.
+    let later = REPLACE_PENDING_AFTER_MS + 100;
+    a.handle_timeout(later);
+    drain(&mut a);
+    let mut again = Room::new(1, "a", [1; SEED_LEN], later);
+    again.set_keys(keys(), later);
+    let newer = announce_of(&mut again, later);
+    b.handle_tracker_text(0, &forward_offer(&newer, 0), later + 10);
+    let outs = drain(&mut b);
+    assert!(
+        outs.contains(&Output::Close(h)),
+        "the stuck answer is dropped"
+    );
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::CreateAnswer { .. })));
+}
+
+/// Invariant: tracker-controlled numbers saturate; its failure reason is shown cleaned.
+#[test]
+fn tracker_numbers_saturate_and_reasons_are_cleaned() {
+    let mut a = room(1);
+    a.handle_tracker_open(0, 0);
+    drain(&mut a);
+    let ih = keys().info_hash;
+    let reply = format!(
+        r#"{{"action":"announce","info_hash":"{ih}","interval":{},"complete":{},"incomplete":{}}}"#,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX
+    );
+    a.handle_tracker_text(0, &reply, 5);
+    assert!(a.poll_timeout().is_some());
+    let refused = "{\"failure reason\":\"go away\\u202e\\nnow\"}";
+    a.handle_tracker_text(0, refused, 6);
+    let outs = drain(&mut a);
+    assert!(events(&outs).iter().any(|e| matches!(e,
+        Event::Trackers(v) if v[0] == TrackerStatus::Refused("go away now".into()))));
+}
+
+/// Invariant: a view-once offer over the view-once limit is refused on arrival, never shown
+/// or buffered, and counts against its sender.
+#[test]
+fn oversized_view_once_offers_are_refused_on_arrival() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    a.broadcast(&PeerMessage::FileOffer {
+        id: crate::transfer::FileId([1; 16]),
+        name: "big.bin".into(),
+        size: MAX_VIEW_ONCE_BYTES + 1,
+        mime: String::new(),
+        view_once: true,
+    });
+    deliver(&mut a, ha, &mut b, hb, 100);
+    let outs = drain(&mut b);
+    assert!(!events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::File(FileEvent::Offered { .. }))));
+    assert!(events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::BadFrame { .. })));
+}
+
+/// Invariant: a view-once file is served once per peer; a second request is refused.
+#[test]
+fn view_once_files_are_served_once_and_refusals_reach_the_receiver() {
+    let (mut a, mut b, ha, hb) = pair();
+    let id = a
+        .offer_file("photo.png", 1_000, "image/png", true, 100)
+        .expect("offered");
+    deliver(&mut a, ha, &mut b, hb, 101);
+    drain(&mut b);
+    let peer_a = a.me().clone();
+    let peer_b = b.me().clone();
+    b.download(&peer_a, id).expect("download starts");
+    let outs = drain(&mut b);
+    let plan = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::File(FileOutput::OpenSink { plan, .. }) => Some(plan.clone()),
+            _ => None,
+        })
+        .expect("a sink is opened");
+    assert!(plan.in_memory && plan.mime == "image/png");
+    b.handle_sink_ready(&peer_a, id, Ok(true), 110);
+    deliver(&mut b, hb, &mut a, ha, 111);
+    let outs = drain(&mut a);
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::File(FileOutput::StartUpload { .. }))));
+    a.handle_upload_ended(&peer_b, id, true);
+    let outs = drain(&mut a);
+    assert!(events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::File(FileEvent::Opened { .. }))));
+    // b asks again (a second download of the same card).
+    b.handle_download_ended(&peer_a, id, DownloadEnd::Failed("x".into()));
+    drain(&mut b);
+    b.download(&peer_a, id).expect("asks again");
+    drain(&mut b);
+    b.handle_sink_ready(&peer_a, id, Ok(true), 200);
+    deliver(&mut b, hb, &mut a, ha, 201);
+    deliver(&mut a, ha, &mut b, hb, 202);
+    let outs = drain(&mut b);
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::File(FileOutput::AbortSink { .. }))));
+    assert!(events(&outs).iter().any(|e| matches!(e,
+        Event::File(FileEvent::Status { state: FileState::Failed(w), .. })
+            if w == Refusal::AlreadyViewed.describe())));
+}
+
+/// Invariant: a view-once file over the limit cannot be offered; the user is told why.
+#[test]
+fn offering_too_large_a_view_once_file_says_why() {
+    let mut a = room(1);
+    let err = a
+        .offer_file("movie.mp4", MAX_VIEW_ONCE_BYTES + 1, "video/mp4", true, 0)
+        .expect_err("refused");
+    assert!(err.to_string().contains("too large to send as view once"));
+}
+
+/// Invariant: the engine's nonces never repeat, even across many frames.
+#[test]
+fn frames_never_reuse_a_nonce() {
+    let (mut a, _b, _ha, _hb) = pair();
+    drain(&mut a);
+    for i in 0..200 {
+        a.send_chat("x", 100 + i).expect("sent");
+    }
+    let mut nonces: Vec<Vec<u8>> = drain(&mut a)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { frame, .. } => Some(frame[1..13].to_vec()),
+            _ => None,
+        })
+        .collect();
+    let n = nonces.len();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), n);
+    assert!(n >= 200);
+}
+
+#[test]
+fn mime_types_are_cleaned() {
+    assert_eq!(files::clean_mime("text/plain\u{202e}\n"), "text/plain");
+    assert_eq!(files::clean_mime(&"é".repeat(200)).len(), 128);
+}
