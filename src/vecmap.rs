@@ -46,10 +46,6 @@ impl<K: PartialEq, V> VecMap<K, V> {
         self.0.iter_mut().map(|(_, v)| v)
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.0.iter().map(|(k, _)| k)
-    }
-
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }

@@ -4,6 +4,7 @@ use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
 use crate::state::{ChatLine, FileView};
 use crate::vecmap::VecMap;
+use hush_core::room::{check_chat, ChatError};
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
@@ -75,20 +76,28 @@ fn line(m: &ChatLine, files: &VecMap<crate::state::FileKey, FileView>) -> Html {
 fn composer() -> Html {
     let (_, send) = use_chat();
     let draft = use_state(String::new);
+    // Why the draft was not sent (it stays in the box to be shortened).
+    let refused = use_state(|| None::<String>);
     let submit = {
-        let (draft, send) = (draft.clone(), send.clone());
-        move || {
-            if !draft.trim().is_empty() {
+        let (draft, send, refused) = (draft.clone(), send.clone(), refused.clone());
+        move || match check_chat(&draft) {
+            Ok(_) => {
                 send.emit((*draft).clone());
                 draft.set(String::new());
+                refused.set(None);
             }
+            Err(ChatError::Empty) => {}
+            Err(e) => refused.set(Some(e.to_string())),
         }
     };
     let on_input = {
-        let draft = draft.clone();
+        let (draft, refused) = (draft.clone(), refused.clone());
         Callback::from(move |e: InputEvent| {
             let el: web_sys::HtmlTextAreaElement = e.target_unchecked_into();
             draft.set(el.value());
+            if refused.is_some() {
+                refused.set(None);
+            }
         })
     };
     let on_key = {
@@ -110,6 +119,9 @@ fn composer() -> Html {
             <textarea aria-label="Message" rows="1" placeholder="Write a message…"
                 value={(*draft).clone()} oninput={on_input} onkeydown={on_key} />
             <button type="submit" class="primary">{ "Send" }</button>
+            if let Some(why) = &*refused {
+                <p class="composer-error" role="alert">{ why }</p>
+            }
         </form>
     }
 }

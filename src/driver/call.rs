@@ -3,14 +3,15 @@
 //! speaking indicator.
 
 use super::js::JsError;
+use super::listener::Listener;
 use super::media::{self, Capture};
 use super::rtc;
-use super::{warn, Driver, Event, SPEAKING_LEVEL};
+use super::{warn, Driver, Event};
 use crate::state::{DeviceKind, MediaFlags, RoomAction};
 use futures::channel::mpsc;
 use hush_core::negotiation::OnDescription;
+use hush_core::room::{ConnHandle, MediaFlags as CoreFlags};
 use hush_core::wire::{PeerMessage, StreamKind, StreamLabel};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MediaStream, MediaStreamTrack, RtcSignalingState};
 
@@ -27,10 +28,10 @@ pub(super) struct LocalMedia {
     cam: Option<MediaStreamTrack>,
     screen: Option<MediaStream>,
     /// `onended` of the shared screen's video track.
-    screen_ended: Option<Closure<dyn FnMut(JsValue)>>,
+    screen_ended: Option<Listener>,
     /// `devicechange` on `navigator.mediaDevices`: the device lists follow plugging and
     /// unplugging.
-    device_change: Option<Closure<dyn FnMut(JsValue)>>,
+    device_change: Option<Listener>,
     mic_device: Option<String>,
     cam_device: Option<String>,
     /// Captures being opened (a second click on the same one waits for it).
@@ -99,11 +100,10 @@ impl LocalMedia {
             return;
         };
         let tx = events.clone();
-        let on_change: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
+        let target: web_sys::EventTarget = md.unchecked_into();
+        self.device_change = Some(Listener::new(&target, "devicechange", move |_| {
             let _ = tx.clone().try_send(Event::DevicesChanged);
-        });
-        md.set_ondevicechange(Some(on_change.as_ref().unchecked_ref()));
-        self.device_change = Some(on_change);
+        }));
     }
 }
 
@@ -111,11 +111,6 @@ impl Drop for LocalMedia {
     fn drop(&mut self) {
         // The camera light goes off when the room ends, whatever ended it.
         self.stop_all();
-        if self.device_change.take().is_some() {
-            if let Some(md) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
-                md.set_ondevicechange(None);
-            }
-        }
     }
 }
 impl Driver {
@@ -133,27 +128,25 @@ impl Driver {
             }
         }
         let flags = self.local.flags();
-        self.broadcast(&PeerMessage::Streams {
-            streams: self.local.labels(),
-        });
-        self.broadcast(&PeerMessage::MediaState {
+        let core = CoreFlags {
             mic: flags.mic,
             camera: flags.camera,
             screen: flags.screen,
-        });
+        };
+        self.room.set_media(self.local.labels(), core);
         self.dispatch.emit(RoomAction::LocalMedia(flags));
     }
 
     /// Sends `track` to every open connection.
     pub(super) fn add_track_everywhere(&mut self, track: &MediaStreamTrack, stream: &MediaStream) {
-        for rtc in self.rtcs.values_mut().filter(|r| r.open) {
-            rtc.add_track(track, stream);
+        for link in self.links.values_mut().filter(|l| l.peer.is_some()) {
+            link.add_track(track, stream);
         }
     }
 
     pub(super) fn remove_track_everywhere(&mut self, track_id: &str) {
-        for rtc in self.rtcs.values_mut() {
-            rtc.remove_track(track_id);
+        for link in self.links.values_mut() {
+            link.remove_track(track_id);
         }
     }
 
@@ -275,8 +268,8 @@ impl Driver {
             (true, Some(old)) => {
                 stream.remove_track(&old);
                 stream.add_track(&track);
-                for rtc in self.rtcs.values_mut() {
-                    rtc.replace_track(&old.id(), &track);
+                for link in self.links.values_mut() {
+                    link.replace_track(&old.id(), &track);
                 }
                 old.stop();
                 *slot = Some(track);
@@ -308,18 +301,17 @@ impl Driver {
                 return;
             }
         };
-        let tx = self.events.clone();
-        let ended: Closure<dyn FnMut(JsValue)> = Closure::new(move |_| {
-            let _ = tx.clone().try_send(Event::ScreenEnded);
-        });
         if let Ok(video) = stream
             .get_video_tracks()
             .get(0)
             .dyn_into::<MediaStreamTrack>()
         {
-            video.set_onended(Some(ended.as_ref().unchecked_ref()));
+            let tx = self.events.clone();
+            let target: web_sys::EventTarget = video.unchecked_into();
+            self.local.screen_ended = Some(Listener::new(&target, "ended", move |_| {
+                let _ = tx.clone().try_send(Event::ScreenEnded);
+            }));
         }
-        self.local.screen_ended = Some(ended);
         self.local.screen = Some(Clone::clone(&stream));
         self.announce_media();
         for t in stream.get_tracks().iter() {
@@ -344,33 +336,37 @@ impl Driver {
         });
     }
 
-    pub(super) fn on_negotiation_needed(&mut self, h: u32) {
-        let Some(rtc) = self.rtcs.get_mut(&h) else {
+    pub(super) fn on_negotiation_needed(&mut self, h: ConnHandle) {
+        let Some(link) = self.links.get_mut(&h) else {
             return;
         };
-        let Some(neg) = rtc.neg.as_mut() else {
+        let Some(neg) = link.neg.as_mut() else {
             return;
         };
         if !neg.start_offer() {
             return;
         }
-        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        let (pc, tx) = (link.pc.clone(), self.events.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let r = rtc::set_local_implicit(pc).await;
             let _ = tx.clone().try_send(Event::LocalDescription(h, r));
         });
     }
 
-    pub(super) fn on_local_description(&mut self, h: u32, result: Result<(bool, String), JsError>) {
-        let Some(rtc) = self.rtcs.get_mut(&h) else {
+    pub(super) fn on_local_description(
+        &mut self,
+        h: ConnHandle,
+        result: Result<(bool, String), JsError>,
+    ) {
+        let Some(link) = self.links.get_mut(&h) else {
             return;
         };
         // Our description may have been rolled back since it was set: the peer's colliding
         // offer was applied in between (we are polite). Sending it now would hand the peer an
         // offer we no longer stand behind; the browser asks again once stable.
-        let current = rtc.pc.local_description().map(|d| d.sdp());
-        let state = rtc.pc.signaling_state();
-        let Some(neg) = rtc.neg.as_mut() else {
+        let current = link.pc.local_description().map(|d| d.sdp());
+        let state = link.pc.signaling_state();
+        let Some(neg) = link.neg.as_mut() else {
             return;
         };
         neg.offer_done();
@@ -379,25 +375,45 @@ impl Driver {
                 let still_ours = current.as_deref() == Some(sdp.as_str())
                     && (!offer || state == RtcSignalingState::HaveLocalOffer);
                 if still_ours {
-                    self.send_to(h, &PeerMessage::Description { offer, sdp });
+                    self.room
+                        .send_negotiation(h, &PeerMessage::Description { offer, sdp });
                 }
             }
             Err(e) => warn(&format!("could not make a renegotiation offer: {e}")),
         }
     }
 
-    pub(super) fn on_description(&mut self, h: u32, offer: bool, sdp: String) {
-        let Some(rtc) = self.rtcs.get_mut(&h) else {
+    /// A media message from the peer on `h` (the engine passes these on).
+    pub(super) fn on_negotiation(&mut self, h: ConnHandle, msg: PeerMessage) {
+        match msg {
+            PeerMessage::Description { offer, sdp } => self.on_description(h, offer, sdp),
+            PeerMessage::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => self.on_candidate(h, candidate, sdp_mid, sdp_m_line_index),
+            PeerMessage::Streams { streams } => {
+                if let Some(link) = self.links.get_mut(&h) {
+                    link.set_labels(streams.into_iter().map(|l| (l.id, l.kind)).collect());
+                }
+                self.publish_remote(h);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_description(&mut self, h: ConnHandle, offer: bool, sdp: String) {
+        let Some(link) = self.links.get_mut(&h) else {
             return;
         };
-        let stable = rtc.pc.signaling_state() == RtcSignalingState::Stable;
-        let Some(neg) = rtc.neg.as_mut() else {
+        let stable = link.pc.signaling_state() == RtcSignalingState::Stable;
+        let Some(neg) = link.neg.as_mut() else {
             return;
         };
         if neg.on_description(offer, stable) == OnDescription::Ignore {
             return;
         }
-        let (pc, tx) = (rtc.pc.clone(), self.events.clone());
+        let (pc, tx) = (link.pc.clone(), self.events.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let r = rtc::apply_remote(pc, offer, sdp).await;
             let _ = tx.clone().try_send(Event::RemoteDescription(h, r));
@@ -406,15 +422,15 @@ impl Driver {
 
     pub(super) fn on_remote_description(
         &mut self,
-        h: u32,
+        h: ConnHandle,
         result: Result<Option<String>, JsError>,
     ) {
-        let Some(neg) = self.rtcs.get_mut(&h).and_then(|r| r.neg.as_mut()) else {
+        let Some(neg) = self.links.get_mut(&h).and_then(|l| l.neg.as_mut()) else {
             return;
         };
         neg.remote_applied();
         match result {
-            Ok(Some(answer)) => self.send_to(
+            Ok(Some(answer)) => self.room.send_negotiation(
                 h,
                 &PeerMessage::Description {
                     offer: false,
@@ -426,18 +442,18 @@ impl Driver {
         }
     }
 
-    pub(super) fn on_candidate(
+    fn on_candidate(
         &mut self,
-        h: u32,
+        h: ConnHandle,
         candidate: String,
         mid: Option<String>,
         index: Option<u16>,
     ) {
-        let Some(rtc) = self.rtcs.get(&h) else {
+        let Some(link) = self.links.get(&h) else {
             return;
         };
-        let quiet = rtc.neg.as_ref().is_some_and(|n| n.ignoring_offer());
-        let pc = rtc.pc.clone();
+        let quiet = link.neg.as_ref().is_some_and(|n| n.ignoring_offer());
+        let pc = link.pc.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = rtc::add_candidate(pc, candidate, mid, index).await {
                 // Candidates of an offer we ignored in a collision are expected to fail.
@@ -449,16 +465,16 @@ impl Driver {
     }
 
     /// Publishes connection `h`'s labelled streams for the tiles, then tells the UI.
-    pub(super) fn publish_remote(&mut self, h: u32) {
-        let Some(rtc) = self.rtcs.get(&h) else {
+    pub(super) fn publish_remote(&mut self, h: ConnHandle) {
+        let Some(link) = self.links.get(&h) else {
             return;
         };
-        let Some(peer) = rtc.conn.as_ref().map(|c| c.peer.to_string()) else {
+        let Some(peer) = link.peer.as_ref().map(|p| p.to_string()) else {
             return;
         };
         if let Ok(mut reg) = self.streams.try_borrow_mut() {
             for kind in [StreamKind::Camera, StreamKind::Screen] {
-                match rtc.stream_of(kind) {
+                match link.stream_of(kind) {
                     Some(stream) => reg.remote.insert((peer.clone(), kind), stream),
                     None => drop(reg.remote.remove(&(peer.clone(), kind))),
                 };
@@ -467,31 +483,17 @@ impl Driver {
         self.dispatch.emit(RoomAction::PeerStreams { id: peer });
     }
 
-    /// Polls the audio level of every peer whose microphone is on.
-    pub(super) fn poll_levels(&self) {
-        for rtc in self.rtcs.values().filter(|r| r.open && r.media.mic) {
-            let (h, pc, tx) = (rtc.handle, rtc.pc.clone(), self.events.clone());
+    /// Reads the audio level on each of `hs` (the engine asks while their microphones are on).
+    pub(super) fn poll_levels(&self, hs: &[ConnHandle]) {
+        for h in hs {
+            let Some(link) = self.links.get(h) else {
+                continue;
+            };
+            let (h, pc, tx) = (*h, link.pc.clone(), self.events.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(level) = rtc::audio_level(pc).await {
                     let _ = tx.clone().try_send(Event::Level(h, level));
                 }
-            });
-        }
-    }
-
-    pub(super) fn on_level(&mut self, h: u32, level: Option<f64>) {
-        let Some(rtc) = self.rtcs.get_mut(&h) else {
-            return;
-        };
-        let speaking = level.is_some_and(|l| l >= SPEAKING_LEVEL) && rtc.media.mic;
-        if speaking == rtc.speaking {
-            return;
-        }
-        rtc.speaking = speaking;
-        if let Some(c) = &rtc.conn {
-            self.dispatch.emit(RoomAction::Speaking {
-                id: c.peer.to_string(),
-                speaking,
             });
         }
     }

@@ -1,80 +1,60 @@
-//! Files in the room: our offers and whom we serve them to, peers' offers and our downloads.
-//!
-//! An offer is a control message; a download is a request answered with a connection and data
-//! channel of its own (see `hush_core::transfer`), run by a task in `transfer`. This module decides: caps per
-//! peer, where a file is saved (`sink`), view-once rules, and what the UI shows.
+//! Files, the shell's side: the `File` handles we offer, the sinks downloads go to, and the
+//! transfer tasks. The engine decides every step (`hush_core::room::FileOutput`); this module
+//! carries it out with the browser and reports what happened back.
 
 use super::js::{now_ms, random_bytes, JsError};
 use super::rtc;
 use super::sink::{Sink, SinkKind};
-use super::transfer::{self, Control, FileChannel, Outcome, Reporter, Stop};
+use super::transfer::{self, Control, FileChannel, Outcome, Reporter};
 use super::{warn, Driver, Event};
 use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
 use crate::vecmap::VecMap;
-use hush_core::filename::{inline_kind, sanitize_file_name, InlineKind};
+use hush_core::filename::InlineKind;
 use hush_core::ids::PeerId;
-use hush_core::stream::{file_key, StreamHeader, StreamPlan, RECORD_SIZE};
-use hush_core::transfer::{
-    channel_label, FileId, Incoming, Refusal, IDLE_TIMEOUT_MS, MAX_INCOMING_PER_PEER,
-    MAX_INLINE_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES, MAX_OUTGOING_PER_PEER,
-    MAX_VIEW_ONCE_BYTES,
-};
-use hush_core::wire::{is_bidi_control, PeerMessage};
+use hush_core::room::{DownloadEnd, FileEvent, FileOutput, FileState};
+use hush_core::stream::{file_key, StreamPlan};
+use hush_core::transfer::{channel_label, FileId, Incoming, Stop};
 
-/// A file we offer.
-pub(super) struct MyOffer {
-    file: web_sys::File,
-    name: String,
-    size: u64,
-    mime: String,
-    view_once: bool,
-    /// View-once: the peers that already received it.
-    /// (`name` is the name as offered, unsanitized; the UI shows the sanitized one.)
-    served: Vec<PeerId>,
-}
-
-/// A peer's offer as we show it.
-struct TheirOffer {
-    name: String,
-    size: u64,
-    mime: String,
-    view_once: bool,
-    inline: InlineKind,
-}
-
-enum Download {
-    /// The sink is being opened (a save dialog may be up).
-    Preparing,
-    /// Asked the sender; waiting for its channel.
-    Requested {
-        sink: Sink,
-        since_ms: u64,
-    },
-    Running(Control),
-}
+type Key = (PeerId, FileId);
 
 #[derive(Default)]
-pub(super) struct Files {
-    mine: VecMap<FileId, MyOffer>,
-    theirs: VecMap<(PeerId, FileId), TheirOffer>,
-    uploads: VecMap<(PeerId, FileId), Control>,
-    downloads: VecMap<(PeerId, FileId), Download>,
+pub(super) struct FilesShell {
+    /// The files we offer, by id.
+    mine: VecMap<FileId, web_sys::File>,
+    /// Open sinks of downloads asked for and not started yet.
+    sinks: VecMap<Key, Sink>,
+    uploads: VecMap<Key, Control>,
+    downloads: VecMap<Key, Control>,
     /// `blob:` URLs we created, revoked when closed or on leaving.
     urls: VecMap<FileKey, String>,
 }
 
-fn mine_key(id: &FileId) -> FileKey {
+impl FilesShell {
+    /// Leaving: every transfer stops and every in-memory file is released.
+    pub(super) fn leave(&mut self) {
+        for c in self.uploads.values().chain(self.downloads.values()) {
+            c.stop(Stop::PeerLeft);
+        }
+        for (_, sink) in self.sinks.drain() {
+            sink.abort();
+        }
+        for (_, url) in self.urls.drain() {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+        self.mine.clear();
+    }
+}
+
+fn file_key_of(owner: Option<&PeerId>, id: &FileId) -> FileKey {
     FileKey {
-        owner: None,
+        owner: owner.map(|p| p.to_string()),
         id: id.to_hex(),
     }
 }
 
-fn their_key(peer: &PeerId, id: &FileId) -> FileKey {
-    FileKey {
-        owner: Some(peer.to_string()),
-        id: id.to_hex(),
-    }
+pub(super) fn parse_key(key: &FileKey) -> Option<(PeerId, FileId)> {
+    let peer = PeerId::try_from(key.owner.as_deref()?).ok()?;
+    Some((peer, FileId::from_hex(&key.id)?))
 }
 
 fn to_inline(k: InlineKind) -> Inline {
@@ -86,330 +66,58 @@ fn to_inline(k: InlineKind) -> Inline {
     }
 }
 
-/// A declared type made safe to show (it is shown, never trusted).
-fn clean_mime(mime: &str) -> String {
-    mime.chars()
-        .filter(|c| !c.is_control() && !is_bidi_control(*c))
-        .take(64)
-        .collect()
+fn to_status(s: FileState) -> FileStatus {
+    match s {
+        FileState::Sending => FileStatus::Sending,
+        FileState::Offered => FileStatus::Offered,
+        FileState::Transferring => FileStatus::Transferring,
+        FileState::Verified => FileStatus::Verified,
+        FileState::Failed(w) => FileStatus::Failed(w),
+        FileState::Cancelled => FileStatus::Cancelled,
+        FileState::Withdrawn => FileStatus::Withdrawn,
+    }
 }
 
 impl Driver {
+    // ---- user commands ----
+
     /// Offers files to everyone in the room (and to whoever joins while they are offered).
-    pub(super) fn offer_files(&mut self, files: Vec<web_sys::File>, view_once: bool) {
+    pub(super) fn offer_files(&mut self, files: Vec<web_sys::File>, view_once: bool, now: u64) {
         for file in files {
-            let Ok(bytes) = random_bytes() else { return };
-            let id = FileId(bytes);
-            // The name goes out as the browser gave it (capped): every receiver sanitizes what
-            // it is sent, so a peer's own checks never stand in for ours.
-            let raw_name = cap_bytes(&file.name(), MAX_OFFER_NAME_BYTES);
-            let name = sanitize_file_name(&raw_name);
             let size = file.size() as u64;
-            let mime = clean_mime(&file.type_());
-            if view_once && size > MAX_VIEW_ONCE_BYTES {
-                self.dispatch.emit(RoomAction::Notice(format!(
-                    "{name} is too large to send as view once (the limit is {} MiB).",
-                    MAX_VIEW_ONCE_BYTES >> 20
-                )));
-                continue;
+            match self
+                .room
+                .offer_file(&file.name(), size, &file.type_(), view_once, now)
+            {
+                Ok(id) => {
+                    self.files.mine.insert(id, file);
+                }
+                Err(e) => self.dispatch.emit(RoomAction::Notice(e.to_string())),
             }
-            let offer = MyOffer {
-                file,
-                name: raw_name,
-                size,
-                mime: mime.clone(),
-                view_once,
-                served: Vec::new(),
-            };
-            self.broadcast(&offer_message(&id, &offer));
-            self.files.mine.insert(id, offer);
-            let inline = to_inline(inline_kind(&name, &mime));
-            self.dispatch.emit(RoomAction::FileOffered {
-                key: mine_key(&id),
-                file: FileView {
-                    name,
-                    size,
-                    mime,
-                    sender: self.name.clone(),
-                    view_once,
-                    inline,
-                    status: FileStatus::Sending,
-                    progress: None,
-                    url: None,
-                    uploads: Vec::new(),
-                    withdrawn: false,
-                },
-                at_ms: now_ms(),
-            });
         }
     }
 
-    /// A newly connected peer sees what we offer.
-    pub(super) fn send_offers_to(&mut self, h: u32) {
-        let msgs: Vec<PeerMessage> = self
-            .files
-            .mine
-            .iter()
-            .map(|(id, o)| offer_message(id, o))
-            .collect();
-        for m in msgs {
-            self.send_to(h, &m);
-        }
-    }
-
-    pub(super) fn withdraw(&mut self, id: FileId) {
-        if self.files.mine.remove(&id).is_none() {
+    pub(super) fn download(&mut self, key: &FileKey) {
+        let Some((peer, id)) = parse_key(key) else {
             return;
-        }
-        self.broadcast(&PeerMessage::FileWithdraw { id });
-        for ((_, fid), c) in self.files.uploads.iter() {
-            if *fid == id {
-                c.stop(Stop::Withdrawn);
-            }
-        }
-        self.dispatch.emit(RoomAction::FileStatus {
-            key: mine_key(&id),
-            status: FileStatus::Withdrawn,
-        });
-    }
-
-    pub(super) fn on_file_message(&mut self, h: u32, peer: &PeerId, msg: PeerMessage) {
-        match msg {
-            PeerMessage::FileOffer {
-                id,
-                name,
-                size,
-                mime,
-                view_once,
-            } => {
-                let key = (peer.clone(), id);
-                if self.files.theirs.contains_key(&key) {
-                    return;
-                }
-                let count = self.files.theirs.keys().filter(|(p, _)| p == peer).count();
-                if count >= MAX_OFFERS_PER_PEER {
-                    return;
-                }
-                let name = sanitize_file_name(&name);
-                let mime = clean_mime(&mime);
-                let inline = inline_kind(&name, &mime);
-                let sender = self.peer_name(peer);
-                self.dispatch.emit(RoomAction::FileOffered {
-                    key: their_key(peer, &id),
-                    file: FileView {
-                        name: name.clone(),
-                        size,
-                        mime: mime.clone(),
-                        sender,
-                        view_once,
-                        inline: to_inline(inline),
-                        status: FileStatus::Offered,
-                        progress: None,
-                        url: None,
-                        uploads: Vec::new(),
-                        withdrawn: false,
-                    },
-                    at_ms: now_ms(),
-                });
-                self.files.theirs.insert(
-                    key,
-                    TheirOffer {
-                        name,
-                        size,
-                        mime,
-                        view_once,
-                        inline,
-                    },
-                );
-            }
-            PeerMessage::FileWithdraw { id } => {
-                let key = (peer.clone(), id);
-                if self.files.theirs.remove(&key).is_none() {
-                    return;
-                }
-                if let Some(Download::Running(c)) = self.files.downloads.get(&key) {
-                    // Its task reports the end; the entry stays until then.
-                    c.stop(Stop::Withdrawn);
-                } else if let Some(Download::Requested { sink, .. }) =
-                    self.files.downloads.remove(&key)
-                {
-                    sink.abort();
-                }
-                if !self.files.downloads.contains_key(&(peer.clone(), id)) {
-                    self.set_status(&their_key(peer, &id), FileStatus::Withdrawn);
-                }
-            }
-            PeerMessage::FileRequest { id } => self.on_file_request(h, peer, id),
-            PeerMessage::FileLink {
-                id,
-                offer: true,
-                sdp,
-            } => self.on_link_offer(peer, id, sdp),
-            PeerMessage::FileLink {
-                id,
-                offer: false,
-                sdp,
-            } => self.on_link_answer(peer, id, sdp),
-            PeerMessage::FileRefused { id, reason } => {
-                let key = (peer.clone(), id);
-                if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) {
-                    sink.abort();
-                    let status = FileStatus::Failed(reason.describe().into());
-                    self.set_status(&their_key(peer, &id), status);
-                }
-            }
-            _ => {}
+        };
+        if let Err(e) = self.room.download(&peer, id) {
+            self.dispatch.emit(RoomAction::Notice(e.to_string()));
         }
     }
 
-    fn peer_name(&self, peer: &PeerId) -> String {
-        self.rtcs
-            .values()
-            .find(|r| r.conn.as_ref().is_some_and(|c| &c.peer == peer))
-            .and_then(|r| r.name.clone())
-            .unwrap_or_else(|| "Guest".into())
-    }
-
-    fn set_status(&self, key: &FileKey, status: FileStatus) {
-        self.dispatch.emit(RoomAction::FileStatus {
+    /// A view-once file was looked at and closed: it is gone from this page.
+    pub(super) fn close_view(&mut self, key: FileKey) {
+        if let Some(url) = self.files.urls.remove(&key) {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+        self.dispatch.emit(RoomAction::FileUrl {
             key: key.clone(),
-            status,
+            url: None,
         });
-    }
-
-    fn on_file_request(&mut self, h: u32, peer: &PeerId, id: FileId) {
-        let refuse = |d: &mut Driver, reason: Refusal| {
-            d.send_to(h, &PeerMessage::FileRefused { id, reason });
-        };
-        let Some(offer) = self.files.mine.get(&id) else {
-            return refuse(self, Refusal::NotOffered);
-        };
-        if offer.view_once && offer.served.contains(peer) {
-            return refuse(self, Refusal::AlreadyViewed);
-        }
-        let key = (peer.clone(), id);
-        let running = self.files.uploads.keys().filter(|(p, _)| p == peer).count();
-        if running >= MAX_OUTGOING_PER_PEER || self.files.uploads.contains_key(&key) {
-            return refuse(self, Refusal::Busy);
-        }
-        let (Ok(salt), Ok(nonce_prefix)) = (random_bytes(), random_bytes()) else {
-            return;
-        };
-        let header = StreamHeader {
-            record_size: RECORD_SIZE,
-            total_size: offer.size,
-            salt,
-            nonce_prefix,
-        };
-        let plan = match StreamPlan::new(header) {
-            Ok(p) => p,
-            Err(e) => {
-                warn(&format!("cannot send a file: {e}"));
-                return refuse(self, Refusal::NotOffered);
-            }
-        };
-        let record_key = file_key(&self.keys.file_root, &id.to_hex(), &salt);
-        let file = offer.file.clone();
-        let total = offer.size;
-        let (pc, dc) = match rtc::file_link(&self.rtc_config, &channel_label(&id)) {
-            Ok(link) => link,
-            Err(e) => {
-                warn(&format!("cannot make a connection for a file: {e}"));
-                return refuse(self, Refusal::Busy);
-            }
-        };
-        let ch = FileChannel::wrap(pc.clone(), dc);
-        let control = ch.control();
-        self.post_link_sdp(peer, id, true, rtc::make_offer(pc, self.ice_kinds));
-        let report = Reporter::new(
-            mine_key(&id),
-            peer.clone(),
-            id,
-            self.peer_name(peer),
-            total,
-            self.dispatch.clone(),
-            self.events.clone(),
-            control.clone(),
-        );
-        self.files.uploads.insert(key, control);
-        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, plan, record_key, report));
-    }
-
-    pub(super) fn on_upload_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
-        self.files.uploads.remove(&(peer.clone(), id));
-        let peer_name = self.peer_name(&peer);
-        let Some(offer) = self.files.mine.get_mut(&id) else {
-            return;
-        };
-        if offer.view_once && matches!(outcome, Outcome::Verified(_)) {
-            offer.served.push(peer.clone());
-            let upload = UploadView {
-                peer_name,
-                state: UploadState::Opened,
-                progress: crate::state::Progress {
-                    bytes: offer.size,
-                    bytes_per_sec: None,
-                },
-            };
-            self.dispatch.emit(RoomAction::Upload {
-                id: id.to_hex(),
-                peer: peer.to_string(),
-                upload,
-            });
-        }
-    }
-
-    /// The user asked for a peer's file.
-    pub(super) fn download(&mut self, key: FileKey) {
-        let Some((peer, id)) = parse_key(&key) else {
-            return;
-        };
-        let Some(offer) = self.files.theirs.get(&(peer.clone(), id)) else {
-            return;
-        };
-        if self.files.downloads.contains_key(&(peer.clone(), id)) {
-            return;
-        }
-        let running = self
-            .files
-            .downloads
-            .keys()
-            .filter(|(p, _)| *p == peer)
-            .count();
-        if running >= MAX_INCOMING_PER_PEER {
-            self.dispatch.emit(RoomAction::Notice(format!(
-                "At most {MAX_INCOMING_PER_PEER} downloads from one person at a time."
-            )));
-            return;
-        }
-        let in_memory =
-            offer.view_once || (offer.inline != InlineKind::None && offer.size <= MAX_INLINE_BYTES);
-        let kind = if in_memory {
-            SinkKind::Memory
-        } else {
-            SinkKind::Disk
-        };
-        // Only a vetted inline type is given to the Blob; anything else is opaque bytes.
-        let mime = if offer.inline != InlineKind::None {
-            offer.mime.clone()
-        } else {
-            "application/octet-stream".to_owned()
-        };
-        let (name, size) = (offer.name.clone(), offer.size);
-        let Ok(token_bytes) = random_bytes::<16>() else {
-            return;
-        };
-        let token: String = token_bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.files
-            .downloads
-            .insert((peer.clone(), id), Download::Preparing);
-        self.set_status(&key, FileStatus::Transferring);
-        let mut tx = self.events.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let result = Sink::open(kind, &token, &name, size, &mime)
-                .await
-                .map_err(|e| e.to_string());
-            let _ = tx.try_send(Event::SinkReady(peer, id, result));
+        self.dispatch.emit(RoomAction::FileStatus {
+            key,
+            status: FileStatus::Viewed,
         });
     }
 
@@ -418,97 +126,215 @@ impl Driver {
         peer: PeerId,
         id: FileId,
         result: Result<Option<Sink>, String>,
+        now: u64,
     ) {
-        let key = (peer.clone(), id);
-        if !matches!(self.files.downloads.get(&key), Some(Download::Preparing)) {
-            // Cancelled or withdrawn meanwhile.
-            if let Ok(Some(sink)) = result {
-                sink.abort();
-            }
-            return;
-        }
-        let fkey = their_key(&peer, &id);
-        match result {
+        let result = match result {
             Ok(Some(sink)) => {
-                let Some(h) = self.open_handle(&peer) else {
-                    sink.abort();
-                    self.files.downloads.remove(&key);
-                    self.set_status(
-                        &fkey,
-                        FileStatus::Failed("The sender is no longer here.".into()),
-                    );
-                    return;
-                };
-                self.send_to(h, &PeerMessage::FileRequest { id });
-                self.files.downloads.insert(
-                    key,
-                    Download::Requested {
-                        sink,
-                        since_ms: now_ms(),
-                    },
-                );
+                self.files.sinks.insert((peer.clone(), id), sink);
+                Ok(true)
             }
-            Ok(None) => {
-                self.files.downloads.remove(&key);
-                self.set_status(&fkey, FileStatus::Offered);
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        self.room.handle_sink_ready(&peer, id, result, now);
+    }
+
+    pub(super) fn on_upload_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
+        self.files.uploads.remove(&(peer.clone(), id));
+        let verified = matches!(outcome, Outcome::Verified(_));
+        self.room.handle_upload_ended(&peer, id, verified);
+    }
+
+    pub(super) fn on_download_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
+        self.files.downloads.remove(&(peer.clone(), id));
+        let end = match outcome {
+            Outcome::Verified(url) => {
+                if let Some(url) = url {
+                    let key = file_key_of(Some(&peer), &id);
+                    self.files.urls.insert(key.clone(), url.clone());
+                    self.dispatch.emit(RoomAction::FileUrl {
+                        key,
+                        url: Some(url),
+                    });
+                }
+                DownloadEnd::Verified
             }
-            Err(e) => {
-                self.files.downloads.remove(&key);
-                self.set_status(
-                    &fkey,
-                    FileStatus::Failed(format!("The file could not be saved: {e}")),
-                );
+            Outcome::Cancelled => DownloadEnd::Cancelled,
+            Outcome::Withdrawn => DownloadEnd::Withdrawn,
+            Outcome::Failed(why) => DownloadEnd::Failed(why),
+        };
+        self.room.handle_download_ended(&peer, id, end);
+    }
+
+    /// Before the engine's timeouts run: when each transfer last moved and last heard its
+    /// peer (a saturated link can delay the peer's heartbeats behind the file).
+    pub(super) fn report_transfer_activity(&mut self) {
+        for (peer, id, upload) in self.room.running_transfers() {
+            let key = (peer.clone(), id);
+            let control = if upload {
+                self.files.uploads.get(&key)
+            } else {
+                self.files.downloads.get(&key)
+            };
+            if let Some(c) = control {
+                let (progress, heard) = (c.last_progress_ms.get(), c.heard_ms.get());
+                self.room
+                    .handle_transfer_activity(&peer, id, upload, progress, heard);
             }
         }
     }
 
-    /// The sender's offer of a transfer's own connection: the file we asked for arrives on it.
-    fn on_link_offer(&mut self, peer: &PeerId, id: FileId, sdp: String) {
-        let key = (peer.clone(), id);
-        if !matches!(
-            self.files.downloads.get(&key),
-            Some(Download::Requested { .. })
-        ) {
-            return; // not asked for, or already under way
+    // ---- the engine's steps ----
+
+    pub(super) fn file_step(&mut self, step: FileOutput) {
+        match step {
+            FileOutput::OpenSink { peer, id, plan } => {
+                let kind = if plan.in_memory {
+                    SinkKind::Memory
+                } else {
+                    SinkKind::Disk
+                };
+                let token = match random_bytes::<16>() {
+                    Ok(b) => b.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    Err(e) => {
+                        let r = Err(e.to_string());
+                        return self.room.handle_sink_ready(&peer, id, r, now_ms());
+                    }
+                };
+                let mut tx = self.events.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = Sink::open(kind, &token, &plan.name, plan.size, &plan.mime)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.try_send(Event::SinkReady(peer, id, result));
+                });
+            }
+            FileOutput::AbortSink { peer, id } => {
+                if let Some(sink) = self.files.sinks.remove(&(peer, id)) {
+                    sink.abort();
+                }
+            }
+            FileOutput::StartUpload { peer, id, header } => self.start_upload(peer, id, header),
+            FileOutput::StartDownload {
+                peer,
+                id,
+                size,
+                offer_sdp,
+            } => self.start_download(peer, id, size, offer_sdp),
+            FileOutput::ApplyLinkAnswer {
+                peer,
+                id,
+                answer_sdp,
+            } => {
+                let Some(control) = self.files.uploads.get(&(peer, id)).cloned() else {
+                    return;
+                };
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = rtc::accept_answer(control.pc.clone(), answer_sdp).await {
+                        warn(&format!("a file connection failed: {e}"));
+                        control.stop(Stop::Unreachable);
+                    }
+                });
+            }
+            FileOutput::Stop {
+                peer,
+                id,
+                upload,
+                why,
+            } => {
+                let key = (peer, id);
+                let control = if upload {
+                    self.files.uploads.get(&key)
+                } else {
+                    self.files.downloads.get(&key)
+                };
+                if let Some(c) = control {
+                    c.stop(why);
+                }
+            }
+            FileOutput::Forget { id } => {
+                self.files.mine.remove(&id);
+            }
         }
-        let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&key) else {
-            return;
+    }
+
+    fn start_upload(&mut self, peer: PeerId, id: FileId, header: hush_core::stream::StreamHeader) {
+        let (Some(file), Some(root)) = (self.files.mine.get(&id).cloned(), &self.file_root) else {
+            return self.room.handle_upload_ended(&peer, id, false);
         };
-        let Some(offer) = self.files.theirs.get(&key) else {
-            sink.abort();
-            return;
+        let Ok(plan) = StreamPlan::new(header) else {
+            return self.room.handle_upload_ended(&peer, id, false);
         };
-        let fkey = their_key(peer, &id);
+        let record_key = file_key(root, &id.to_hex(), &header.salt);
         let (pc, dc) = match rtc::file_link(&self.rtc_config, &channel_label(&id)) {
             Ok(link) => link,
             Err(e) => {
-                sink.abort();
-                let why = format!("No connection for the transfer could be made: {e}");
-                self.set_status(&fkey, FileStatus::Failed(why));
-                return;
+                warn(&format!("cannot make a connection for a file: {e}"));
+                return self.room.handle_upload_ended(&peer, id, false);
             }
         };
         let ch = FileChannel::wrap(pc.clone(), dc);
-        let incoming = Incoming::new(id, offer.size);
         let control = ch.control();
+        self.post_link_sdp(&peer, id, true, rtc::make_offer(pc, self.ice_kinds));
         let report = Reporter::new(
-            fkey,
+            file_key_of(None, &id),
             peer.clone(),
             id,
-            self.peer_name(peer),
-            offer.size,
+            self.room.peer_name(&peer),
+            header.total_size,
             self.dispatch.clone(),
             self.events.clone(),
             control.clone(),
         );
-        self.files.downloads.insert(key, Download::Running(control));
-        let root = self.keys.file_root.clone();
-        wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, root, sink, report));
-        self.post_link_sdp(peer, id, false, rtc::make_answer(pc, sdp, self.ice_kinds));
+        self.files.uploads.insert((peer, id), control);
+        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, plan, record_key, report));
     }
 
-    /// Once `sdp` (our offer or answer for a transfer's connection) is ready, hands it to
-    /// [`Driver::on_link_sdp`].
+    fn start_download(&mut self, peer: PeerId, id: FileId, size: u64, offer_sdp: String) {
+        let key = (peer.clone(), id);
+        let fail = |d: &mut Driver, why: String| {
+            d.room
+                .handle_download_ended(&peer, id, DownloadEnd::Failed(why));
+        };
+        let (Some(sink), Some(root)) = (self.files.sinks.remove(&key), self.file_root.clone())
+        else {
+            return fail(self, "The file could not be saved.".into());
+        };
+        let (pc, dc) = match rtc::file_link(&self.rtc_config, &channel_label(&id)) {
+            Ok(link) => link,
+            Err(e) => {
+                sink.abort();
+                return fail(
+                    self,
+                    format!("No connection for the transfer could be made: {e}"),
+                );
+            }
+        };
+        let ch = FileChannel::wrap(pc.clone(), dc);
+        let control = ch.control();
+        let report = Reporter::new(
+            file_key_of(Some(&peer), &id),
+            peer.clone(),
+            id,
+            self.room.peer_name(&peer),
+            size,
+            self.dispatch.clone(),
+            self.events.clone(),
+            control.clone(),
+        );
+        self.files.downloads.insert(key, control);
+        let incoming = Incoming::new(id, size);
+        wasm_bindgen_futures::spawn_local(transfer::download(ch, incoming, root, sink, report));
+        self.post_link_sdp(
+            &peer,
+            id,
+            false,
+            rtc::make_answer(pc, offer_sdp, self.ice_kinds),
+        );
+    }
+
+    /// Once `sdp` (our offer or answer for a transfer's connection) is ready, hands it to the
+    /// engine.
     fn post_link_sdp(
         &self,
         peer: &PeerId,
@@ -528,246 +354,69 @@ impl Driver {
         });
     }
 
-    /// The receiver's answer for a transfer we serve.
-    fn on_link_answer(&mut self, peer: &PeerId, id: FileId, sdp: String) {
-        let Some(control) = self.files.uploads.get(&(peer.clone(), id)) else {
-            return;
-        };
-        let (pc, control) = (control.pc.clone(), control.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = rtc::accept_answer(pc, sdp).await {
-                warn(&format!("a file connection failed: {e}"));
-                control.stop(Stop::Unreachable);
-            }
-        });
-    }
+    // ---- what the user sees ----
 
-    /// Our side of a transfer's connection is ready to go to the peer.
-    pub(super) fn on_link_sdp(
-        &mut self,
-        peer: PeerId,
-        id: FileId,
-        offer: bool,
-        sdp: Result<String, JsError>,
-    ) {
-        let key = (peer.clone(), id);
-        let control = if offer {
-            self.files.uploads.get(&key).cloned()
-        } else {
-            match self.files.downloads.get(&key) {
-                Some(Download::Running(c)) => Some(c.clone()),
-                _ => None,
+    pub(super) fn show_file(&mut self, ev: FileEvent) {
+        match ev {
+            FileEvent::Offered {
+                owner,
+                id,
+                name,
+                size,
+                mime,
+                sender,
+                view_once,
+                inline,
+                at_ms,
+            } => {
+                let status = if owner.is_none() {
+                    FileStatus::Sending
+                } else {
+                    FileStatus::Offered
+                };
+                self.dispatch.emit(RoomAction::FileOffered {
+                    key: file_key_of(owner.as_ref(), &id),
+                    file: FileView {
+                        name,
+                        size,
+                        mime,
+                        sender,
+                        view_once,
+                        inline: to_inline(inline),
+                        status,
+                        progress: None,
+                        url: None,
+                        uploads: Vec::new(),
+                        withdrawn: false,
+                    },
+                    at_ms,
+                });
             }
-        };
-        let Some(control) = control else {
-            return; // ended meanwhile
-        };
-        let h = self.open_handle(&peer);
-        match (sdp, h) {
-            (Ok(sdp), Some(h)) => self.send_to(h, &PeerMessage::FileLink { id, offer, sdp }),
-            (Ok(_), None) => control.stop(Stop::PeerLeft),
-            (Err(e), _) => {
-                warn(&format!("cannot make a connection for a file: {e}"));
-                control.stop(Stop::Unreachable);
+            FileEvent::Status { owner, id, state } => {
+                self.dispatch.emit(RoomAction::FileStatus {
+                    key: file_key_of(owner.as_ref(), &id),
+                    status: to_status(state),
+                });
             }
-        }
-    }
-
-    /// The handle of the open connection to `peer`, if any.
-    fn open_handle(&self, peer: &PeerId) -> Option<u32> {
-        self.rtcs
-            .values()
-            .find(|r| r.open && r.conn.as_ref().is_some_and(|c| &c.peer == peer))
-            .map(|r| r.handle)
-    }
-
-    pub(super) fn on_download_ended(&mut self, peer: PeerId, id: FileId, outcome: Outcome) {
-        self.files.downloads.remove(&(peer.clone(), id));
-        let key = their_key(&peer, &id);
-        let status = match outcome {
-            Outcome::Verified(url) => {
-                if let Some(url) = url {
-                    self.files.urls.insert(key.clone(), url.clone());
-                    self.dispatch.emit(RoomAction::FileUrl {
-                        key: key.clone(),
-                        url: Some(url),
-                    });
-                }
-                FileStatus::Verified
-            }
-            Outcome::Cancelled => FileStatus::Cancelled,
-            Outcome::Withdrawn => FileStatus::Withdrawn,
-            Outcome::Failed(why) => FileStatus::Failed(why),
-        };
-        self.set_status(&key, status);
-    }
-
-    /// The user cancelled a download.
-    pub(super) fn cancel(&mut self, key: FileKey) {
-        let Some((peer, id)) = parse_key(&key) else {
-            return;
-        };
-        let slot = (peer, id);
-        if let Some(Download::Running(c)) = self.files.downloads.get(&slot) {
-            // Its task reports the end; the entry stays until then.
-            c.stop(Stop::Cancelled);
-            return;
-        }
-        match self.files.downloads.remove(&slot) {
-            Some(Download::Requested { sink, .. }) => sink.abort(),
-            Some(Download::Preparing) => {}
-            Some(Download::Running(_)) | None => return,
-        }
-        self.set_status(&key, FileStatus::Cancelled);
-    }
-
-    /// A view-once file was looked at and closed: it is gone from this page.
-    pub(super) fn close_view(&mut self, key: FileKey) {
-        if let Some(url) = self.files.urls.remove(&key) {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
-        self.dispatch.emit(RoomAction::FileUrl {
-            key: key.clone(),
-            url: None,
-        });
-        self.set_status(&key, FileStatus::Viewed);
-    }
-
-    /// A peer is gone: its offers go, and transfers with it stop.
-    pub(super) fn files_peer_gone(&mut self, peer: &PeerId) {
-        for ((p, _), c) in self
-            .files
-            .uploads
-            .iter()
-            .chain(self.files.downloads.iter().filter_map(|(k, d)| match d {
-                Download::Running(c) => Some((k, c)),
-                _ => None,
-            }))
-        {
-            if p == peer {
-                c.stop(Stop::PeerLeft);
-            }
-        }
-        let waiting: Vec<(PeerId, FileId)> = self
-            .files
-            .downloads
-            .iter()
-            .filter(|((p, _), d)| p == peer && !matches!(d, Download::Running(_)))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in waiting {
-            if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&k) {
-                sink.abort();
-            }
-            self.set_status(
-                &their_key(&k.0, &k.1),
-                FileStatus::Failed("The sender left before the transfer started.".into()),
-            );
-        }
-        let offers: Vec<FileId> = self
-            .files
-            .theirs
-            .keys()
-            .filter(|(p, _)| p == peer)
-            .map(|(_, id)| *id)
-            .collect();
-        for id in offers {
-            self.files.theirs.remove(&(peer.clone(), id));
-            if !self.files.downloads.contains_key(&(peer.clone(), id)) {
-                self.set_status(&their_key(peer, &id), FileStatus::Withdrawn);
+            FileEvent::Opened {
+                id,
+                peer,
+                peer_name,
+                size,
+            } => {
+                self.dispatch.emit(RoomAction::Upload {
+                    id: id.to_hex(),
+                    peer: peer.to_string(),
+                    upload: UploadView {
+                        peer_name,
+                        state: UploadState::Opened,
+                        progress: crate::state::Progress {
+                            bytes: size,
+                            bytes_per_sec: None,
+                        },
+                    },
+                });
             }
         }
     }
-
-    /// Stops transfers that made no progress for too long; a peer that keeps sending on a
-    /// transfer's channel counts as heard (its heartbeats can queue behind the file).
-    pub(super) fn files_tick(&mut self, now: u64) {
-        let heard: Vec<(PeerId, u64)> = self
-            .files
-            .uploads
-            .iter()
-            .map(|((p, _), c)| (p.clone(), c.heard_ms.get()))
-            .chain(
-                self.files
-                    .downloads
-                    .iter()
-                    .filter_map(|((p, _), d)| match d {
-                        Download::Running(c) => Some((p.clone(), c.heard_ms.get())),
-                        _ => None,
-                    }),
-            )
-            .collect();
-        for (peer, at) in heard {
-            self.mesh.on_heard(&peer, at);
-        }
-        let idle = |c: &Control| now.saturating_sub(c.last_progress_ms.get()) > IDLE_TIMEOUT_MS;
-        for c in self.files.uploads.values() {
-            if idle(c) {
-                c.stop(Stop::Idle);
-            }
-        }
-        let mut expired = Vec::new();
-        for (k, d) in self.files.downloads.iter() {
-            match d {
-                Download::Running(c) if idle(c) => c.stop(Stop::Idle),
-                Download::Requested { since_ms, .. }
-                    if now.saturating_sub(*since_ms) > IDLE_TIMEOUT_MS =>
-                {
-                    expired.push(k.clone());
-                }
-                _ => {}
-            }
-        }
-        for k in expired {
-            if let Some(Download::Requested { sink, .. }) = self.files.downloads.remove(&k) {
-                sink.abort();
-            }
-            self.set_status(
-                &their_key(&k.0, &k.1),
-                FileStatus::Failed("The sender did not start the transfer.".into()),
-            );
-        }
-    }
-
-    /// Leaving: every transfer stops and every in-memory file is released.
-    pub(super) fn files_leave(&mut self) {
-        for c in self.files.uploads.values() {
-            c.stop(Stop::PeerLeft);
-        }
-        for (_, d) in self.files.downloads.drain() {
-            match d {
-                Download::Running(c) => c.stop(Stop::Cancelled),
-                Download::Requested { sink, .. } => sink.abort(),
-                Download::Preparing => {}
-            }
-        }
-        for (_, url) in self.files.urls.drain() {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
-        self.files.mine.clear();
-    }
-}
-
-fn offer_message(id: &FileId, o: &MyOffer) -> PeerMessage {
-    PeerMessage::FileOffer {
-        id: *id,
-        name: o.name.clone(),
-        size: o.size,
-        mime: o.mime.clone(),
-        view_once: o.view_once,
-    }
-}
-
-/// `s` cut to at most `max` bytes on a character boundary.
-fn cap_bytes(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
-}
-
-fn parse_key(key: &FileKey) -> Option<(PeerId, FileId)> {
-    let peer = PeerId::try_from(key.owner.as_deref()?).ok()?;
-    Some((peer, FileId::from_hex(&key.id)?))
 }

@@ -1,24 +1,27 @@
-//! One `RTCPeerConnection` with its control data channel, and the async steps of negotiating
-//! it. The driver owns every [`Rtc`]; dropping one detaches its handlers and closes it, so no
-//! JS callback outlives the connection it belongs to.
+//! One `RTCPeerConnection` with its control data channel (a [`Link`]), and the async steps of
+//! negotiating it. The driver owns every link; dropping one removes its listeners and closes
+//! it, so no JS callback outlives the connection it belongs to. A link holds JS objects and
+//! the media bookkeeping that goes with them; who the peer is and what it may do is the
+//! engine's.
 
-use super::js::{await_promise, get, get_str, sleep_ms, JsError};
+use super::js::{await_promise, get, get_str, JsError};
+use super::listener::Listener;
 use super::Event;
-use crate::state::MediaFlags;
 use crate::vecmap::VecMap;
-use futures::channel::mpsc::Sender;
+use futures::channel::mpsc::{self, Sender};
+use futures::StreamExt;
 use hush_core::ids::PeerId;
-use hush_core::mesh::ConnId;
 use hush_core::negotiation::Negotiation;
-use hush_core::wire::StreamKind;
-use std::cell::Cell;
+use hush_core::room::ConnHandle;
+use hush_core::wire::{StreamKind, MAX_CONTROL_FRAME};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
+    EventTarget, MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
     RtcDataChannelInit, RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection,
-    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+    RtcTrackEvent,
 };
 
 /// A transfer's connection carries one pre-negotiated channel, on this SCTP stream.
@@ -32,55 +35,42 @@ const CONTROL_STREAM_ID: u16 = 0;
 /// trickled, so the SDP must carry candidates; host candidates arrive in milliseconds, a STUN
 /// server that does not answer must not hold the join up.
 pub const ICE_GATHER_TIMEOUT_MS: u32 = 1_500;
-/// Frames queued from one peer and not yet handled by the driver. A peer that gets this far
-/// ahead is flooding: its connection is cut rather than letting memory grow.
+/// How long start-up waits for the first offers' local descriptions before deriving the room
+/// key (which holds the page's thread for ~100 ms).
+const LOCAL_OFFERS_WAIT_MS: u32 = 100;
+/// Frames from one peer posted to the driver and not yet handled. A peer that gets this far
+/// ahead is flooding: the engine drops it rather than letting memory grow.
 pub const MAX_INFLIGHT_FRAMES: u32 = 512;
 
-type Cb = Closure<dyn FnMut(JsValue)>;
-
-/// A peer connection and the handlers that feed its events to the driver.
-pub struct Rtc {
-    /// Driver-local handle named in every event from this connection.
-    pub handle: u32,
+/// A peer connection, its control channel and the listeners that feed their events to the
+/// driver.
+pub struct Link {
+    /// The engine's handle, named in every event from this connection.
+    handle: ConnHandle,
     pub pc: RtcPeerConnection,
     pub dc: RtcDataChannel,
-    /// The negotiation this connection carries; `None` while our offer is unanswered.
-    pub conn: Option<ConnId>,
-    /// Which tracker carries this negotiation (answers go back the same way); `None` for an
-    /// offer prepared ahead and not yet given to a tracker.
-    pub tracker: Option<usize>,
-    pub offer_id: String,
-    /// Our offer's SDP once gathered, waiting to be sealed into an announce.
-    pub offer_sdp: Option<String>,
-    /// When our offer went out to a tracker.
-    pub offered_at_ms: Option<u64>,
+    /// The peer, once the engine kept this connection open.
+    pub peer: Option<PeerId>,
     /// Frames posted to the driver and not yet handled (see [`MAX_INFLIGHT_FRAMES`]).
-    pub inflight: Rc<Cell<u32>>,
-    /// Set by the message handler when the peer floods; the driver then drops it.
-    pub flooded: Rc<Cell<bool>>,
-    pub open: bool,
-    /// Display name from the peer's hello; the peer is listed once it is known.
-    pub name: Option<String>,
+    inflight: Rc<Cell<u32>>,
+    /// Whether the peer is listed in the UI (its path is shown from then on).
+    pub listed: bool,
     /// Whether the selected candidate pair is relayed, once known.
     pub relayed: Option<bool>,
-    pub bad_frames: u32,
-    /// Media renegotiation state; set when the control channel opens.
+    /// Media renegotiation state; set when the connection opens.
     pub neg: Option<Negotiation>,
     /// Our tracks on this connection: (track id, its sender).
     pub senders: Vec<(String, RtcRtpSender)>,
     /// The peer's media streams by id, and what each carries (from its `Streams` message).
     pub remote: VecMap<String, MediaStream>,
     pub labels: VecMap<String, StreamKind>,
-    /// The peer's microphone/camera/screen state and whether it is speaking.
-    pub media: MediaFlags,
-    pub speaking: bool,
-    closures: Vec<Cb>,
+    listeners: Vec<Listener>,
 }
 
-impl Rtc {
+impl Link {
     /// Creates a connection and its control channel, wiring every event to `events`.
     pub fn new(
-        handle: u32,
+        h: ConnHandle,
         config: &RtcConfiguration,
         events: &Sender<Event>,
     ) -> Result<Self, JsError> {
@@ -88,123 +78,115 @@ impl Rtc {
         let dc = negotiated_channel(&pc, CONTROL_LABEL, CONTROL_STREAM_ID);
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
         let inflight = Rc::new(Cell::new(0u32));
-        let flooded = Rc::new(Cell::new(false));
-        let mut closures = Vec::new();
-
-        let tx = events.clone();
-        let on_open: Cb = Closure::new(move |_| post(&tx, Event::ChannelOpen(handle)));
-        dc.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        closures.push(on_open);
-
-        let tx = events.clone();
-        let on_close: Cb = Closure::new(move |_| post(&tx, Event::ChannelClosed(handle)));
-        dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        closures.push(on_close);
-
-        let mut tx = events.clone();
-        let (inf, fl) = (inflight.clone(), flooded.clone());
-        let on_message: Cb = Closure::new(move |ev: JsValue| {
-            if fl.get() {
-                return;
+        let dct: EventTarget = dc.clone().unchecked_into();
+        let pct: EventTarget = pc.clone().unchecked_into();
+        let post = |ev: fn(ConnHandle) -> Event| {
+            let mut tx = events.clone();
+            move |_: web_sys::Event| {
+                let _ = tx.try_send(ev(h));
             }
+        };
+        let mut listeners = vec![
+            Listener::new(&dct, "open", post(Event::ChannelOpen)),
+            Listener::new(&dct, "close", post(Event::ChannelClosed)),
+        ];
+        let (mut tx, inf) = (events.clone(), inflight.clone());
+        listeners.push(Listener::new(&dct, "message", move |ev| {
             let Some(ev) = ev.dyn_ref::<MessageEvent>() else {
                 return;
             };
-            // Text frames are not part of the protocol: hand them on as bytes so the driver
-            // counts them as malformed like any other garbage.
-            let data = ev.data();
-            let bytes = if let Some(buf) = data.dyn_ref::<js_sys::ArrayBuffer>() {
-                js_sys::Uint8Array::new(buf).to_vec()
-            } else {
-                data.as_string().unwrap_or_default().into_bytes()
-            };
-            if inf.get() >= MAX_INFLIGHT_FRAMES || tx.try_send(Event::Frame(handle, bytes)).is_err()
-            {
-                fl.set(true);
+            if inf.get() > MAX_INFLIGHT_FRAMES {
+                return; // already reported as flooding
+            }
+            if inf.get() == MAX_INFLIGHT_FRAMES {
+                inf.set(MAX_INFLIGHT_FRAMES + 1);
+                let _ = tx.try_send(Event::Flooded(h));
                 return;
             }
-            inf.set(inf.get() + 1);
-        });
-        dc.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        closures.push(on_message);
-
-        let tx = events.clone();
-        let pc2 = pc.clone();
-        let on_state: Cb = Closure::new(move |_| {
+            // The length is checked before anything is copied into wasm memory. Text frames
+            // are not part of the protocol: they go on as bytes and count as malformed.
+            let data = ev.data();
+            let bytes = if let Some(buf) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+                if buf.byte_length() as usize > MAX_CONTROL_FRAME {
+                    let _ = tx.try_send(Event::OversizedFrame(h));
+                    return;
+                }
+                js_sys::Uint8Array::new(buf).to_vec()
+            } else if let Some(text) = data.dyn_ref::<js_sys::JsString>() {
+                if text.length() as usize > MAX_CONTROL_FRAME {
+                    let _ = tx.try_send(Event::OversizedFrame(h));
+                    return;
+                }
+                String::from(text).into_bytes()
+            } else {
+                Vec::new()
+            };
+            if tx.try_send(Event::Frame(h, bytes)).is_ok() {
+                inf.set(inf.get() + 1);
+            }
+        }));
+        let (mut tx, pc2) = (events.clone(), pc.clone());
+        listeners.push(Listener::new(&pct, "connectionstatechange", move |_| {
             if matches!(
                 pc2.connection_state(),
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
             ) {
-                post(&tx, Event::ChannelClosed(handle));
+                let _ = tx.try_send(Event::ChannelClosed(h));
             }
-        });
-        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
-        closures.push(on_state);
-
+        }));
         Ok(Self {
-            handle,
+            handle: h,
             pc,
             dc,
-            conn: None,
-            tracker: None,
-            offer_id: String::new(),
-            offer_sdp: None,
-            offered_at_ms: None,
+            peer: None,
             inflight,
-            flooded,
-            open: false,
-            name: None,
+            listed: false,
             relayed: None,
-            bad_frames: 0,
             neg: None,
             senders: Vec::new(),
             remote: VecMap::default(),
             labels: VecMap::default(),
-            media: MediaFlags::default(),
-            speaking: false,
-            closures,
+            listeners,
         })
+    }
+
+    /// One of this link's frames was handled.
+    pub fn handled(&self) {
+        self.inflight.set(self.inflight.get().saturating_sub(1));
     }
 
     /// Starts media negotiation on this (open) connection: renegotiations, trickled candidates
     /// and incoming tracks are posted to the driver from now on.
-    pub fn enable_media(&mut self, me: &PeerId, events: &Sender<Event>) {
-        let Some(conn) = &self.conn else {
-            return;
-        };
-        self.neg = Some(Negotiation::new(me, &conn.peer));
+    pub fn enable_media(&mut self, me: &PeerId, peer: &PeerId, events: &Sender<Event>) {
+        self.neg = Some(Negotiation::new(me, peer));
         let h = self.handle;
-        let tx = events.clone();
-        let on_needed: Cb = Closure::new(move |_| post(&tx, Event::NegotiationNeeded(h)));
-        self.pc
-            .set_onnegotiationneeded(Some(on_needed.as_ref().unchecked_ref()));
-        self.closures.push(on_needed);
-
-        let tx = events.clone();
-        let on_candidate: Cb = Closure::new(move |ev: JsValue| {
-            let c = get(&ev, "candidate");
-            let Some(candidate) = get_str(&c, "candidate").filter(|c| !c.is_empty()) else {
-                return;
-            };
-            let mid = get_str(&c, "sdpMid");
-            let index = get(&c, "sdpMLineIndex").as_f64().map(|i| i as u16);
-            post(&tx, Event::LocalCandidate(h, candidate, mid, index));
-        });
-        self.pc
-            .set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
-        self.closures.push(on_candidate);
-
-        let tx = events.clone();
-        let on_track: Cb = Closure::new(move |ev: JsValue| {
-            let Some(ev) = ev.dyn_ref::<RtcTrackEvent>() else {
-                return;
-            };
-            if let Ok(stream) = ev.streams().get(0).dyn_into::<MediaStream>() {
-                post(&tx, Event::Track(h, stream));
-            }
-        });
-        self.pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
-        self.closures.push(on_track);
+        let target: EventTarget = self.pc.clone().unchecked_into();
+        let mut tx = events.clone();
+        self.listeners
+            .push(Listener::new(&target, "negotiationneeded", move |_| {
+                let _ = tx.try_send(Event::NegotiationNeeded(h));
+            }));
+        let mut tx = events.clone();
+        self.listeners
+            .push(Listener::new(&target, "icecandidate", move |ev| {
+                let c = get(&ev, "candidate");
+                let Some(candidate) = get_str(&c, "candidate").filter(|c| !c.is_empty()) else {
+                    return;
+                };
+                let mid = get_str(&c, "sdpMid");
+                let index = get(&c, "sdpMLineIndex").as_f64().map(|i| i as u16);
+                let _ = tx.try_send(Event::LocalCandidate(h, candidate, mid, index));
+            }));
+        let mut tx = events.clone();
+        self.listeners
+            .push(Listener::new(&target, "track", move |ev| {
+                let Some(ev) = ev.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
+                if let Ok(stream) = ev.streams().get(0).dyn_into::<MediaStream>() {
+                    let _ = tx.try_send(Event::Track(h, stream));
+                }
+            }));
     }
 
     /// Sends `track` (part of `stream`) to this peer.
@@ -235,6 +217,13 @@ impl Rtc {
         }
     }
 
+    /// The peer's streams are now `labels`: streams it no longer sends are forgotten, so a
+    /// connection renegotiated many times holds only what is live.
+    pub fn set_labels(&mut self, labels: VecMap<String, StreamKind>) {
+        self.remote.retain(|id, _| labels.contains_key(id));
+        self.labels = labels;
+    }
+
     /// The peer's stream of the given kind, once both its label and its tracks arrived.
     pub fn stream_of(&self, kind: StreamKind) -> Option<MediaStream> {
         self.labels
@@ -243,25 +232,17 @@ impl Rtc {
             .and_then(|(id, _)| self.remote.get(id).cloned())
     }
 
-    /// Sends one frame on the control channel; false when the channel is not open.
-    pub fn send(&self, frame: &[u8]) -> bool {
-        self.dc.send_with_u8_array(frame).is_ok()
+    /// Sends one frame on the control channel (dropped if the channel is not open).
+    pub fn send(&self, frame: &[u8]) {
+        let _ = self.dc.send_with_u8_array(frame);
     }
 }
 
-impl Drop for Rtc {
+impl Drop for Link {
     fn drop(&mut self) {
-        self.dc.set_onopen(None);
-        self.dc.set_onclose(None);
-        self.dc.set_onmessage(None);
-        self.pc.set_onconnectionstatechange(None);
-        self.pc.set_onnegotiationneeded(None);
-        self.pc.set_onicecandidate(None);
-        self.pc.set_ontrack(None);
-        self.pc.set_ondatachannel(None);
+        self.listeners.clear();
         self.dc.close();
         self.pc.close();
-        self.closures.clear();
     }
 }
 
@@ -284,12 +265,6 @@ fn negotiated_channel(pc: &RtcPeerConnection, label: &str, id: u16) -> RtcDataCh
     init.set_id(id);
     init.set_ordered(true);
     pc.create_data_channel_with_data_channel_dict(label, &init)
-}
-
-/// Posts an event; a full queue drops lifecycle events only when the driver is hopelessly
-/// behind, and the heartbeat timeout then cleans up.
-fn post(tx: &Sender<Event>, ev: Event) {
-    let _ = tx.clone().try_send(ev);
 }
 
 /// Which candidate kinds a connection can gather, from the ICE configuration: gathering can
@@ -320,36 +295,48 @@ struct Gathered {
 
 /// Waits until the candidates that matter are gathered: gathering completes, or one candidate
 /// of each expected kind arrived and UDP has been quiet for [`GATHER_QUIET_MS`], or
-/// [`ICE_GATHER_TIMEOUT_MS`] passes.
+/// [`ICE_GATHER_TIMEOUT_MS`] passes. Driven by the connection's own events and two timers.
 async fn gathered(pc: &RtcPeerConnection, kinds: IceKinds) {
-    const POLL_MS: u32 = 5;
-    let seen = Rc::new(std::cell::RefCell::new(Gathered::default()));
-    let on_candidate: Cb = {
-        let seen = seen.clone();
-        Closure::new(move |ev: JsValue| {
+    let (tx, mut rx) = mpsc::unbounded::<()>();
+    let seen = Rc::new(RefCell::new(Gathered::default()));
+    let target: EventTarget = pc.clone().unchecked_into();
+    let wake = |tx: &mpsc::UnboundedSender<()>| {
+        let tx = tx.clone();
+        move || {
+            let _ = tx.unbounded_send(());
+        }
+    };
+    let _candidates = {
+        let (seen, wake) = (seen.clone(), wake(&tx));
+        Listener::new(&target, "icecandidate", move |ev| {
             let cand = get(&get(&ev, "candidate"), "candidate")
                 .as_string()
                 .unwrap_or_default();
             // candidate:<foundation> <component> <protocol> <priority> <address> <port> typ <type>
             let fields: Vec<&str> = cand.split_whitespace().collect();
-            if fields.get(2).map(|p| p.eq_ignore_ascii_case("udp")) != Some(true) {
-                return;
+            if fields.get(2).map(|p| p.eq_ignore_ascii_case("udp")) == Some(true) {
+                let mut s = seen.borrow_mut();
+                match fields.get(7).copied() {
+                    Some("host") => s.host = true,
+                    Some("srflx") | Some("prflx") => s.srflx = true,
+                    Some("relay") => s.relay = true,
+                    _ => {}
+                }
+                s.last_udp_ms = js_sys::Date::now();
             }
-            let mut s = seen.borrow_mut();
-            match fields.get(7).copied() {
-                Some("host") => s.host = true,
-                Some("srflx") | Some("prflx") => s.srflx = true,
-                Some("relay") => s.relay = true,
-                _ => {}
-            }
-            s.last_udp_ms = js_sys::Date::now();
+            wake();
         })
     };
-    pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
-    let mut waited = 0;
+    let _state = {
+        let wake = wake(&tx);
+        Listener::new(&target, "icegatheringstatechange", move |_| wake())
+    };
+    let _deadline = gloo_timers::callback::Timeout::new(ICE_GATHER_TIMEOUT_MS, wake(&tx));
+    let started = js_sys::Date::now();
+    let mut _quiet = None;
     loop {
         if pc.ice_gathering_state() == RtcIceGatheringState::Complete
-            || waited >= ICE_GATHER_TIMEOUT_MS
+            || js_sys::Date::now() - started >= f64::from(ICE_GATHER_TIMEOUT_MS)
         {
             break;
         }
@@ -360,14 +347,51 @@ async fn gathered(pc: &RtcPeerConnection, kinds: IceKinds) {
             } else {
                 s.host && (!kinds.srflx || s.srflx) && (!kinds.relay || s.relay)
             };
-            if have_all && js_sys::Date::now() - s.last_udp_ms >= GATHER_QUIET_MS {
-                break;
+            if have_all {
+                let quiet_for = js_sys::Date::now() - s.last_udp_ms;
+                if quiet_for >= GATHER_QUIET_MS {
+                    break;
+                }
+                let left = (GATHER_QUIET_MS - quiet_for).ceil() as u32;
+                _quiet = Some(gloo_timers::callback::Timeout::new(left, wake(&tx)));
             }
         }
-        sleep_ms(POLL_MS).await;
-        waited += POLL_MS;
+        if rx.next().await.is_none() {
+            break;
+        }
     }
-    pc.set_onicecandidate(None);
+}
+
+/// Waits (at most [`LOCAL_OFFERS_WAIT_MS`]) until every one of `pcs` has its local offer set,
+/// i.e. until ICE gathering runs in the browser's network thread and no longer needs this one.
+pub async fn until_local_offers(pcs: &[RtcPeerConnection]) {
+    let (tx, mut rx) = mpsc::unbounded::<()>();
+    let _listeners: Vec<Listener> = pcs
+        .iter()
+        .map(|pc| {
+            let tx = tx.clone();
+            let target: EventTarget = pc.clone().unchecked_into();
+            Listener::new(&target, "signalingstatechange", move |_| {
+                let _ = tx.unbounded_send(());
+            })
+        })
+        .collect();
+    let _deadline = {
+        let tx = tx.clone();
+        gloo_timers::callback::Timeout::new(LOCAL_OFFERS_WAIT_MS, move || {
+            let _ = tx.unbounded_send(());
+        })
+    };
+    let started = js_sys::Date::now();
+    while pcs
+        .iter()
+        .any(|pc| pc.signaling_state() != RtcSignalingState::HaveLocalOffer)
+        && js_sys::Date::now() - started < f64::from(LOCAL_OFFERS_WAIT_MS)
+    {
+        if rx.next().await.is_none() {
+            break;
+        }
+    }
 }
 
 fn local_sdp(pc: &RtcPeerConnection) -> Result<String, JsError> {

@@ -1,4 +1,4 @@
-//! One file transfer on a data channel of its own: the sending and the receiving task.
+//! One file transfer on a connection of its own: the sending and the receiving task.
 //!
 //! Each task owns its channel and its callbacks and runs until the transfer ends; the driver
 //! keeps a [`Control`] to stop it (cancel, withdraw, peer gone, idle) and hears the outcome as
@@ -9,6 +9,7 @@
 
 use super::crypto::{finished, RecordCipher};
 use super::js::{await_promise, now_ms, sleep_ms, JsError};
+use super::listener::Listener;
 use super::sink::{Sink, KEEPALIVE_MS};
 use super::Event;
 use crate::state::{FileKey, Progress, RoomAction, UploadState, UploadView};
@@ -18,17 +19,16 @@ use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
-    Feedback, FileId, Incoming, Rate, RecordToOpen, TransferError, Window, HIGH_WATER_BYTES,
+    Feedback, FileId, Incoming, Rate, RecordToOpen, Stop, TransferError, Window, HIGH_WATER_BYTES,
     LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType, RtcPeerConnection,
-    RtcPeerConnectionState,
+    EventTarget, MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType,
+    RtcPeerConnection, RtcPeerConnectionState,
 };
 use yew::Callback;
 
@@ -45,8 +45,6 @@ const LINGER_MS: u32 = 5_000;
 /// thread and the page busy together, while holding at most this many records in memory.
 const OPEN_AHEAD: usize = OPEN_AHEAD_RECORDS as usize;
 const SEAL_AHEAD: usize = OPEN_AHEAD;
-
-type Cb = Closure<dyn FnMut(JsValue)>;
 
 enum ChannelEvent {
     Open,
@@ -69,7 +67,7 @@ pub struct FileChannel {
     queued: Rc<Cell<usize>>,
     /// When the last frame from the peer arrived (set in the browser's callback itself).
     heard_ms: Rc<Cell<u64>>,
-    _closures: Vec<Cb>,
+    _listeners: Vec<Listener>,
 }
 
 impl FileChannel {
@@ -78,39 +76,34 @@ impl FileChannel {
         dc.set_buffered_amount_low_threshold(LOW_WATER_BYTES);
         let (tx, rx) = mpsc::unbounded();
         let queued = Rc::new(Cell::new(0usize));
-        let mut closures = Vec::new();
-        let on = |f: Box<dyn Fn() -> ChannelEvent>| {
+        let dct: EventTarget = dc.clone().unchecked_into();
+        let pct: EventTarget = pc.clone().unchecked_into();
+        let on = |event: &'static str, f: fn() -> ChannelEvent| {
             let tx = tx.clone();
-            Closure::new(move |_: JsValue| {
+            Listener::new(&dct, event, move |_| {
                 let _ = tx.unbounded_send(f());
             })
         };
-        let open: Cb = on(Box::new(|| ChannelEvent::Open));
-        dc.set_onopen(Some(open.as_ref().unchecked_ref()));
-        let low: Cb = on(Box::new(|| ChannelEvent::Low));
-        dc.set_onbufferedamountlow(Some(low.as_ref().unchecked_ref()));
-        let close: Cb = on(Box::new(|| ChannelEvent::Closed));
-        dc.set_onclose(Some(close.as_ref().unchecked_ref()));
-        dc.set_onerror(Some(close.as_ref().unchecked_ref()));
-        closures.extend([open, low, close]);
+        let mut listeners = vec![
+            on("open", || ChannelEvent::Open),
+            on("bufferedamountlow", || ChannelEvent::Low),
+            on("close", || ChannelEvent::Closed),
+            on("error", || ChannelEvent::Closed),
+        ];
         // A connection that fails (the peer vanished, the network changed) ends the transfer
         // at once instead of at the idle timeout.
-        let failed: Cb = {
-            let (tx, pc) = (tx.clone(), pc.clone());
-            Closure::new(move |_: JsValue| {
-                if matches!(
-                    pc.connection_state(),
-                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
-                ) {
-                    let _ = tx.unbounded_send(ChannelEvent::Closed);
-                }
-            })
-        };
-        pc.set_onconnectionstatechange(Some(failed.as_ref().unchecked_ref()));
-        closures.push(failed);
+        let (ftx, fpc) = (tx.clone(), pc.clone());
+        listeners.push(Listener::new(&pct, "connectionstatechange", move |_| {
+            if matches!(
+                fpc.connection_state(),
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+            ) {
+                let _ = ftx.unbounded_send(ChannelEvent::Closed);
+            }
+        }));
         let heard_ms = Rc::new(Cell::new(now_ms()));
         let (mtx, q, heard) = (tx.clone(), queued.clone(), heard_ms.clone());
-        let message: Cb = Closure::new(move |ev: JsValue| {
+        listeners.push(Listener::new(&dct, "message", move |ev| {
             heard.set(now_ms());
             if q.get() > MAX_QUEUED_FRAMES {
                 return;
@@ -130,9 +123,7 @@ impl FileChannel {
                 ChannelEvent::Message(buf)
             };
             let _ = mtx.unbounded_send(ev);
-        });
-        dc.set_onmessage(Some(message.as_ref().unchecked_ref()));
-        closures.push(message);
+        }));
         if dc.ready_state() == RtcDataChannelState::Open {
             let _ = tx.unbounded_send(ChannelEvent::Open);
         }
@@ -143,7 +134,7 @@ impl FileChannel {
             tx,
             queued,
             heard_ms,
-            _closures: closures,
+            _listeners: listeners,
         }
     }
 
@@ -191,37 +182,8 @@ impl FileChannel {
 
 impl Drop for FileChannel {
     fn drop(&mut self) {
-        self.dc.set_onopen(None);
-        self.dc.set_onmessage(None);
-        self.dc.set_onclose(None);
-        self.dc.set_onerror(None);
-        self.dc.set_onbufferedamountlow(None);
-        self.pc.set_onconnectionstatechange(None);
         self.dc.close();
         self.pc.close();
-    }
-}
-
-/// Why the driver stopped a transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    Cancelled,
-    Withdrawn,
-    PeerLeft,
-    Idle,
-    /// The transfer's own connection could not be set up.
-    Unreachable,
-}
-
-impl Stop {
-    fn describe(self) -> &'static str {
-        match self {
-            Stop::Cancelled => "cancelled",
-            Stop::Withdrawn => "The sender withdrew the file.",
-            Stop::PeerLeft => "The other person left, so the transfer was interrupted.",
-            Stop::Idle => "Nothing arrived for too long, so the transfer was stopped.",
-            Stop::Unreachable => "No connection for the transfer could be made.",
-        }
     }
 }
 

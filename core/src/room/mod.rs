@@ -24,6 +24,7 @@ mod signaling;
 mod trackers;
 
 pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, FileState};
+pub use signaling::{MAX_BAD_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};
 pub use trackers::{
     TrackerStatus, DEFAULT_INTERVAL_MS, FOLLOW_UP_MS, MAX_FOLLOW_UP_DOUBLINGS, MAX_INTERVAL_MS,
     MIN_INTERVAL_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS,

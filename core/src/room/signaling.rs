@@ -14,6 +14,9 @@ use crate::tracker::{self as trk, Announce, OfferEntry, ServerMessage};
 /// most [`trk::MAX_SEALED_SDP_LEN`]). The shell checks the length before copying a message
 /// out of the socket; the engine checks again.
 pub const MAX_TRACKER_MESSAGE: usize = 64 * 1024;
+/// Malformed or oversized messages tolerated from one tracker socket: a few are a buggy
+/// tracker, a stream of them is an attack, and the socket is dropped and retried later.
+pub const MAX_BAD_TRACKER_MESSAGES: u32 = 8;
 
 impl Room {
     // ---- tracker sockets ----
@@ -48,16 +51,37 @@ impl Room {
         }
     }
 
+    /// Tracker `i` sent a message too long to read (the shell did not copy it). Counted as
+    /// malformed.
+    pub fn handle_tracker_oversized(&mut self, i: usize, now: u64) {
+        self.bad_tracker_message(i, now);
+    }
+
+    /// Tracker `i` sent something that is not a tracker message: more than
+    /// [`MAX_BAD_TRACKER_MESSAGES`] on one socket and it is dropped and retried later.
+    fn bad_tracker_message(&mut self, i: usize, now: u64) {
+        let Some(t) = self.trackers.get_mut(i) else {
+            return;
+        };
+        t.bad_messages = t.bad_messages.saturating_add(1);
+        if t.bad_messages > MAX_BAD_TRACKER_MESSAGES {
+            self.handle_tracker_flooded(i, now);
+        }
+    }
+
     /// A text frame from tracker `i`.
     pub fn handle_tracker_text(&mut self, i: usize, text: &str, now: u64) {
-        if i >= self.trackers.len() || text.len() > MAX_TRACKER_MESSAGE || self.left {
+        if i >= self.trackers.len() || self.left {
             return;
+        }
+        if text.len() > MAX_TRACKER_MESSAGE {
+            return self.bad_tracker_message(i, now);
         }
         let Some(keys) = &self.keys else {
             return;
         };
         let Ok(msg) = serde_json::from_str::<ServerMessage>(text) else {
-            return;
+            return self.bad_tracker_message(i, now);
         };
         if let Some(reason) = msg.failure_reason {
             self.trackers[i].status = TrackerStatus::Refused(trk::sanitize_failure_reason(&reason));

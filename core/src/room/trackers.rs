@@ -54,6 +54,8 @@ pub(super) struct Slot {
     pub announced: bool,
     /// An announce being prepared: its offers are still gathering candidates.
     pub batch: Option<Vec<ConnHandle>>,
+    /// Malformed messages on the current socket.
+    pub bad_messages: u32,
 }
 
 impl Slot {
@@ -68,6 +70,7 @@ impl Slot {
             swarm_size: 0,
             announced: false,
             batch: None,
+            bad_messages: 0,
         }
     }
 
@@ -79,6 +82,7 @@ impl Slot {
 
     pub fn opened(&mut self) {
         self.status = TrackerStatus::Joining;
+        self.bad_messages = 0;
         self.follow_ups = 0;
         self.attempts = 0;
         self.announced = false;
