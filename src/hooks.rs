@@ -1,8 +1,9 @@
 //! The room context and feature hooks. The provider owns the reducer and the driver's handle;
 //! components read state and get callbacks through `use_room` / `use_chat`, never the driver.
 
-use crate::driver::media::Capture;
+pub use crate::driver::media::{can_pick_speaker, Capture};
 use crate::driver::{self, RoomHandle};
+use crate::js::{await_promise, get};
 use crate::settings;
 use crate::state::{ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, RoomState};
 use hush_core::wire::StreamKind;
@@ -69,29 +70,34 @@ pub fn room_provider(props: &ProviderProps) -> Html {
             }
         });
     }
+    // Callbacks are made once per running room (their dependency), not on every render, so
+    // components that take them as props do not re-render for nothing.
     let set_my_name = {
-        let (my_name, handle) = (my_name.clone(), handle.clone());
-        Callback::from(move |name: String| {
-            let clean = hush_core::wire::sanitize_name(&name, "");
-            if clean.is_empty() {
-                return;
-            }
-            settings::save_display_name(&clean);
-            if let Some(h) = &*handle {
-                h.set_name(clean.clone());
-            }
-            my_name.set(clean);
-        })
+        let setter = my_name.setter();
+        use_callback(
+            (*handle).clone(),
+            move |name: String, handle: &Option<RoomHandle>| {
+                let clean = hush_core::wire::sanitize_name(&name, "");
+                if clean.is_empty() {
+                    return;
+                }
+                settings::save_display_name(&clean);
+                if let Some(h) = handle {
+                    h.set_name(clean.clone());
+                }
+                setter.set(clean);
+            },
+        )
     };
-    let send_chat = {
-        let handle = handle.clone();
-        Callback::from(move |text: String| {
-            if let Some(h) = &*handle {
+    let send_chat = use_callback(
+        (*handle).clone(),
+        |text: String, handle: &Option<RoomHandle>| {
+            if let Some(h) = handle {
                 h.send_chat(text);
             }
-        })
-    };
-    let leave = Callback::from(|()| crate::route::go(&crate::route::Route::Landing));
+        },
+    );
+    let leave = use_callback((), |(), _| crate::route::go(&crate::route::Route::Landing));
     let ctx = RoomContext {
         room_name: props.room_name.as_str().into(),
         state,
@@ -137,30 +143,31 @@ pub struct FilesApi {
 
 #[hook]
 pub fn use_files() -> FilesApi {
-    let room = use_room();
-    let h = room.handle.clone();
-    let on = |f: fn(&RoomHandle, FileKey)| {
-        let h = h.clone();
-        Callback::from(move |k: FileKey| {
-            if let Some(h) = &h {
-                f(h, k);
-            }
-        })
-    };
+    let h = use_room().handle;
     FilesApi {
-        offer: {
-            let h = h.clone();
-            Callback::from(move |(files, once): (Vec<web_sys::File>, bool)| {
-                if let Some(h) = &h {
+        offer: use_callback(
+            h.clone(),
+            |(files, once): (Vec<web_sys::File>, bool), h: &Option<RoomHandle>| {
+                if let Some(h) = h {
                     h.offer_files(files, once);
                 }
-            })
-        },
-        download: on(|h, k| h.download(k)),
-        cancel: on(|h, k| h.cancel(k)),
-        withdraw: on(|h, k| h.withdraw(k)),
-        close: on(|h, k| h.close_view(k)),
+            },
+        ),
+        download: use_file_command(h.clone(), RoomHandle::download),
+        cancel: use_file_command(h.clone(), RoomHandle::cancel),
+        withdraw: use_file_command(h.clone(), RoomHandle::withdraw),
+        close: use_file_command(h, RoomHandle::close_view),
     }
+}
+
+/// A callback, made once per room, that runs one file command.
+#[hook]
+fn use_file_command(h: Option<RoomHandle>, f: fn(&RoomHandle, FileKey)) -> Callback<FileKey> {
+    use_callback(h, move |k: FileKey, h: &Option<RoomHandle>| {
+        if let Some(h) = h {
+            f(h, k);
+        }
+    })
 }
 
 /// One video tile to show.
@@ -260,22 +267,19 @@ pub fn use_media() -> MediaApi {
         }
     }
     let handle = room.handle.clone();
-    let toggle = {
-        let handle = handle.clone();
-        Callback::from(move |what: Capture| {
-            if let Some(h) = &handle {
-                h.toggle(what);
-            }
-        })
-    };
-    let select = {
-        let handle = handle.clone();
-        Callback::from(move |(kind, id): (DeviceKind, String)| {
-            if let Some(h) = &handle {
+    let toggle = use_callback(handle.clone(), |what: Capture, h: &Option<RoomHandle>| {
+        if let Some(h) = h {
+            h.toggle(what);
+        }
+    });
+    let select = use_callback(
+        handle.clone(),
+        |(kind, id): (DeviceKind, String), h: &Option<RoomHandle>| {
+            if let Some(h) = h {
                 h.select_device(kind, id);
             }
-        })
-    };
+        },
+    );
     MediaApi {
         local: s.local,
         tiles,
@@ -286,5 +290,75 @@ pub fn use_media() -> MediaApi {
         select,
         handle,
         people: s.peers.len() + 1,
+    }
+}
+
+/// Keeps a tile's `<video>` playing the right stream: attaches it whenever it may have changed,
+/// plays it (muted, with the returned flag set, when the autoplay policy refuses sound), and
+/// routes its sound to the chosen speaker. Returns whether sound is blocked.
+#[hook]
+pub fn use_tile_media(
+    video: NodeRef,
+    spec: TileSpec,
+    speaker: Option<String>,
+    handle: Option<RoomHandle>,
+) -> UseStateHandle<bool> {
+    let blocked = use_state(|| false);
+    {
+        let (video, blocked) = (video.clone(), blocked.clone());
+        let (peer, kind, local) = (spec.peer.clone(), spec.kind, spec.peer.is_none());
+        use_effect_with((spec.key.clone(), spec.gen), move |_| {
+            if let (Some(el), Some(h)) = (video.cast::<web_sys::HtmlVideoElement>(), handle) {
+                let stream = match &peer {
+                    Some(p) => h.remote_stream(p, kind),
+                    None => h.local_stream(kind),
+                };
+                // By identity, not id: after a track is removed and added again the browser may
+                // hand us a new stream object under the same id.
+                let same = match (&stream, el.src_object()) {
+                    (Some(a), Some(b)) => js_sys::Object::is(a, &b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same {
+                    el.set_src_object(stream.as_ref());
+                }
+                // Our own preview is always muted (no echo); a peer's sound may be blocked by
+                // the autoplay policy until the user interacts: then play muted and offer a
+                // button.
+                el.set_muted(local);
+                if stream.is_some() {
+                    wasm_bindgen_futures::spawn_local(play(el.unchecked_into(), blocked));
+                }
+            }
+        });
+    }
+    use_effect_with(speaker, move |speaker| {
+        if let (Some(el), Some(id)) = (video.cast::<web_sys::HtmlMediaElement>(), speaker) {
+            set_sink(&el, id);
+        }
+    });
+    blocked
+}
+
+/// Starts playback; when the autoplay policy refuses sound, plays muted and flags it.
+async fn play(el: web_sys::HtmlMediaElement, blocked: UseStateHandle<bool>) {
+    let Ok(p) = el.play() else {
+        return;
+    };
+    if await_promise(p).await.is_err() && !el.muted() {
+        el.set_muted(true);
+        if let Ok(p) = el.play() {
+            if await_promise(p).await.is_ok() {
+                blocked.set(true);
+            }
+        }
+    }
+}
+
+/// Routes a media element's sound to the chosen output device, where supported.
+fn set_sink(el: &web_sys::HtmlMediaElement, id: &str) {
+    if let Ok(f) = get(el, "setSinkId").dyn_into::<js_sys::Function>() {
+        let _ = f.call1(el, &JsValue::from_str(id));
     }
 }

@@ -7,8 +7,9 @@
 //! - `pages/`: the landing page and the room page.
 //! - `components/`: rendering only (chat, peers, header).
 //! - `hooks`: the room context and feature hooks (`use_room`, `use_chat`).
-//! - `driver/`: trackers, peer connections, the peer protocol.
+//! - `driver/`: the shell around `hush_core::room`: trackers, peer connections, media, files.
 //! - `settings`: the only thing stored, the display name.
+//! - `js`: thin, fallible wrappers over browser APIs (time, randomness, promises).
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -22,15 +23,17 @@ mod driver;
 #[cfg(target_arch = "wasm32")]
 mod hooks;
 #[cfg(target_arch = "wasm32")]
-mod pages;
+mod js;
 #[cfg(target_arch = "wasm32")]
+mod pages;
+// The pure parts (routes, the reducer) build on the host too, where plain `cargo test` runs
+// their tests; nothing on the host calls them.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod route;
 #[cfg(target_arch = "wasm32")]
 mod settings;
-#[cfg(target_arch = "wasm32")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
-#[cfg(target_arch = "wasm32")]
-mod vecmap;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

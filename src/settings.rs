@@ -24,7 +24,7 @@ pub fn display_name() -> String {
             return n;
         }
     }
-    let r = crate::driver::js::random_bytes::<2>().unwrap_or([0, 0]);
+    let r = crate::js::random_bytes::<2>().unwrap_or([0, 0]);
     format!(
         "{} {}",
         ADJECTIVES[usize::from(r[0]) % ADJECTIVES.len()],

@@ -2,7 +2,6 @@
 //! No JS objects live here; the driver owns those and reports what happened as actions.
 
 use std::rc::Rc;
-use yew::Reducible;
 
 /// Messages kept on screen. Older ones scroll away for good: nothing is stored, and a flooding
 /// peer cannot grow the page's memory without bound.
@@ -77,6 +76,8 @@ pub struct PeerView {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatLine {
+    /// Place in the room's log, set by the reducer: the line's key when rendered.
+    pub seq: u64,
     /// Sender's peer id, `None` for our own messages.
     pub from: Option<String>,
     pub name: String,
@@ -205,11 +206,13 @@ pub struct RoomState {
     pub local_gen: u32,
     pub devices: Vec<DeviceView>,
     /// File offers in the log, ours and others'.
-    pub files: crate::vecmap::VecMap<FileKey, FileView>,
+    pub files: hush_core::vecmap::VecMap<FileKey, FileView>,
     /// Chosen audio output for every tile (`None`: the system default).
     pub speaker: Option<String>,
     /// The last capture error, in words.
     pub media_error: Option<String>,
+    /// Lines ever added to the log (numbers the next one).
+    pub lines_added: u64,
 }
 
 impl Default for RoomState {
@@ -227,6 +230,7 @@ impl Default for RoomState {
             files: Default::default(),
             speaker: None,
             media_error: None,
+            lines_added: 0,
         }
     }
 }
@@ -296,11 +300,19 @@ pub enum RoomAction {
     },
 }
 
-impl Reducible for RoomState {
+#[cfg(target_arch = "wasm32")]
+impl yew::Reducible for RoomState {
     type Action = RoomAction;
 
     fn reduce(self: Rc<Self>, action: RoomAction) -> Rc<Self> {
-        let mut s = (*self).clone();
+        Rc::new(self.apply(action))
+    }
+}
+
+impl RoomState {
+    /// The state after `action`: the pure reducer, tested on the host.
+    pub fn apply(&self, action: RoomAction) -> RoomState {
+        let mut s = self.clone();
         match action {
             RoomAction::Phase(p) => s.phase = p,
             RoomAction::PeerUp { id, name } => {
@@ -335,7 +347,7 @@ impl Reducible for RoomState {
                     push_capped(&mut s.notices, note, MAX_NOTICES);
                 }
             }
-            RoomAction::Chat(line) => push_line(&mut s.messages, line),
+            RoomAction::Chat(line) => push_line(&mut s, line),
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
             RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
@@ -366,6 +378,7 @@ impl Reducible for RoomState {
             RoomAction::MediaError(e) => s.media_error = e,
             RoomAction::FileOffered { key, file, at_ms } => {
                 let line = ChatLine {
+                    seq: 0,
                     from: key.owner.clone(),
                     name: file.sender.clone(),
                     at_ms,
@@ -373,7 +386,7 @@ impl Reducible for RoomState {
                     file: Some(key.clone()),
                 };
                 s.files.insert(key, file);
-                push_line(&mut s.messages, line);
+                push_line(&mut s, line);
                 // Offers whose log line scrolled away go too.
                 if s.files.len() > MAX_FILES_SHOWN {
                     let messages = &s.messages;
@@ -390,7 +403,7 @@ impl Reducible for RoomState {
                         )
                     {
                         f.withdrawn = true;
-                        return Rc::new(s);
+                        return s;
                     }
                     if matches!(status, FileStatus::Transferring) {
                         f.progress = Some(Progress {
@@ -421,13 +434,15 @@ impl Reducible for RoomState {
                 }
             }
         }
-        Rc::new(s)
+        s
     }
 }
 
 /// Appends to the shared chat log (copying the list only if an older state still holds it).
-fn push_line(messages: &mut Rc<Vec<Rc<ChatLine>>>, line: ChatLine) {
-    push_capped(Rc::make_mut(messages), Rc::new(line), MAX_MESSAGES);
+fn push_line(s: &mut RoomState, mut line: ChatLine) {
+    line.seq = s.lines_added;
+    s.lines_added += 1;
+    push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES);
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {
@@ -435,5 +450,105 @@ fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {
     if v.len() > cap {
         let excess = v.len() - cap;
         v.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(text: &str) -> RoomAction {
+        RoomAction::Chat(ChatLine {
+            seq: 0,
+            from: Some("p".into()),
+            name: "Bob".into(),
+            at_ms: 1,
+            text: text.into(),
+            file: None,
+        })
+    }
+
+    fn file(status: FileStatus) -> FileView {
+        FileView {
+            name: "a.txt".into(),
+            size: 3,
+            mime: "text/plain".into(),
+            sender: "Bob".into(),
+            view_once: false,
+            inline: Inline::None,
+            status,
+            progress: None,
+            url: None,
+            uploads: Vec::new(),
+            withdrawn: false,
+        }
+    }
+
+    /// Invariant: the log keeps at most MAX_MESSAGES lines, the newest.
+    #[test]
+    fn the_log_is_capped_and_keeps_the_newest() {
+        let mut s = RoomState::default();
+        for i in 0..MAX_MESSAGES + 5 {
+            s = s.apply(chat(&i.to_string()));
+        }
+        assert_eq!(s.messages.len(), MAX_MESSAGES);
+        assert_eq!(s.messages[0].text, "5");
+        assert_eq!(s.messages[0].seq, 5, "lines are numbered as they come");
+    }
+
+    /// Invariant: an older state's log is not changed by a newer message (lines are shared,
+    /// not copied, and never mutated in place).
+    #[test]
+    fn states_share_lines_without_changing_each_other() {
+        let a = RoomState::default().apply(chat("one"));
+        let b = a.apply(chat("two"));
+        assert_eq!(a.messages.len(), 1);
+        assert_eq!(b.messages.len(), 2);
+        assert!(Rc::ptr_eq(&a.messages[0], &b.messages[0]));
+    }
+
+    #[test]
+    fn peers_come_and_go_with_a_notice() {
+        let s = RoomState::default().apply(RoomAction::PeerUp {
+            id: "p".into(),
+            name: "Bob".into(),
+        });
+        let s = s.apply(RoomAction::PeerUp {
+            id: "p".into(),
+            name: "Bob".into(),
+        });
+        assert_eq!(s.peers.len(), 1, "listed once");
+        let s = s.apply(RoomAction::PeerDown {
+            id: "p".into(),
+            reason: Some("sent malformed data".into()),
+        });
+        assert!(s.peers.is_empty());
+        assert_eq!(s.notices, ["Bob was disconnected: sent malformed data"]);
+    }
+
+    /// Invariant: a finished download keeps its outcome when the sender withdraws or leaves.
+    #[test]
+    fn a_verified_file_keeps_its_outcome_after_a_withdraw() {
+        let key = FileKey {
+            owner: Some("p".into()),
+            id: "00".into(),
+        };
+        let s = RoomState::default().apply(RoomAction::FileOffered {
+            key: key.clone(),
+            file: file(FileStatus::Offered),
+            at_ms: 1,
+        });
+        let s = s.apply(RoomAction::FileStatus {
+            key: key.clone(),
+            status: FileStatus::Verified,
+        });
+        let s = s.apply(RoomAction::FileStatus {
+            key: key.clone(),
+            status: FileStatus::Withdrawn,
+        });
+        let f = s.files.get(&key).expect("still shown");
+        assert_eq!(f.status, FileStatus::Verified);
+        assert!(f.withdrawn);
+        assert_eq!(s.messages.len(), 1, "the offer has its line in the log");
     }
 }

@@ -21,6 +21,7 @@
 //! - [`ids`]: peer and offer ids.
 //! - [`room`]: the room engine: every decision of a room, driven by a shell (browser or native).
 //! - [`drbg`]: the engine's seeded random generator (nonces, ids, jitter).
+//! - [`vecmap`]: a small insertion-ordered map (little code in the browser's wasm).
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -37,6 +38,7 @@ pub mod seal;
 pub mod stream;
 pub mod tracker;
 pub mod transfer;
+pub mod vecmap;
 pub mod wire;
 
 mod wordlist;

@@ -17,7 +17,7 @@
 //! This module decides; the driver acts (creates, answers and closes `RTCPeerConnection`s).
 
 use crate::ids::PeerId;
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 
 /// A pending connection that has not opened its control channel by then is abandoned. Loopback
 /// connects in tens of milliseconds; a relayed connection across continents in a few seconds.
@@ -87,22 +87,18 @@ pub enum Timeout {
 #[derive(Debug, Clone)]
 pub struct Mesh {
     me: PeerId,
-    peers: BTreeMap<PeerId, Entry>,
+    peers: VecMap<PeerId, Entry>,
     /// Our offers sent to a tracker and not answered yet: offer id → creation time.
-    offers: BTreeMap<String, u64>,
+    offers: VecMap<String, u64>,
 }
 
 impl Mesh {
     pub fn new(me: PeerId) -> Self {
         Self {
             me,
-            peers: BTreeMap::new(),
-            offers: BTreeMap::new(),
+            peers: VecMap::default(),
+            offers: VecMap::default(),
         }
-    }
-
-    pub fn me(&self) -> &PeerId {
-        &self.me
     }
 
     /// Records an offer we are about to announce.
@@ -280,14 +276,6 @@ impl Mesh {
         out
     }
 
-    /// Peers whose control channel is open.
-    pub fn connected(&self) -> impl Iterator<Item = &ConnId> {
-        self.peers
-            .values()
-            .filter(|e| matches!(e.phase, Phase::Open { .. }))
-            .map(|e| &e.conn)
-    }
-
     /// The connection kept for `peer`, open or pending.
     pub fn conn_of(&self, peer: &PeerId) -> Option<&ConnId> {
         self.peers.get(peer).map(|e| &e.conn)
@@ -364,7 +352,8 @@ mod tests {
         assert_eq!(ca.offer_id, cb.offer_id);
         assert!(ca.we_offered && !cb.we_offered);
         assert!(ma.on_open(&ca, 30) && mb.on_open(&cb, 30));
-        assert_eq!(ma.connected().count(), 1);
+        assert_eq!(ma.len(), 1);
+        assert!(ma.accept_chat(&b, 1), "open: chat is accepted");
         // A re-announced offer from a connected peer is ignored.
         assert_eq!(mb.on_offer(&a, "oa2", 40), OfferDecision::Ignore);
     }
@@ -533,7 +522,7 @@ mod tests {
         };
         assert!(!m.on_closed(&stale));
         assert!(m.on_closed(&cb));
-        assert_eq!(m.connected().count(), 0);
+        assert!(m.is_empty());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
 use crate::state::{ChatLine, FileView};
-use crate::vecmap::VecMap;
 use hush_core::room::{check_chat, ChatError};
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
@@ -41,7 +41,10 @@ fn message_log() -> Html {
     }
     html! {
         <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list}>
-            { for messages.iter().map(|m| line(m, files)) }
+            { for messages.iter().map(|m| {
+                let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
+                html! { <MessageLine key={m.seq} line={m.clone()} {file} /> }
+            }) }
             if messages.is_empty() {
                 <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
             }
@@ -49,10 +52,21 @@ fn message_log() -> Html {
     }
 }
 
-fn line(m: &ChatLine, files: &VecMap<crate::state::FileKey, FileView>) -> Html {
+#[derive(Properties, PartialEq)]
+struct LineProps {
+    line: Rc<ChatLine>,
+    /// The file card this line shows, if it is a file offer.
+    file: Option<FileView>,
+}
+
+/// One line of the log. Keyed by its place in the log, with props compared by value: a new
+/// message renders only itself, not the lines before it.
+#[function_component(MessageLine)]
+fn message_line(props: &LineProps) -> Html {
+    let m = &props.line;
     let class = if m.from.is_none() { "msg mine" } else { "msg" };
     if let Some(key) = &m.file {
-        let Some(file) = files.get(key) else {
+        let Some(file) = &props.file else {
             return html! {};
         };
         return html! {

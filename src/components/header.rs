@@ -13,8 +13,8 @@ fn copy_to_clipboard(text: &str) -> bool {
     let Some(nav) = web_sys::window().map(|w| w.navigator()) else {
         return false;
     };
-    let clip = crate::driver::js::get(&nav, "clipboard");
-    let write = crate::driver::js::get(&clip, "writeText");
+    let clip = crate::js::get(&nav, "clipboard");
+    let write = crate::js::get(&clip, "writeText");
     let Ok(f) = write.dyn_into::<js_sys::Function>() else {
         return false;
     };

@@ -1,13 +1,10 @@
 //! The call: toggles and device pickers, and the grid of video tiles. Streams are attached to
 //! `<video>` elements through node refs in effects; they never pass through state.
 
-use crate::driver::js::{await_promise, get};
-use crate::driver::media::{can_pick_speaker, Capture};
-use crate::hooks::{use_media, TileSpec};
+use crate::hooks::{can_pick_speaker, use_media, use_tile_media, Capture, TileSpec};
 use crate::state::DeviceKind;
 use hush_core::wire::StreamKind;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{HtmlMediaElement, HtmlSelectElement, HtmlVideoElement};
+use web_sys::{HtmlMediaElement, HtmlSelectElement};
 use yew::prelude::*;
 
 /// Largest room (people, us included) in which everyone sending 640×360 video still holds up
@@ -101,47 +98,14 @@ struct TileProps {
 fn tile(props: &TileProps) -> Html {
     let m = use_media();
     let video = use_node_ref();
-    let blocked = use_state(|| false);
     let t = &props.spec;
     let local = t.peer.is_none();
-    {
-        // Attach the stream whenever it may have changed.
-        let (video, handle, blocked) = (video.clone(), m.handle.clone(), blocked.clone());
-        let (peer, kind) = (t.peer.clone(), t.kind);
-        use_effect_with((t.key.clone(), t.gen), move |_| {
-            if let (Some(el), Some(h)) = (video.cast::<HtmlVideoElement>(), handle) {
-                let stream = match &peer {
-                    Some(p) => h.remote_stream(p, kind),
-                    None => h.local_stream(kind),
-                };
-                // By identity, not id: after a track is removed and added again the browser may
-                // hand us a new stream object under the same id.
-                let same = match (&stream, el.src_object()) {
-                    (Some(a), Some(b)) => js_sys::Object::is(a, &b),
-                    (None, None) => true,
-                    _ => false,
-                };
-                if !same {
-                    el.set_src_object(stream.as_ref());
-                }
-                // Our own preview is always muted (no echo); a peer's sound may be blocked by
-                // the autoplay policy until the user interacts: then play muted and offer a
-                // button.
-                el.set_muted(local);
-                if stream.is_some() {
-                    wasm_bindgen_futures::spawn_local(play(el.unchecked_into(), blocked));
-                }
-            }
-        });
-    }
-    {
-        let video = video.clone();
-        use_effect_with(m.speaker.clone(), move |speaker| {
-            if let (Some(el), Some(id)) = (video.cast::<HtmlMediaElement>(), speaker) {
-                set_sink(&el, id);
-            }
-        });
-    }
+    let blocked = use_tile_media(
+        video.clone(),
+        t.clone(),
+        m.speaker.clone(),
+        m.handle.clone(),
+    );
     let on_volume = {
         let video = video.clone();
         Callback::from(move |e: InputEvent| {
@@ -207,26 +171,4 @@ fn tile(props: &TileProps) -> Html {
 /// The name's first character; the stylesheet shows it upper-case.
 fn initial(name: &str) -> String {
     name.chars().next().map(String::from).unwrap_or_default()
-}
-
-/// Starts playback; when the autoplay policy refuses sound, plays muted and flags it.
-async fn play(el: HtmlMediaElement, blocked: UseStateHandle<bool>) {
-    let Ok(p) = el.play() else {
-        return;
-    };
-    if await_promise(p).await.is_err() && !el.muted() {
-        el.set_muted(true);
-        if let Ok(p) = el.play() {
-            if await_promise(p).await.is_ok() {
-                blocked.set(true);
-            }
-        }
-    }
-}
-
-/// Routes a media element's sound to the chosen output device, where supported.
-fn set_sink(el: &HtmlMediaElement, id: &str) {
-    if let Ok(f) = get(el, "setSinkId").dyn_into::<js_sys::Function>() {
-        let _ = f.call1(el, &JsValue::from_str(id));
-    }
 }

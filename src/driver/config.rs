@@ -2,8 +2,8 @@
 //! `rtcConfigUrl` for TURN credentials). Loaded at room start, never baked into the build, so
 //! the same `dist/` runs on any static host or behind the helper.
 
-use super::js::{await_promise, JsError};
 use super::rtc::IceKinds;
+use crate::js::{await_promise, JsError};
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use web_sys::{RtcConfiguration, RtcIceTransportPolicy};

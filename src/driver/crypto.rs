@@ -7,7 +7,7 @@
 //! the channel to the sink, as JS buffers. The output is byte for byte that of the `core`
 //! reference; the shared vectors check it in the browser (`hush_seal_record` below).
 
-use super::js::{await_promise, JsError};
+use crate::js::{await_promise, JsError};
 use hush_core::seal::{Key, NONCE_LEN};
 use hush_core::stream::{file_key, StreamHeader, StreamPlan};
 use js_sys::{Array, Object, Uint8Array};

@@ -2,18 +2,18 @@
 //! transfer tasks. The engine decides every step (`hush_core::room::FileOutput`); this module
 //! carries it out with the browser and reports what happened back.
 
-use super::js::{now_ms, random_bytes, JsError};
 use super::rtc;
 use super::sink::{Sink, SinkKind};
 use super::transfer::{self, Control, FileChannel, Outcome, Reporter};
 use super::{warn, Driver, Event};
+use crate::js::{now_ms, random_bytes, JsError};
 use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
-use crate::vecmap::VecMap;
 use hush_core::filename::InlineKind;
 use hush_core::ids::PeerId;
 use hush_core::room::{DownloadEnd, FileEvent, FileOutput, FileState};
 use hush_core::stream::{file_key, StreamPlan};
 use hush_core::transfer::{channel_label, FileId, Incoming, Stop};
+use hush_core::vecmap::VecMap;
 
 type Key = (PeerId, FileId);
 

@@ -1,7 +1,7 @@
 //! Local capture: microphone, camera and screen, the device lists, and errors in words a
 //! person understands. The tracks themselves are owned by the driver.
 
-use super::js::{await_promise, get, get_str};
+use crate::js::{await_promise, get, get_str};
 use crate::state::{DeviceKind, DeviceView};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

@@ -15,13 +15,12 @@
 //!   `transfer`: one transfer's task on its own connection; `sink`: where received files go.
 //! - `rtc`: one peer connection (a [`rtc::Link`]) and its async steps; `tracker`: one tracker
 //!   socket; `listener`: event handlers removed on drop; `media`: getUserMedia/getDisplayMedia
-//!   and device lists; `config`: `config.json`; `js`: browser helpers.
+//!   and device lists; `config`: `config.json`.
 
 mod call;
 pub mod config;
 pub mod crypto;
 mod files;
-pub mod js;
 mod listener;
 pub mod media;
 mod rtc;
@@ -29,10 +28,10 @@ pub mod sink;
 mod tracker;
 mod transfer;
 
+use crate::js::{now_ms, random_bytes, sleep_ms, JsError};
 use crate::state::{
     ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, Path, Phase, RoomAction, TrackerView,
 };
-use crate::vecmap::VecMap;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::drbg::SEED_LEN;
@@ -40,8 +39,8 @@ use hush_core::ids::PeerId;
 use hush_core::keys::RoomKeys;
 use hush_core::room::{self, ConnHandle, Event as RoomEvent, Output, Room, TrackerStatus};
 use hush_core::transfer::FileId;
+use hush_core::vecmap::VecMap;
 use hush_core::wire::StreamKind;
-use js::{now_ms, random_bytes, sleep_ms, JsError};
 use media::Capture;
 use rtc::Link;
 use std::cell::RefCell;
@@ -624,6 +623,7 @@ impl Driver {
                 at_ms,
                 text,
             } => self.dispatch.emit(RoomAction::Chat(ChatLine {
+                seq: 0,
                 from: from.map(|p| p.to_string()),
                 name,
                 at_ms,

@@ -4,15 +4,15 @@
 //! the media bookkeeping that goes with them; who the peer is and what it may do is the
 //! engine's.
 
-use super::js::{await_promise, get, get_str, JsError};
 use super::listener::Listener;
 use super::Event;
-use crate::vecmap::VecMap;
+use crate::js::{await_promise, get, get_str, JsError};
 use futures::channel::mpsc::{self, Sender};
 use futures::StreamExt;
 use hush_core::ids::PeerId;
 use hush_core::negotiation::Negotiation;
 use hush_core::room::ConnHandle;
+use hush_core::vecmap::VecMap;
 use hush_core::wire::{StreamKind, MAX_CONTROL_FRAME};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -8,7 +8,7 @@
 //! Chunks arrive as JS buffers straight from WebCrypto and are handed on without copying
 //! (transferred to the service worker).
 
-use super::js::{await_promise, get, sleep_ms, JsError};
+use crate::js::{await_promise, get, sleep_ms, JsError};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;

@@ -1,7 +1,7 @@
 //! The landing page: create a room with a strong random name, or join one by name.
 
 use crate::components::strength::StrengthNote;
-use crate::driver::js::random_bytes;
+use crate::js::random_bytes;
 use crate::route::{self, Route};
 use hush_core::room_name::{self, GENERATE_ENTROPY_LEN};
 use yew::prelude::*;

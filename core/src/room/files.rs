@@ -16,8 +16,8 @@ use crate::transfer::{
     MAX_MIME_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES, MAX_OUTGOING_PER_PEER,
     MAX_VIEW_ONCE_BYTES,
 };
+use crate::vecmap::VecMap;
 use crate::wire::{is_bidi_control, PeerMessage};
-use std::collections::BTreeMap;
 
 /// The type given to a download's sink when the file is not shown inline: opaque bytes.
 pub const OPAQUE_MIME: &str = "application/octet-stream";
@@ -207,10 +207,10 @@ type Key = (PeerId, FileId);
 
 #[derive(Default)]
 pub(super) struct Files {
-    mine: BTreeMap<FileId, MyOffer>,
-    theirs: BTreeMap<Key, TheirOffer>,
-    uploads: BTreeMap<Key, Upload>,
-    downloads: BTreeMap<Key, Download>,
+    mine: VecMap<FileId, MyOffer>,
+    theirs: VecMap<Key, TheirOffer>,
+    uploads: VecMap<Key, Upload>,
+    downloads: VecMap<Key, Download>,
 }
 
 impl Files {
@@ -856,7 +856,7 @@ impl Room {
         }
         let mut stalled = Vec::new();
         let mut unstarted = Vec::new();
-        for (k, d) in &self.files.downloads {
+        for (k, d) in self.files.downloads.iter() {
             match d {
                 Download::Running {
                     progress_ms,

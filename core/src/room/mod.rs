@@ -34,8 +34,9 @@ use crate::drbg::{Drbg, SEED_LEN};
 use crate::ids::PeerId;
 use crate::keys::RoomKeys;
 use crate::mesh::{self, Mesh, Timeout, PING_INTERVAL_MS};
+use crate::vecmap::VecMap;
 use crate::wire::{self, PeerMessage, StreamLabel, MAX_BAD_FRAMES, MAX_CHAT_BYTES};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Offers in the first announce on a socket, before the tracker has told us the swarm size:
 /// enough to reach everyone in a room of six at once (larger rooms get follow-up announces).
@@ -260,7 +261,7 @@ pub struct Room {
     mesh: Mesh,
     trackers: Vec<trackers::Slot>,
     shown_trackers: Vec<TrackerStatus>,
-    conns: BTreeMap<ConnHandle, Conn>,
+    conns: VecMap<ConnHandle, Conn>,
     next_conn: u32,
     /// Id of our last chat message (ids start at 1).
     chat_seq: u64,
@@ -291,7 +292,7 @@ impl Room {
             name: wire::sanitize_name(name, "Guest"),
             trackers: (0..trackers).map(|_| trackers::Slot::new()).collect(),
             shown_trackers: Vec::new(),
-            conns: BTreeMap::new(),
+            conns: VecMap::default(),
             next_conn: 0,
             chat_seq: 0,
             next_ping_ms: now_ms.saturating_add(PING_INTERVAL_MS),
