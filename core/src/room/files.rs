@@ -193,14 +193,27 @@ enum Download {
     /// The sink is being opened (a save dialog may be up).
     Preparing,
     /// Asked the sender; waiting for its connection.
-    Requested { since_ms: u64 },
-    /// Running; `stopping` once told to stop (its end report is still to come).
-    Running { progress_ms: u64, stopping: bool },
+    Requested {
+        since_ms: u64,
+    },
+    Running(Running),
 }
 
-struct Upload {
+/// A transfer under way, either way.
+struct Running {
+    /// When it last moved a record.
     progress_ms: u64,
+    /// Told to stop; its end report is still to come.
     stopping: bool,
+}
+
+impl Running {
+    fn since(now: u64) -> Self {
+        Self {
+            progress_ms: now,
+            stopping: false,
+        }
+    }
 }
 
 type Key = (PeerId, FileId);
@@ -209,7 +222,7 @@ type Key = (PeerId, FileId);
 pub(super) struct Files {
     mine: VecMap<FileId, MyOffer>,
     theirs: VecMap<Key, TheirOffer>,
-    uploads: VecMap<Key, Upload>,
+    uploads: VecMap<Key, Running>,
     downloads: VecMap<Key, Download>,
 }
 
@@ -224,10 +237,7 @@ impl Files {
             .map(|u| idle(u.progress_ms));
         let downs = self.downloads.values().filter_map(|d| match d {
             Download::Requested { since_ms } => Some(idle(*since_ms)),
-            Download::Running {
-                progress_ms,
-                stopping: false,
-            } => Some(idle(*progress_ms)),
+            Download::Running(r) if !r.stopping => Some(idle(r.progress_ms)),
             _ => None,
         });
         ups.chain(downs).min()
@@ -236,6 +246,18 @@ impl Files {
     /// Transfers running (for the shell's activity reports and the tests).
     pub(super) fn running(&self) -> usize {
         self.uploads.len() + self.downloads.len()
+    }
+
+    /// The running transfer (`peer`, `id`) in one direction.
+    fn running_mut(&mut self, key: &Key, upload: bool) -> Option<&mut Running> {
+        if upload {
+            self.uploads.get_mut(key)
+        } else {
+            match self.downloads.get_mut(key) {
+                Some(Download::Running(r)) => Some(r),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -443,9 +465,9 @@ impl Room {
     pub fn cancel_download(&mut self, peer: &PeerId, id: FileId) {
         let key = (peer.clone(), id);
         match self.files.downloads.get_mut(&key) {
-            Some(Download::Running { stopping, .. }) => {
+            Some(Download::Running(r)) => {
                 // Its task reports the end; the entry stays until then.
-                *stopping = true;
+                r.stopping = true;
                 return self.file_out(FileOutput::Stop {
                     peer: peer.clone(),
                     id,
@@ -512,17 +534,8 @@ impl Room {
         progress_ms: u64,
         heard_ms: u64,
     ) {
-        let key = (peer.clone(), id);
-        let slot = if upload {
-            self.files.uploads.get_mut(&key).map(|u| &mut u.progress_ms)
-        } else {
-            match self.files.downloads.get_mut(&key) {
-                Some(Download::Running { progress_ms, .. }) => Some(progress_ms),
-                _ => None,
-            }
-        };
-        if let Some(p) = slot {
-            *p = (*p).max(progress_ms);
+        if let Some(r) = self.files.running_mut(&(peer.clone(), id), upload) {
+            r.progress_ms = r.progress_ms.max(progress_ms);
             self.mesh.on_heard(peer, heard_ms);
         }
     }
@@ -538,7 +551,7 @@ impl Room {
             .files
             .downloads
             .iter()
-            .filter(|(_, d)| matches!(d, Download::Running { .. }))
+            .filter(|(_, d)| matches!(d, Download::Running(_)))
             .map(|((p, id), _)| (p.clone(), *id, false));
         ups.chain(downs).collect()
     }
@@ -555,10 +568,7 @@ impl Room {
         let live = if offer {
             self.files.uploads.contains_key(&key)
         } else {
-            matches!(
-                self.files.downloads.get(&key),
-                Some(Download::Running { .. })
-            )
+            matches!(self.files.downloads.get(&key), Some(Download::Running(_)))
         };
         if !live {
             return; // ended meanwhile
@@ -575,17 +585,8 @@ impl Room {
     }
 
     fn stop_transfer(&mut self, peer: &PeerId, id: FileId, upload: bool, why: Stop) {
-        let key = (peer.clone(), id);
-        let marked = if upload {
-            self.files.uploads.get_mut(&key).map(|u| &mut u.stopping)
-        } else {
-            match self.files.downloads.get_mut(&key) {
-                Some(Download::Running { stopping, .. }) => Some(stopping),
-                _ => None,
-            }
-        };
-        if let Some(s) = marked {
-            *s = true;
+        if let Some(r) = self.files.running_mut(&(peer.clone(), id), upload) {
+            r.stopping = true;
             self.file_out(FileOutput::Stop {
                 peer: peer.clone(),
                 id,
@@ -618,7 +619,7 @@ impl Room {
                     return;
                 }
                 match self.files.downloads.get(&key) {
-                    Some(Download::Running { .. }) => {
+                    Some(Download::Running(_)) => {
                         // Its task reports the end; the entry stays until then.
                         self.stop_transfer(peer, id, false, Stop::Withdrawn);
                     }
@@ -655,13 +656,9 @@ impl Room {
                         id,
                     });
                 };
-                self.files.downloads.insert(
-                    key,
-                    Download::Running {
-                        progress_ms: now,
-                        stopping: false,
-                    },
-                );
+                self.files
+                    .downloads
+                    .insert(key, Download::Running(Running::since(now)));
                 self.file_out(FileOutput::StartDownload {
                     peer: peer.clone(),
                     id,
@@ -775,13 +772,9 @@ impl Room {
             let reason = Refusal::NotOffered;
             return self.send_to(h, &PeerMessage::FileRefused { id, reason });
         }
-        self.files.uploads.insert(
-            (peer.clone(), id),
-            Upload {
-                progress_ms: now,
-                stopping: false,
-            },
-        );
+        self.files
+            .uploads
+            .insert((peer.clone(), id), Running::since(now));
         self.file_out(FileOutput::StartUpload {
             peer: peer.clone(),
             id,
@@ -808,7 +801,7 @@ impl Room {
             .downloads
             .iter()
             .filter(|((p, _), _)| p == peer)
-            .map(|((_, id), d)| (*id, matches!(d, Download::Running { .. })))
+            .map(|((_, id), d)| (*id, matches!(d, Download::Running(_))))
             .collect();
         for (id, running) in downs {
             if running {
@@ -858,10 +851,9 @@ impl Room {
         let mut unstarted = Vec::new();
         for (k, d) in self.files.downloads.iter() {
             match d {
-                Download::Running {
-                    progress_ms,
-                    stopping: false,
-                } if idle(*progress_ms) => stalled.push(k.clone()),
+                Download::Running(r) if !r.stopping && idle(r.progress_ms) => {
+                    stalled.push(k.clone())
+                }
                 Download::Requested { since_ms } if idle(*since_ms) => unstarted.push(k.clone()),
                 _ => {}
             }

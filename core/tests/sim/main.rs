@@ -8,7 +8,8 @@
 //!   and no peer ever sees a message twice or out of its sender's order;
 //! - a peer that leaves (or crashes) is gone from every other engine within
 //!   [`GONE_BOUND_MS`];
-//! - an engine's state does not grow after peers leave;
+//! - an engine's state does not grow after peers leave: connections, peers and file offers
+//!   shrink back to what the peers still present need;
 //! - a hostile tracker (drops, duplicates, replays, reorders, delays) cannot stop peers that
 //!   share an honest tracker from meeting.
 //!
@@ -67,6 +68,7 @@ fn run_seed(seed: u64) -> Result<world::Stats, String> {
     let met_at = w.now();
     // Chat once the room has met: every message must reach every peer exactly once.
     w.chat_burst(3_000, 20);
+    w.offer_files(3_000, 50);
     w.run_for(4_000)?;
     w.check_chat_delivered()?;
     // Some peers leave or crash; the rest notice and shrink back.

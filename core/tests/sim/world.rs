@@ -125,6 +125,7 @@ enum Action {
         bytes: Vec<u8>,
     },
     Chat(usize),
+    OfferFile(usize),
     Replay {
         t: usize,
         e: usize,
@@ -179,6 +180,8 @@ struct Peer {
     /// Chat seen: sender id → sequence numbers, in arrival order.
     chat_seen: BTreeMap<PeerId, Vec<u64>>,
     sent: u64,
+    /// Files this peer offers.
+    offered: usize,
     joined: bool,
     gone: bool,
 }
@@ -226,6 +229,7 @@ impl World {
                 listed: BTreeSet::new(),
                 chat_seen: BTreeMap::new(),
                 sent: 0,
+                offered: 0,
                 joined: false,
                 gone: false,
             })
@@ -417,6 +421,17 @@ impl World {
                 let open = self.peers[e].pcs.get(&h).is_some_and(|p| p.open);
                 if open && self.live(e) {
                     self.with_room(e, |r, now| r.handle_frame(h, &bytes, now))?;
+                }
+            }
+            Action::OfferFile(e) => {
+                if self.live(e) {
+                    self.peers[e].offered += 1;
+                    let name = format!("notes-{e}.txt");
+                    self.with_room(e, |r, now| {
+                        r.offer_file(&name, 1_000, "text/plain", false, now)
+                            .map(|_| ())
+                            .map_err(|err| err.to_string())
+                    })??;
                 }
             }
             Action::Chat(e) => {
@@ -726,7 +741,17 @@ impl World {
         }
     }
 
-    /// One or two peers (never all but one... at least two stay) leave politely or crash.
+    /// Each live peer offers a file with probability `percent`, within `spread_ms`.
+    pub fn offer_files(&mut self, spread_ms: u64, percent: u64) {
+        for e in 0..self.peers.len() {
+            if self.rng.chance(percent) {
+                let d = self.rng.below(spread_ms);
+                self.at(d, Action::OfferFile(e));
+            }
+        }
+    }
+
+    /// At least two peers stay; one or two of the others leave politely or crash.
     pub fn depart_some(&mut self) -> Vec<PeerId> {
         let n = self.peers.len();
         let leaving = if n > 3 { 1 + self.rng.below(2) } else { 1 } as usize;
@@ -910,8 +935,19 @@ impl World {
                     r.conn_count()
                 ));
             }
-            if r.file_entries() != 0 {
-                return Err(format!("peer {e} holds file state nobody made"));
+            // Its own offers, and the offers of the peers still here: nothing of those who left.
+            let expected = self.peers[e].offered
+                + self
+                    .live_ids()
+                    .iter()
+                    .filter(|(o, _)| *o != e)
+                    .map(|(o, _)| self.peers[*o].offered)
+                    .sum::<usize>();
+            if r.file_entries() != expected {
+                return Err(format!(
+                    "peer {e} holds {} file entries, {expected} offers are live",
+                    r.file_entries()
+                ));
             }
         }
         Ok(())
