@@ -1,9 +1,8 @@
 //! The root component: follows the URL fragment and shows the landing page or a room.
 
+use crate::listener::Listener;
 use crate::pages::{landing::Landing, room::RoomPage};
 use crate::route::{self, Route};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[function_component(App)]
@@ -12,23 +11,10 @@ pub fn app() -> Html {
     {
         let route = route.clone();
         use_effect_with((), move |_| {
-            let on_change = Closure::<dyn FnMut()>::new(move || route.set(route::current()));
-            let window = web_sys::window();
-            if let Some(w) = &window {
-                let _ = w.add_event_listener_with_callback(
-                    "hashchange",
-                    on_change.as_ref().unchecked_ref(),
-                );
-            }
-            move || {
-                if let Some(w) = &window {
-                    let _ = w.remove_event_listener_with_callback(
-                        "hashchange",
-                        on_change.as_ref().unchecked_ref(),
-                    );
-                }
-                drop(on_change);
-            }
+            let window: Option<web_sys::EventTarget> = web_sys::window().map(Into::into);
+            let listener = window
+                .map(|w| Listener::new(&w, "hashchange", move |_| route.set(route::current())));
+            move || drop(listener)
         });
     }
     match &*route {

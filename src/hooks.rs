@@ -4,6 +4,7 @@
 pub use crate::driver::media::{can_pick_speaker, Capture};
 use crate::driver::{self, RoomHandle};
 use crate::js::{await_promise, get};
+use crate::listener::Listener;
 use crate::settings;
 use crate::state::{ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, RoomState};
 use hush_core::wire::StreamKind;
@@ -51,22 +52,12 @@ pub fn room_provider(props: &ProviderProps) -> Html {
             // Closing the tab says goodbye at once, so others see us leave immediately.
             let on_hide = {
                 let h = h.clone();
-                Closure::<dyn FnMut()>::new(move || h.leave())
+                let window: Option<web_sys::EventTarget> = web_sys::window().map(Into::into);
+                window.map(|w| Listener::new(&w, "pagehide", move |_| h.leave()))
             };
-            let window = web_sys::window();
-            if let Some(w) = &window {
-                let _ = w
-                    .add_event_listener_with_callback("pagehide", on_hide.as_ref().unchecked_ref());
-            }
             move || {
-                if let Some(w) = &window {
-                    let _ = w.remove_event_listener_with_callback(
-                        "pagehide",
-                        on_hide.as_ref().unchecked_ref(),
-                    );
-                }
-                h.leave();
                 drop(on_hide);
+                h.leave();
             }
         });
     }

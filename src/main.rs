@@ -9,7 +9,8 @@
 //! - `hooks`: the room context and feature hooks (`use_room`, `use_chat`).
 //! - `driver/`: the shell around `hush_core::room`: trackers, peer connections, media, files.
 //! - `settings`: the only thing stored, the display name.
-//! - `js`: thin, fallible wrappers over browser APIs (time, randomness, promises).
+//! - `js`: thin, fallible wrappers over browser APIs (time, randomness, promises);
+//!   `listener`: every event handler, removed when dropped.
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -24,6 +25,8 @@ mod driver;
 mod hooks;
 #[cfg(target_arch = "wasm32")]
 mod js;
+#[cfg(target_arch = "wasm32")]
+mod listener;
 #[cfg(target_arch = "wasm32")]
 mod pages;
 // The pure parts (routes, the reducer) build on the host too, where plain `cargo test` runs

@@ -19,8 +19,10 @@ import {
   joinByLink,
   leaveRoom,
   logText,
+  messageBox,
   peerItems,
   roomNameBox,
+  sendButton,
   sendMessage,
   setName,
   waitForMessages,
@@ -201,6 +203,28 @@ test('after "Leave room" no message text remains in any browser storage', { time
     // The room name is the room secret (DESIGN §3); after leaving nothing may keep it.
     assert.ok(!after.text.includes(room), `after leaving, storage holds no room name: ${after.text}`);
     // Allowed: a settings entry with the display name. Nothing else is asserted about it.
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a message over the length limit is not sent and stays in the box, with the reason shown', { timeout: TEST_MS }, async () => {
+  await scenario('overlong-message', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['long-a', 'long-b']);
+    // One byte over the 16 KiB limit: refused before anything is sent, and nothing is lost.
+    const long = 'x'.repeat(16 * 1024 + 1);
+    const box = messageBox(a.page);
+    await box.fill(long);
+    await sendButton(a.page).click();
+    await a.page.getByRole('alert').filter({ hasText: /longer than 16 KiB/ }).waitFor({ state: 'visible', timeout: 5_000 });
+    assert.equal(await box.inputValue(), long, 'the draft is kept');
+    // Shortened, it goes out, and the peer gets exactly that.
+    const ok = `fits-${token()}`;
+    await box.fill(ok);
+    await sendButton(a.page).click();
+    await waitForMessages(b.page, [ok]);
+    assert.equal(await box.inputValue(), '', 'a sent draft is cleared');
+    const seen = await logText(b.page);
+    assert.ok(!seen.includes('xxxxxxxxxxxxxxxx'), 'the overlong text never reached the peer');
     assertNoPageErrors(ctx.peers);
   });
 });

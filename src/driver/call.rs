@@ -2,11 +2,11 @@
 //! renegotiation with the perfect-negotiation pattern over the control channel, and the
 //! speaking indicator.
 
-use super::listener::Listener;
 use super::media::{self, Capture};
 use super::rtc;
 use super::{warn, Driver, Event};
 use crate::js::JsError;
+use crate::listener::Listener;
 use crate::state::{DeviceKind, MediaFlags, RoomAction};
 use futures::channel::mpsc;
 use hush_core::negotiation::OnDescription;

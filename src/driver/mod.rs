@@ -14,14 +14,13 @@
 //! - `files`: the file handles, sinks and transfer tasks the engine's file steps name;
 //!   `transfer`: one transfer's task on its own connection; `sink`: where received files go.
 //! - `rtc`: one peer connection (a [`rtc::Link`]) and its async steps; `tracker`: one tracker
-//!   socket; `listener`: event handlers removed on drop; `media`: getUserMedia/getDisplayMedia
+//!   socket; `media`: getUserMedia/getDisplayMedia
 //!   and device lists; `config`: `config.json`.
 
 mod call;
 pub mod config;
 pub mod crypto;
 mod files;
-mod listener;
 pub mod media;
 mod rtc;
 pub mod sink;

@@ -4,9 +4,9 @@
 //! the media bookkeeping that goes with them; who the peer is and what it may do is the
 //! engine's.
 
-use super::listener::Listener;
 use super::Event;
 use crate::js::{await_promise, get, get_str, JsError};
+use crate::listener::Listener;
 use futures::channel::mpsc::{self, Sender};
 use futures::StreamExt;
 use hush_core::ids::PeerId;

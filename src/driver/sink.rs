@@ -9,6 +9,7 @@
 //! (transferred to the service worker).
 
 use crate::js::{await_promise, get, sleep_ms, JsError};
+use crate::listener::Listener;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -96,7 +97,7 @@ pub struct Download {
     ended: bool,
     frame: Option<web_sys::HtmlIFrameElement>,
     cancelled: Rc<Cell<bool>>,
-    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_message: Listener,
 }
 
 /// Registers the service worker early, so it is active by the first download. Failures are
@@ -300,8 +301,12 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
     let cancelled = Rc::new(Cell::new(false));
     let on_message = {
         let (ready, started, cancelled) = (ready.clone(), started.clone(), cancelled.clone());
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            match e.data().as_string().as_deref() {
+        let target: web_sys::EventTarget = port.clone().into();
+        Listener::new(&target, "message", move |e| {
+            let data = e
+                .dyn_ref::<web_sys::MessageEvent>()
+                .and_then(|m| m.data().as_string());
+            match data.as_deref() {
                 Some("ready") => ready.set(true),
                 Some("started") => started.set(true),
                 Some("cancelled") => cancelled.set(true),
@@ -309,7 +314,8 @@ async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, J
             }
         })
     };
-    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // A port listened to with addEventListener delivers nothing until started.
+    port.start();
     let msg = js_sys::Object::new();
     js_sys::Reflect::set(&msg, &"type".into(), &"hush-download".into())?;
     js_sys::Reflect::set(&msg, &"id".into(), &token.into())?;

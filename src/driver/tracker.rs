@@ -4,9 +4,9 @@
 //! copied into wasm memory, and a tracker with too many unhandled messages is reported as
 //! flooding instead of crowding out peers.
 
-use super::listener::Listener;
 use super::Event;
 use crate::js::JsError;
+use crate::listener::Listener;
 use futures::channel::mpsc::Sender;
 use hush_core::room::MAX_TRACKER_MESSAGE;
 use std::cell::Cell;

@@ -8,10 +8,10 @@
 //! through wasm memory.
 
 use super::crypto::{finished, RecordCipher};
-use super::listener::Listener;
 use super::sink::{Sink, KEEPALIVE_MS};
 use super::Event;
 use crate::js::{await_promise, now_ms, sleep_ms, JsError};
+use crate::listener::Listener;
 use crate::state::{FileKey, Progress, RoomAction, UploadState, UploadView};
 use futures::channel::mpsc;
 use futures::StreamExt;

@@ -54,8 +54,9 @@ pub const MAX_OFFER_AGE_MS: u64 = 60_000;
 /// An answer that has not led to an open connection this long after it was sent may have been
 /// dropped by its tracker: it is sent again through every other open tracker.
 pub const ANSWER_RESEND_MS: u64 = 2_000;
-/// A pending answer this old gives way to a newer offer from the same peer (a replayed stale
-/// offer, or an answer lost on the way, must not hold the pair for the whole connect timeout).
+/// A pending answer this old gives way to a newer offer from the same peer when the offer it
+/// answers is one the peer has given up (a replayed stale offer must not hold the pair for the
+/// whole connect timeout).
 pub const REPLACE_PENDING_AFTER_MS: u64 = 3_000;
 /// Audio level (0–1, as in WebRTC stats) from which a peer counts as speaking: above the
 /// noise floor of a quiet room with noise suppression on.
@@ -69,8 +70,8 @@ pub const STATUS_REFRESH_MS: u64 = 1_000;
 /// Peers banned in one session: each ban cost its peer a full connection, and the oldest is
 /// forgotten first.
 pub const MAX_BANNED: usize = 256;
-/// Outputs waiting for the shell. The shell drains them after every call; a shell that does
-/// not is broken, and the oldest non-essential events would be the first to go.
+/// Outputs waiting for the shell. The shell drains them after every call; only a shell that
+/// does not would reach this, and then the oldest outputs are dropped first.
 pub const MAX_PENDING_OUTPUTS: usize = 65_536;
 
 /// One peer connection as the engine knows it; the shell maps it to its own object.

@@ -7,7 +7,7 @@ use super::{
     MAX_OFFERS, MAX_OFFER_AGE_MS, MAX_PENDING_ANSWERS, REPLACE_PENDING_AFTER_MS,
 };
 use crate::ids::{check_id, encode_id, PeerId};
-use crate::mesh::{AnswerDecision, OfferDecision};
+use crate::mesh::{AnswerDecision, OfferDecision, OFFER_TTL_MS};
 use crate::tracker::{self as trk, Announce, OfferEntry, ServerMessage};
 
 /// Longest tracker message read, in bytes (a forwarded offer carries one sealed SDP of at
@@ -344,10 +344,13 @@ impl Room {
         if now.saturating_sub(opened.created_ms) > MAX_OFFER_AGE_MS {
             return;
         }
-        // A pending answer to this peer that has gone nowhere gives way to a newer offer.
+        // A pending answer to this peer that has gone nowhere gives way to an offer made long
+        // enough after the one it answers that the offerer has given that one up (it drops an
+        // unanswered offer after OFFER_TTL_MS): a replayed stale offer, not a slow connection
+        // to an offer still awaited, is what gets replaced. Both times are the offerer's clock.
         if let Some((h, since, created)) = self.pending_answer_to(&from) {
-            if now.saturating_sub(since) >= REPLACE_PENDING_AFTER_MS && opened.created_ms > created
-            {
+            let waited = now.saturating_sub(since) >= REPLACE_PENDING_AFTER_MS;
+            if waited && opened.created_ms > created.saturating_add(OFFER_TTL_MS) {
                 self.close_conn(h, None);
             }
         }

@@ -229,8 +229,18 @@ fn a_stuck_pending_answer_is_resent_then_replaced() {
         })
         .collect();
     assert_eq!(resent, [1], "the answer goes out through the other tracker");
-    // A newer offer from a (its follow-up) replaces the stuck pending answer.
-    let later = REPLACE_PENDING_AFTER_MS + 100;
+    // An offer only a little newer does not replace it (the first may still connect)...
+    let soon = REPLACE_PENDING_AFTER_MS + 100;
+    let mut next = Room::new(1, "a", [1; SEED_LEN], soon);
+    next.set_keys(keys(), soon);
+    let follow_up = announce_of(&mut next, soon);
+    b.handle_tracker_text(0, &forward_offer(&follow_up, 0), soon + 10);
+    assert!(
+        !drain(&mut b).contains(&Output::Close(h)),
+        "a recent pending answer stays"
+    );
+    // ...one made after a has given the first up does.
+    let later = crate::mesh::OFFER_TTL_MS + 1_000;
     a.handle_timeout(later);
     drain(&mut a);
     let mut again = Room::new(1, "a", [1; SEED_LEN], later);
@@ -377,4 +387,29 @@ fn frames_never_reuse_a_nonce() {
 fn mime_types_are_cleaned() {
     assert_eq!(files::clean_mime("text/plain\u{202e}\n"), "text/plain");
     assert_eq!(files::clean_mime(&"é".repeat(200)).len(), 128);
+}
+
+/// Invariant: a tracker that floods or sends garbage loses its socket (retried later); the
+/// peers it introduced keep their connections.
+#[test]
+fn a_misbehaving_tracker_is_dropped_without_blaming_peers() {
+    let (mut a, _b, ha, _hb) = pair();
+    drain(&mut a);
+    for i in 0..MAX_BAD_TRACKER_MESSAGES {
+        a.handle_tracker_text(0, "not json", 100 + u64::from(i));
+        assert!(!drain(&mut a).contains(&Output::CloseTracker(0)));
+    }
+    a.handle_tracker_oversized(0, 200);
+    let outs = drain(&mut a);
+    assert!(outs.contains(&Output::CloseTracker(0)));
+    // Only the offers that tracker carried go; the peer's connection stays.
+    assert!(!outs.contains(&Output::Close(ha)));
+    assert_eq!(a.open_peers().count(), 1, "the peer stays");
+    let retry = outs.iter().any(|o| {
+        matches!(o, Output::Event(Event::Trackers(v)) if matches!(v[0], TrackerStatus::Retrying { .. }))
+    });
+    assert!(retry, "the tracker is retried later");
+    a.handle_tracker_flooded(0, 300);
+    assert!(!drain(&mut a).contains(&Output::Close(ha)));
+    assert_eq!(a.open_peers().count(), 1);
 }
