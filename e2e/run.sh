@@ -62,6 +62,7 @@ else
   export E2E_RUN='exec node --test --test-concurrency=1 "$@"'
 fi
 inner='ip link set lo up
+ulimit -n 65536 2>/dev/null || true
 ip link set lo multicast on 2>/dev/null || true
 ip route add 224.0.0.0/4 dev lo 2>/dev/null || true
 exec timeout -s KILL "$0" sh -c "$E2E_RUN" sh "$@"'

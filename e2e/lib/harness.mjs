@@ -10,7 +10,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -311,11 +312,17 @@ export async function startTurn({ secret = 'e2e-turn-secret', realm = 'hush.test
     child.once('error', (e) => { clearInterval(check); reject(e); });
     exited.then(() => { clearInterval(check); reject(new Error(`turnserver exited:\n${output}`)); });
   }), HELPER_START_MS, 'turnserver to listen');
+  // The helper reads the secret from a file (never a flag), as a deployment would.
+  const secretDir = mkdtempSync(path.join(tmpdir(), 'hush-turn-'));
+  const secretFile = path.join(secretDir, 'turn-secret');
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   return {
     url: `turn:127.0.0.1:${TURN_PORT}`,
     secret,
+    secretFile,
     output: () => output,
     async stop() {
+      rmSync(secretDir, { recursive: true, force: true });
       child.kill('SIGTERM');
       await withTimeout(exited, HELPER_STOP_MS, 'turnserver to exit').catch(() => child.kill('SIGKILL'));
     },

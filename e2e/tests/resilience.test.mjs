@@ -178,7 +178,7 @@ test('with a relay-only policy two peers connect through coturn, show "relayed",
         assert.ok(policies.length >= 2, `a connection for chat and one for the file: ${JSON.stringify(policies)}`);
         assert.deepEqual([...new Set(policies)], ['relay'], `every connection is relay-only: ${JSON.stringify(policies)}`);
       },
-      { helperArgs: ['--turn-url', turn.url, '--turn-secret', turn.secret, '--relay-only'] },
+      { helperArgs: ['--turn-url', turn.url, '--turn-secret-file', turn.secretFile, '--relay-only'] },
     );
   } catch (err) {
     err.message += `\ncoturn output:\n${turn.output().slice(-3000)}`;

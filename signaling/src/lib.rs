@@ -27,11 +27,13 @@
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod conn_limit;
 pub mod tracker;
 pub mod turn;
 pub mod web;
 
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -43,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use conn_limit::MAX_CONNECTIONS;
 pub use tracker::Limits;
 
 /// How long [`run`] waits, after the shutdown signal, for open WebSockets to finish their
@@ -183,6 +186,8 @@ pub(crate) struct AppState {
     pub(crate) sockets: TaskTracker,
     /// Cancelled when shutdown begins; every socket then closes with 1001.
     pub(crate) stopping: CancellationToken,
+    /// Per-client rate of minted TURN credentials.
+    pub(crate) rtc_limiter: Arc<turn::RtcConfigLimiter>,
 }
 
 /// Serves the helper on `listener` until `shutdown` completes, then closes every WebSocket
@@ -206,11 +211,14 @@ pub async fn run(
         config: Arc::new(config),
         sockets: TaskTracker::new(),
         stopping: CancellationToken::new(),
+        rtc_limiter: Arc::default(),
     };
     let app = router(state.clone(), headers);
 
     // axum needs a `Send + 'static` signal; the caller's future need not be either, so we
     // poll it here and relay it through the cancellation token.
+    let listener = conn_limit::LimitedListener::new(listener, state.config.limits.max_connections)
+        .tap_io(conn_limit::Limited::send_at_once);
     let serve = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -27,9 +27,10 @@ struct Args {
     /// TURN URL to hand out with time-limited credentials (repeatable).
     #[arg(long = "turn-url", value_name = "URL")]
     turn_url: Vec<String>,
-    /// Secret shared with the TURN server (coturn static-auth-secret).
-    #[arg(long, env = "HUSH_TURN_SECRET", hide_env_values = true)]
-    turn_secret: Option<String>,
+    /// File holding the secret shared with the TURN server (coturn static-auth-secret). Or
+    /// set HUSH_TURN_SECRET. Never a flag: a process's arguments are visible to every user.
+    #[arg(long, value_name = "FILE")]
+    turn_secret_file: Option<PathBuf>,
     /// Tell browsers to use relayed (TURN) candidates only.
     #[arg(long)]
     relay_only: bool,
@@ -49,11 +50,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let args = Args::parse();
+    let turn_secret = turn_secret(args.turn_secret_file.as_deref())?;
     let config = Config {
         dist: args.dist,
         stun_urls: args.stun,
         turn_urls: args.turn_url,
-        turn_secret: args.turn_secret,
+        turn_secret,
         relay_only: args.relay_only,
         public_wss: args.public_wss,
         trust_forwarded_for: args.trust_forwarded_for,
@@ -76,6 +78,45 @@ async fn main() -> anyhow::Result<()> {
         .context("helper failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Environment variable that may carry the TURN secret instead of a file.
+const TURN_SECRET_ENV: &str = "HUSH_TURN_SECRET";
+
+/// The TURN secret from `--turn-secret-file` or the environment (one of them, not both). A
+/// file's trailing newline is not part of the secret.
+fn turn_secret(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let from_env = std::env::var(TURN_SECRET_ENV).ok();
+    match (file, from_env) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "the TURN secret is given twice: use --turn-secret-file or {TURN_SECRET_ENV}, not both"
+        ),
+        (None, env) => Ok(env),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the TURN secret file {}", path.display()))?;
+            warn_if_shared(path);
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+    }
+}
+
+/// A secret file others can read is a leaked secret: say so (and carry on).
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "the TURN secret file {} is readable by other users (chmod 600 it)",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Completes on Ctrl-C, or on SIGTERM (what service managers and `docker stop` send).

@@ -44,12 +44,23 @@ use tokio_util::sync::CancellationToken;
 /// sealed data-channel offers is ~20 KiB; 64 KiB leaves room for media SDPs while keeping a
 /// client from parking megabytes in our buffers.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Initial read buffer of one socket. tungstenite's default (128 KiB) sized every idle socket
+/// for the largest frame and made each cost ten times a reference tracker's; tracker
+/// messages are a few KiB, and the buffer still grows for the rare larger one.
+pub const READ_BUFFER_BYTES: usize = 1024;
+/// Outgoing bytes gathered before a write. Each message is flushed as it is sent anyway, so
+/// a large buffer only held memory.
+pub const WRITE_BUFFER_BYTES: usize = 0;
 /// Most peers in one swarm. A Hush room is a full mesh, which stops being usable well before
 /// 64 participants (each peer holds n-1 connections), so more is almost surely abuse.
 pub const MAX_PEERS_PER_SWARM: usize = 64;
 /// Most swarms one socket may join. One tab is in one room; 16 allows a few rooms per socket
 /// (as WebTorrent clients multiplex torrents) without letting a socket map the whole tracker.
 pub const MAX_SWARMS_PER_SOCKET: usize = 16;
+/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 7 KiB each,
+/// twice that stays under 150 MiB, so one machine's worth of memory cannot be exhausted by
+/// many addresses each staying under their own limit.
+pub const MAX_SOCKETS: usize = 20_000;
 /// Most concurrent sockets from one IP (IPv6: one /64). Enough for a household or office
 /// behind one NAT with several tabs each, too few to exhaust the helper from one machine.
 pub const MAX_SOCKETS_PER_IP: usize = 32;
@@ -105,6 +116,11 @@ pub struct Limits {
     pub max_swarms_per_socket: usize,
     /// Concurrent sockets per IP (IPv6 /64); one more gets HTTP 429 ([`MAX_SOCKETS_PER_IP`]).
     pub max_sockets_per_ip: usize,
+    /// Concurrent sockets in all; one more gets HTTP 503 ([`MAX_SOCKETS`]).
+    pub max_sockets: usize,
+    /// Concurrent HTTP connections in all, sockets included; past it the helper stops
+    /// accepting until one closes ([`crate::MAX_CONNECTIONS`]).
+    pub max_connections: usize,
     /// Silence after which a socket is closed with 1000 ([`IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
     /// `interval` in announce replies, in whole seconds ([`ANNOUNCE_INTERVAL`]).
@@ -124,6 +140,8 @@ impl Default for Limits {
             max_peers_per_swarm: MAX_PEERS_PER_SWARM,
             max_swarms_per_socket: MAX_SWARMS_PER_SOCKET,
             max_sockets_per_ip: MAX_SOCKETS_PER_IP,
+            max_sockets: MAX_SOCKETS,
+            max_connections: crate::MAX_CONNECTIONS,
             idle_timeout: IDLE_TIMEOUT,
             announce_interval: ANNOUNCE_INTERVAL,
             rate_per_sec: RATE_PER_SEC,
@@ -141,6 +159,8 @@ impl Limits {
             (self.max_peers_per_swarm == 0, "max_peers_per_swarm"),
             (self.max_swarms_per_socket == 0, "max_swarms_per_socket"),
             (self.max_sockets_per_ip == 0, "max_sockets_per_ip"),
+            (self.max_sockets == 0, "max_sockets"),
+            (self.max_connections == 0, "max_connections"),
             (self.idle_timeout.is_zero(), "idle_timeout"),
             (self.announce_interval.is_zero(), "announce_interval"),
             (self.rate_per_sec == 0, "rate_per_sec"),
@@ -214,7 +234,7 @@ impl Swarm {
 /// Connections are counted per address; IPv6 per /64, since one host usually owns a whole
 /// /64 and could otherwise rotate addresses to dodge the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum IpKey {
+pub(crate) enum IpKey {
     V4(u32),
     V6Prefix(u64),
 }
@@ -235,7 +255,17 @@ impl From<IpAddr> for IpKey {
 struct Inner {
     swarms: HashMap<String, Swarm>,
     sockets_per_ip: HashMap<IpKey, usize>,
+    /// Sockets open in all.
+    sockets: usize,
     next_conn: ConnId,
+}
+
+/// Why a new socket was refused before the upgrade.
+pub(crate) enum Full {
+    /// This address is at [`Limits::max_sockets_per_ip`].
+    Address,
+    /// The tracker is at [`Limits::max_sockets`].
+    Tracker,
 }
 
 /// All soft state of the tracker.
@@ -263,16 +293,21 @@ impl Registry {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reserves a connection slot for `ip`, or `None` when that address is at its limit.
-    fn acquire_ip(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+    /// Reserves a connection slot for `ip`, unless that address or the whole tracker is at
+    /// its limit.
+    fn acquire_ip(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, Full> {
         let key = IpKey::from(ip);
         let mut inner = self.lock();
+        if inner.sockets >= self.limits.max_sockets {
+            return Err(Full::Tracker);
+        }
         let count = inner.sockets_per_ip.entry(key).or_insert(0);
         if *count >= self.limits.max_sockets_per_ip {
-            return None;
+            return Err(Full::Address);
         }
         *count += 1;
-        Some(IpSlot {
+        inner.sockets += 1;
+        Ok(IpSlot {
             registry: Arc::clone(self),
             key,
         })
@@ -295,6 +330,7 @@ struct IpSlot {
 impl Drop for IpSlot {
     fn drop(&mut self) {
         let mut inner = self.registry.lock();
+        inner.sockets = inner.sockets.saturating_sub(1);
         if let Some(count) = inner.sockets_per_ip.get_mut(&self.key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -305,7 +341,11 @@ impl Drop for IpSlot {
 }
 
 /// The address a connection is counted under.
-fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+pub(crate) fn client_ip(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> IpAddr {
     if trust_forwarded_for {
         // The proxy appends the address it saw, so the last entry is the one nobody but the
         // proxy could have written.
@@ -323,8 +363,9 @@ fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -
     peer.ip()
 }
 
-/// `GET /announce`: refuses with 429 before the upgrade when the address is at its socket
-/// limit (cheaper than accepting and closing, and visible to the client as a plain HTTP error).
+/// `GET /announce`: refuses before the upgrade when the address (429) or the whole tracker
+/// (503) is at its socket limit (cheaper than accepting and closing, and visible to the
+/// client as a plain HTTP error).
 pub(crate) async fn announce(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -332,18 +373,29 @@ pub(crate) async fn announce(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let ip = client_ip(peer, &headers, app.config.trust_forwarded_for);
-    let Some(slot) = app.registry.acquire_ip(ip) else {
-        tracing::debug!("refused a socket: per-address limit reached");
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many connections from this address",
-        )
-            .into_response();
+    let slot = match app.registry.acquire_ip(ip) {
+        Ok(slot) => slot,
+        Err(Full::Address) => {
+            tracing::debug!("refused a socket: per-address limit reached");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address",
+            )
+                .into_response();
+        }
+        Err(Full::Tracker) => {
+            tracing::warn!("refused a socket: the tracker is at its socket limit");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the tracker is full").into_response();
+        }
     };
     let max = app.config.limits.max_frame_bytes;
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        // Only a socket whose writes fail would gather more; it is dropped before that.
+        .max_write_buffer_size(2 * max)
         .on_upgrade(move |socket| {
             let task = serve_socket(socket, app.clone(), slot);
             app.sockets.track_future(task)
@@ -463,7 +515,7 @@ fn close_for_error(err: axum::Error) -> Option<CloseFrame> {
 }
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up, one per frame.
-struct TokenBucket {
+pub(crate) struct TokenBucket {
     tokens: f64,
     rate: f64,
     burst: f64,
@@ -471,16 +523,27 @@ struct TokenBucket {
 }
 
 impl TokenBucket {
-    fn new(rate: u32, burst: u32, now: Instant) -> Self {
+    pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self::per_interval(Duration::from_secs(1) / rate.max(1), burst, now)
+    }
+
+    /// A bucket that refills one token every `every`, holding at most `burst`.
+    pub(crate) fn per_interval(every: Duration, burst: u32, now: Instant) -> Self {
         Self {
             tokens: f64::from(burst),
-            rate: f64::from(rate),
+            rate: 1.0 / every.as_secs_f64().max(f64::MIN_POSITIVE),
             burst: f64::from(burst),
             last: now,
         }
     }
 
-    fn take(&mut self, now: Instant) -> bool {
+    /// Whether the bucket would be full by `now` (an entry worth forgetting).
+    pub(crate) fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
+    }
+
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = now;

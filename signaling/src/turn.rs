@@ -9,9 +9,10 @@
 //!
 //! Served same-origin only (no CORS): credentials for our relay are for our app's pages.
 
+use crate::tracker::{client_ip, IpKey, TokenBucket};
 use crate::AppState;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,12 +22,50 @@ use hush_core::ids::{encode_id, IdEntropy};
 use rand::Rng;
 use serde::Serialize;
 use sha1::Sha1;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 /// Longest TURN credential lifetime. Long enough for a page that joins a room and then sits
 /// through a long call's allocation refreshes for a while; short enough that a leaked
 /// credential is worth little.
 pub const MAX_TURN_TTL: Duration = Duration::from_secs(3600);
+
+/// Credentials one client (an address; IPv6: a /64) may fetch at once: every tab of an office
+/// behind one NAT joining a room together.
+pub const RTC_CONFIG_BURST: u32 = 20;
+/// Then one more every this long: a page fetches once per room it opens.
+pub const RTC_CONFIG_EVERY: Duration = Duration::from_secs(3);
+/// Clients the limiter remembers. Past it, clients whose bucket has refilled are forgotten
+/// (the same as never seen); if all are busy, all are forgotten: memory stays bounded, and
+/// an attacker with that many addresses gains little.
+pub const MAX_RTC_CONFIG_CLIENTS: usize = 65_536;
+
+/// Per-client rate limit on minting TURN credentials.
+#[derive(Default)]
+pub(crate) struct RtcConfigLimiter {
+    clients: Mutex<HashMap<IpKey, TokenBucket>>,
+}
+
+impl RtcConfigLimiter {
+    /// Takes one credential for `key`; false when it is over its rate. The lock is held for
+    /// one map operation (and, rarely, one sweep).
+    fn allow(&self, key: IpKey, now: Instant) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if clients.len() >= MAX_RTC_CONFIG_CLIENTS && !clients.contains_key(&key) {
+            clients.retain(|_, b| !b.is_full_at(now));
+            if clients.len() >= MAX_RTC_CONFIG_CLIENTS {
+                clients.clear();
+            }
+        }
+        clients
+            .entry(key)
+            .or_insert_with(|| TokenBucket::per_interval(RTC_CONFIG_EVERY, RTC_CONFIG_BURST, now))
+            .take(now)
+    }
+}
 
 /// `RTCConfiguration` as the browser wants it.
 #[derive(Debug, Serialize)]
@@ -80,9 +119,26 @@ fn issue(secret: &str, ttl: Duration) -> (String, String) {
 }
 
 /// `GET /api/rtc-config`. `no-store`, because every response carries a fresh credential that
-/// no cache should hand to someone else.
-pub(crate) async fn rtc_config(State(app): State<AppState>) -> Response {
+/// no cache should hand to someone else. A client over its rate gets 429 (the app then goes
+/// on without a relay, and says so).
+pub(crate) async fn rtc_config(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let config = &app.config;
+    let mints = config.turn_secret.is_some() && !config.turn_urls.is_empty();
+    if mints {
+        let ip = client_ip(peer, &headers, config.trust_forwarded_for);
+        if !app.rtc_limiter.allow(IpKey::from(ip), Instant::now()) {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, RTC_CONFIG_EVERY.as_secs().to_string())],
+                "too many requests for relay credentials",
+            )
+                .into_response();
+        }
+    }
     let mut ice_servers = Vec::new();
     if !config.stun_urls.is_empty() {
         ice_servers.push(IceServer {

@@ -336,3 +336,141 @@ async fn binary_prints_its_address_and_stops_on_sigterm() {
     })
     .await;
 }
+
+/// Invariant: one client cannot mint relay credentials without bound; past its burst it
+/// gets 429 with a Retry-After, and a helper without TURN is not limited at all.
+#[tokio::test]
+async fn relay_credentials_are_rate_limited_per_client() {
+    within(async {
+        let helper = Helper::start(Config {
+            turn_urls: vec!["turn:turn.example.org:3478".into()],
+            turn_secret: Some("s".into()),
+            ..Config::default()
+        })
+        .await;
+        for i in 0..hush_signaling::turn::RTC_CONFIG_BURST {
+            let resp = http_get(helper.addr, "/api/rtc-config", &[]).await;
+            assert_eq!(resp.status, 200, "request {i} is within the burst");
+        }
+        let resp = http_get(helper.addr, "/api/rtc-config", &[]).await;
+        assert_eq!(resp.status, 429);
+        assert!(resp.header("retry-after").is_some());
+        assert!(
+            !resp.body.contains("\"credential\""),
+            "no credential is minted"
+        );
+
+        let stun_only = Helper::start(Config {
+            stun_urls: vec!["stun:stun.example.org:3478".into()],
+            ..Config::default()
+        })
+        .await;
+        for _ in 0..hush_signaling::turn::RTC_CONFIG_BURST + 5 {
+            let resp = http_get(stun_only.addr, "/api/rtc-config", &[]).await;
+            assert_eq!(resp.status, 200, "nothing minted, nothing limited");
+        }
+    })
+    .await;
+}
+
+/// Invariant: past the global connection limit the helper accepts nothing new, and accepts
+/// again as soon as a connection closes.
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_a_free_slot() {
+    within(async {
+        let helper = Helper::with_limits(hush_signaling::Limits {
+            max_connections: 1,
+            ..hush_signaling::Limits::default()
+        })
+        .await;
+        let holder = tokio::net::TcpStream::connect(helper.addr).await.unwrap();
+        // Give the helper time to accept the holder before the next one queues behind it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let addr = helper.addr;
+        let waiting = tokio::spawn(async move { http_get(addr, "/config.json", &[]).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a second connection was served over the limit"
+        );
+        drop(holder);
+        let resp = waiting.await.unwrap();
+        assert_eq!(resp.status, 200);
+    })
+    .await;
+}
+
+/// Invariant: the TURN secret comes from a file or the environment, never from a flag that
+/// every user could read in the process list.
+#[tokio::test]
+async fn the_turn_secret_comes_from_a_file_never_a_flag() {
+    within(async {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let bin = env!("CARGO_BIN_EXE_hush-signaling");
+        let refused = tokio::process::Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--turn-secret", "hunter2"])
+            .env_remove("HUSH_TURN_SECRET")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            !refused.status.success(),
+            "--turn-secret must not be accepted"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("turn-secret");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let mut child = tokio::process::Command::new(bin)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--turn-url",
+                "turn:turn.example.org:3478",
+            ])
+            .arg("--turn-secret-file")
+            .arg(&file)
+            .env_remove("HUSH_TURN_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("Hush helper listening on http://")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = http_get(addr, "/api/rtc-config", &[]).await.json();
+        let turn = &body["iceServers"][0];
+        let username = turn["username"].as_str().unwrap();
+        assert_eq!(
+            turn["credential"],
+            turn_credential(b"from-a-file", username),
+            "the file's secret, without its newline"
+        );
+
+        // Both at once is a mistake worth stopping for.
+        let twice = tokio::process::Command::new(bin)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--turn-url",
+                "turn:turn.example.org:3478",
+            ])
+            .arg("--turn-secret-file")
+            .arg(&file)
+            .env("HUSH_TURN_SECRET", "from-the-environment")
+            .output()
+            .await
+            .unwrap();
+        assert!(!twice.status.success());
+    })
+    .await;
+}

@@ -188,6 +188,39 @@ async fn too_many_sockets_from_one_address_are_refused_with_429() {
     .await;
 }
 
+/// Invariant: the tracker holds at most `max_sockets` sockets in all, whatever their
+/// addresses; one more is refused with 503 and a closed one frees its slot.
+#[tokio::test]
+async fn a_full_tracker_refuses_with_503() {
+    within(async {
+        let helper = Helper::with_limits(Limits {
+            max_sockets: 2,
+            ..Limits::default()
+        })
+        .await;
+        let mut first = bystander(&helper).await;
+        let second = helper.connect().await;
+        let url = format!("ws://{}/announce", helper.addr);
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+            other => panic!("expected HTTP 503, got {other:?}"),
+        }
+        bystander_still_works(&mut first).await;
+        drop(second);
+        let mut reconnected = None;
+        for _ in 0..50 {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+                reconnected = Some(ws);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut ws = reconnected.expect("slot was not released");
+        still_works(&mut ws, &id("room"), &id("peer")).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn idle_socket_is_closed() {
     within(async {

@@ -1,0 +1,212 @@
+// Benchmark: the helper's tracker under load, beside the reference WebTorrent tracker
+// (`bittorrent-tracker`) in the same run.
+//
+// For each tracker and each size (1,000 sockets in 100 swarms, then 10,000 in 1,000), a fresh
+// tracker process is started and this load generator (loopback only, bounded in count and
+// time) opens the sockets from many 127.x.y.z source addresses (the helper counts sockets per
+// address), joins each to its swarm, then has every socket announce one offer for each other
+// member and answer every offer it receives. It prints, per tracker and size:
+// - memory per connection: the tracker process's resident memory after the joins, minus
+//   before any socket, divided by the sockets;
+// - CPU µs per relayed message: the tracker's user + system CPU over the offer/answer phase,
+//   divided by the offers and answers delivered;
+// - p50 / p99 relay latency of offers (sent → received by the member the tracker chose);
+// - lost: offers and answers sent that never arrived, and sockets that failed or closed.
+// Figures only: it exits 1 only if a tracker could not be started.
+//
+// TRACKER_LOAD_SIZES="1000x100,10000x1000" overrides the sizes (sockets x swarms).
+
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { ROOT, sleep, startHelper, withTimeout } from '../lib/harness.mjs';
+import { CLK_TCK } from '../lib/procs.mjs';
+
+const SIZES = (process.env.TRACKER_LOAD_SIZES ?? '1000x100,10000x1000')
+  .split(',')
+  .map((s) => s.split('x').map(Number));
+/** Sockets per source address: the helper allows 32 per address. */
+const PER_ADDRESS = 30;
+/** Sockets being opened at once. */
+const OPEN_CONCURRENCY = 200;
+/** Bytes of padding in each offer and answer, about a sealed data-channel SDP. */
+const SDP_BYTES = 700;
+/** How long a phase may take before what has not arrived counts as lost. */
+const PHASE_MS = 60_000;
+
+const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
+const pad = 'x'.repeat(SDP_BYTES);
+
+function procStats(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rss: rssKb * 1024, cpuUs: ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6 };
+}
+
+async function startReference() {
+  const child = spawn(process.execPath, [path.join(ROOT, 'e2e', 'lib', 'reference-tracker.mjs')], {
+    cwd: path.join(ROOT, 'e2e'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d) => {
+        const m = /listening on (\d+)/.exec(d);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', () => reject(new Error('reference tracker exited')));
+    }),
+    10_000,
+    'reference tracker to listen',
+  );
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await sleep(200);
+    },
+  };
+}
+
+async function startOurs() {
+  const helper = await startHelper();
+  return { url: `${helper.url.replace(/^http/, 'ws')}/announce`, pid: helper.process.pid, stop: helper.stop };
+}
+
+function pct(xs, p) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+async function load(tracker, sockets, swarms) {
+  const members = Math.ceil(sockets / swarms);
+  const clients = [];
+  let failed = 0;
+  const latencies = [];
+  let offersGot = 0;
+  let answersGot = 0;
+  let joined = 0;
+  const onMessage = (c, data) => {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.offer) {
+      offersGot++;
+      const sent = Number(msg.offer.sdp.split('|')[0]);
+      latencies.push(performance.now() - sent);
+      c.ws.send(JSON.stringify({
+        action: 'announce', info_hash: c.hash, peer_id: c.peer, to_peer_id: msg.peer_id,
+        offer_id: msg.offer_id, answer: { type: 'answer', sdp: `${performance.now()}|${pad}` },
+      }));
+    } else if (msg.answer) {
+      answersGot++;
+    } else if (msg.interval !== undefined && !c.joined) {
+      c.joined = true;
+      joined++;
+    }
+  };
+  const before = procStats(tracker.pid);
+  // Join: every socket announces without offers.
+  for (let i = 0; i < sockets; i += OPEN_CONCURRENCY) {
+    const batch = [];
+    for (let j = i; j < Math.min(sockets, i + OPEN_CONCURRENCY); j++) {
+      const a = Math.floor(j / PER_ADDRESS);
+      const localAddress = `127.${1 + Math.floor(a / 250)}.${a % 250}.2`;
+      const c = { hash: id20('swarm', j % swarms), peer: id20('p', j), joined: false };
+      c.ws = new WebSocket(tracker.url, { localAddress, perMessageDeflate: false });
+      c.ws.on('message', (d) => onMessage(c, d.toString()));
+      c.ws.on('error', () => {});
+      c.ws.on('close', () => {
+        if (!c.done) failed++;
+      });
+      clients.push(c);
+      batch.push(
+        new Promise((resolve) => {
+          c.ws.once('open', () => {
+            c.ws.send(JSON.stringify({
+              action: 'announce', info_hash: c.hash, peer_id: c.peer, numwant: 0,
+              uploaded: 0, downloaded: 0, left: 0, event: 'started',
+            }));
+            resolve();
+          });
+          c.ws.once('error', resolve);
+        }),
+      );
+    }
+    await Promise.all(batch);
+  }
+  const deadline = performance.now() + PHASE_MS;
+  while (joined < sockets - failed && performance.now() < deadline) await sleep(50);
+  await sleep(500);
+  const afterJoin = procStats(tracker.pid);
+  // Relay: each socket offers to every other member once; each offer is answered.
+  const offersPer = members - 1;
+  const open = clients.filter((c) => c.ws.readyState === WebSocket.OPEN);
+  for (const c of open) {
+    const offers = [];
+    for (let k = 0; k < offersPer; k++) {
+      offers.push({ offer_id: id20(`o${k}_`, clients.indexOf(c)), offer: { type: 'offer', sdp: `${performance.now()}|${pad}` } });
+    }
+    c.ws.send(JSON.stringify({
+      action: 'announce', info_hash: c.hash, peer_id: c.peer, numwant: offersPer,
+      uploaded: 0, downloaded: 0, left: 0, offers,
+    }));
+  }
+  const expected = open.length * offersPer;
+  const relayDeadline = performance.now() + PHASE_MS;
+  while ((offersGot < expected || answersGot < offersGot) && performance.now() < relayDeadline) await sleep(50);
+  await sleep(300);
+  const afterRelay = procStats(tracker.pid);
+  for (const c of clients) {
+    c.done = true;
+    c.ws.terminate();
+  }
+  const relayed = offersGot + answersGot;
+  return {
+    sockets,
+    swarms,
+    memPerConn: (afterJoin.rss - before.rss) / sockets,
+    cpuPerMsg: relayed ? (afterRelay.cpuUs - afterJoin.cpuUs) / relayed : NaN,
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
+    lostOffers: expected - offersGot,
+    lostAnswers: offersGot - answersGot,
+    failed,
+  };
+}
+
+const results = [];
+for (const [name, start] of [['helper', startOurs], ['bittorrent-tracker', startReference]]) {
+  for (const [sockets, swarms] of SIZES) {
+    const tracker = await start();
+    try {
+      const r = await load(tracker, sockets, swarms);
+      results.push({ name, ...r });
+      console.log(`${name} ${sockets} sockets / ${swarms} swarms: ${JSON.stringify(r)}`);
+    } finally {
+      await tracker.stop();
+    }
+  }
+}
+console.log('');
+console.log('| tracker | sockets / swarms | memory per conn | CPU per relayed msg | relay p50 / p99 | lost offers / answers | failed sockets |');
+console.log('|---|---|---|---|---|---|---|');
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+for (const r of results) {
+  console.log(`| ${r.name} | ${r.sockets} / ${r.swarms} | ${f(r.memPerConn / 1024, 1)} KiB | ${f(r.cpuPerMsg, 1)} µs | ${f(r.p50, 1)} / ${f(r.p99, 1)} ms | ${r.lostOffers} / ${r.lostAnswers} | ${r.failed} |`);
+}
+for (const [sockets, swarms] of SIZES) {
+  const ours = results.find((r) => r.name === 'helper' && r.sockets === sockets);
+  const ref = results.find((r) => r.name === 'bittorrent-tracker' && r.sockets === sockets);
+  if (ours && ref) {
+    console.log(`${sockets} sockets: helper / reference: memory per connection ${f(ours.memPerConn / ref.memPerConn, 2)}×, CPU per message ${f(ours.cpuPerMsg / ref.cpuPerMsg, 2)}×`);
+  }
+}
