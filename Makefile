@@ -3,6 +3,7 @@
 #   make run     install tools, build the app and the helper, serve on http://127.0.0.1:8080
 #   make test    install tools, then fmt, clippy, crate boundaries, cargo test, app build, browser e2e
 #   make bench   benchmarks (e2e/bench/*.mjs): they print figures, they never pass or fail on time
+#   make fuzz    every fuzz target in core/fuzz for FUZZ_SECONDS (default 300) each
 #
 # Variables: PORT (default 8080), HOST (default 127.0.0.1), HELPER_ARGS (extra helper flags, e.g.
 # HELPER_ARGS="--stun stun:stun.example.org:3478"), E2E (test files for `make e2e`).
@@ -17,6 +18,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 HELPER_ARGS ?=
 E2E ?=
+FUZZ_SECONDS ?= 300
 
 # Tools installed by scripts/install-tools.sh: cargo-installed ones and .tools/bin/wasm-opt.
 export PATH := $(CURDIR)/.tools/bin:$(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
@@ -30,12 +32,13 @@ WASM_TARGET := wasm32-unknown-unknown
 # Crates `core` must never depend on (DESIGN.md §1): it is pure, sans-I/O, for wasm32 and native.
 CORE_FORBIDDEN := ^(web-sys|js-sys|wasm-bindgen.*|gloo.*|yew.*|tokio.*|axum.*|webrtc.*)$$
 
-.PHONY: help tools fetch app helper build run test fmt-check clippy boundary unit e2e bench clean
+.PHONY: help tools fetch app helper build run test fmt-check clippy boundary unit fuzz-smoke fuzz e2e bench clean
 
 help:
 	@echo "make run     build everything and serve the app with the helper on http://$(HOST):$(PORT)/"
 	@echo "make test    fmt, clippy, crate boundaries, cargo test, app build, browser e2e"
 	@echo "make bench   run the benchmarks in e2e/bench/ (figures only)"
+	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 300) each"
 	@echo "make build   build dist/ (the app) and $(HELPER)"
 	@echo "make tools   install/check the toolchain (scripts/install-tools.sh)"
 
@@ -62,7 +65,7 @@ run: build
 	@echo "== Hush on http://$(HOST):$(PORT)/  (Ctrl-C stops)"
 	exec $(HELPER) --listen $(HOST):$(PORT) --dist dist $(HELPER_ARGS)
 
-test: tools fetch fmt-check clippy boundary unit build e2e
+test: tools fetch fmt-check clippy boundary unit fuzz-smoke build e2e
 	@echo "== make test: all steps passed"
 
 fmt-check:
@@ -95,6 +98,14 @@ boundary: fetch
 unit: fetch
 	@echo "== cargo test"
 	cargo test
+
+# Every fuzz target for a few seconds (skipped, saying so, without nightly or cargo-fuzz).
+fuzz-smoke: tools
+	@echo "== fuzz (5 s per target)"
+	scripts/fuzz.sh 5
+
+fuzz: tools
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Browser end-to-end tests, in a loopback-only network namespace (see e2e/run.sh).
 e2e: build

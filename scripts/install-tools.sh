@@ -9,6 +9,8 @@
 #   4. wasm-opt from npm `binaryen` into .tools/ with a wrapper in .tools/bin (Debian's is too old)
 #   5. Debian packages: chromium chromium-driver coturn iproute2 util-linux
 #   6. npm dependencies of e2e/ (playwright-core drives the system Chromium; never downloads one)
+#   7. cargo-fuzz, where a nightly toolchain exists (fuzzing needs nightly; without it the fuzz
+#      step of `make test` says it is skipped)
 #
 # Usage: scripts/install-tools.sh        (from anywhere; paths are relative to the repo root)
 # Afterwards put ~/.cargo/bin and .tools/bin on PATH (the Makefile does this).
@@ -18,6 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
 TRUNK_VERSION="0.21.14"
+CARGO_FUZZ_VERSION="0.13.2"
 BINARYEN_VERSION="132"
 APT_PACKAGES=(chromium chromium-driver coturn iproute2 util-linux)
 
@@ -141,6 +144,19 @@ else
   else
     (cd "$e2e" && npm install --ignore-scripts --no-audit --no-fund)
   fi
+fi
+
+# --- 7. cargo-fuzz (only with a nightly toolchain) --------------------------------------
+if cargo +nightly --version >/dev/null 2>&1; then
+  have_fuzz="$(cargo fuzz --version 2>/dev/null | awk '{print $2}' || true)"
+  if [ "$have_fuzz" = "$CARGO_FUZZ_VERSION" ]; then
+    say "ok: cargo-fuzz $CARGO_FUZZ_VERSION"
+  else
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION (found: ${have_fuzz:-none}); takes ~2 min"
+    cargo_install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+else
+  say "no nightly toolchain: cargo-fuzz not installed, fuzzing will be skipped"
 fi
 
 say "all tools present"
