@@ -58,3 +58,9 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
 pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key).as_string()
 }
+
+/// `s` in Unicode Normalization Form C, by the browser's own tables (none in the wasm): the
+/// same room name typed on two systems, composed or decomposed, derives the same key.
+pub fn nfc(s: &str) -> String {
+    String::from(js_sys::JsString::from(s).normalize("NFC"))
+}

@@ -267,9 +267,17 @@ test('a short custom room name is flagged as weak', { timeout: TEST_MS }, async 
     await waitOnLanding(peer.page);
     await roomNameBox(peer.page).fill('cats');
     await joinButton(peer.page).click();
-    // The warning may show on the landing page or in the room: either place counts.
-    await peer.page.getByText(/weak/i).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await waitInRoom(peer.page).catch(() => {});
+    // A weak name is not joined on the first press: the page says why and asks again.
+    const warning = peer.page.getByRole('alert').filter({ hasText: /weak/i });
+    await warning.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await warning.textContent(), /tracker/i, 'it says what a tracker could do');
+    assert.ok(!/#\/r\//.test(peer.page.url()), 'still on the landing page');
+    // Twelve copies of one list word are just as weak as one.
+    await roomNameBox(peer.page).fill(Array(12).fill('kite').join(' '));
+    await joinButton(peer.page).click();
+    await warning.waitFor({ state: 'visible', timeout: 10_000 });
+    await peer.page.getByRole('button', { name: 'Join anyway' }).click();
+    await waitInRoom(peer.page);
     assertNoPageErrors(ctx.peers);
   });
 });

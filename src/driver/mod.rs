@@ -273,7 +273,8 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             return;
         }
         driver.wait_local_offers().await;
-        let keys = match RoomKeys::derive(&room_name) {
+        // Whatever form the name arrived in (a link, a paste), the key is derived from NFC.
+        let keys = match RoomKeys::derive(&crate::js::nfc(&room_name)) {
             Ok(k) => k,
             Err(e) => return fail(e.to_string()),
         };

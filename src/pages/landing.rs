@@ -3,28 +3,38 @@
 use crate::components::strength::StrengthNote;
 use crate::js::random_bytes;
 use crate::route::{self, Route};
-use hush_core::room_name::{self, GENERATE_ENTROPY_LEN};
+use hush_core::room_name::{self, Strength, GENERATE_ENTROPY_LEN};
 use yew::prelude::*;
 
 #[function_component(Landing)]
 pub fn landing() -> Html {
     let typed = use_state(String::new);
     let error = use_state(|| None::<String>);
+    // A weak custom name the user was warned about; joining it takes a second press.
+    let confirming = use_state(|| None::<String>);
 
     let on_input = {
-        let (typed, error) = (typed.clone(), error.clone());
+        let (typed, error, confirming) = (typed.clone(), error.clone(), confirming.clone());
         Callback::from(move |e: InputEvent| {
             let input: web_sys::HtmlInputElement = e.target_unchecked_into();
             typed.set(input.value());
             error.set(None);
+            confirming.set(None);
         })
     };
     let on_join = {
-        let (typed, error) = (typed.clone(), error.clone());
+        let (typed, error, confirming) = (typed.clone(), error.clone(), confirming.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match room_name::normalize(&typed) {
-                Ok(name) => route::go(&Route::Room(name)),
+            match room_name::normalize(&crate::js::nfc(&typed)) {
+                Ok(name) => {
+                    let weak = room_name::strength(&name) == Strength::Weak;
+                    if weak && confirming.as_deref() != Some(name.as_str()) {
+                        confirming.set(Some(name));
+                    } else {
+                        route::go(&Route::Room(name));
+                    }
+                }
                 Err(err) => error.set(Some(capitalize(&err.to_string()))),
             }
         })
@@ -36,7 +46,7 @@ pub fn landing() -> Html {
             Err(err) => error.set(Some(err.to_string())),
         })
     };
-    let normalized = room_name::normalize(&typed).ok();
+    let normalized = room_name::normalize(&crate::js::nfc(&typed)).ok();
 
     html! {
         <main class="landing">
@@ -56,10 +66,15 @@ pub fn landing() -> Html {
                     <input id="room-name" type="text" autocomplete="off" spellcheck="false"
                         placeholder="e.g. twelve words from an invitation"
                         value={(*typed).clone()} oninput={on_input} />
-                    <button type="submit">{ "Join room" }</button>
+                    <button type="submit">{ if confirming.is_some() { "Join anyway" } else { "Join room" } }</button>
                 </div>
                 if let Some(name) = normalized {
                     <StrengthNote name={name} />
+                }
+                if confirming.is_some() {
+                    <p class="warning" role="alert">
+                        { "This name is weak. The room key is made from the name alone: anyone who guesses it can join and read everything, and a tracker, which sees every room's rendezvous id, can test guesses against it at its leisure. Press “Join anyway” to use it, or “Create room” for an unguessable name." }
+                    </p>
                 }
                 if let Some(err) = &*error {
                     <p class="error" role="alert">{ err }</p>
