@@ -27,7 +27,7 @@ pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, Fil
 pub use signaling::{MAX_BAD_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};
 pub use trackers::{
     TrackerStatus, DEFAULT_INTERVAL_MS, FOLLOW_UP_MS, MAX_FOLLOW_UP_DOUBLINGS, MAX_INTERVAL_MS,
-    MIN_INTERVAL_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS,
+    MIN_INTERVAL_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS, REPLY_TIMEOUT_MS,
 };
 
 use crate::drbg::{Drbg, SEED_LEN};
@@ -401,6 +401,11 @@ impl Room {
         }
         self.resend_answers(now);
         for i in 0..self.trackers.len() {
+            if self.trackers[i].silent(now) {
+                // Accepted our socket, never answered: down, as far as this room goes.
+                self.handle_tracker_flooded(i, now);
+                continue;
+            }
             let t = &mut self.trackers[i];
             match t.status {
                 TrackerStatus::Retrying { at_ms } if now >= at_ms => {

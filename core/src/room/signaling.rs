@@ -42,8 +42,9 @@ impl Room {
         self.report_trackers();
     }
 
-    /// Tracker `i` sent more than the shell's budget for it: it is treated as a failed
-    /// tracker (its socket is dropped and retried later). Peers are not blamed for it.
+    /// Tracker `i` sent more than the shell's budget for it (or the engine gave up on it): it
+    /// is treated as a failed tracker (its socket is dropped and retried later). Peers are not
+    /// blamed for it.
     pub fn handle_tracker_flooded(&mut self, i: usize, now: u64) {
         self.handle_tracker_closed(i, now);
         if self.trackers.get(i).is_some() {

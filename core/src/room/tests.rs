@@ -413,3 +413,23 @@ fn a_misbehaving_tracker_is_dropped_without_blaming_peers() {
     assert!(!drain(&mut a).contains(&Output::Close(ha)));
     assert_eq!(a.open_peers().count(), 1);
 }
+
+/// Invariant: a tracker that accepts the socket and never answers is dropped and retried
+/// after REPLY_TIMEOUT_MS, and the room says so instead of "joining" for ever.
+#[test]
+fn a_tracker_that_never_answers_is_retried() {
+    let mut a = room(1);
+    announce_of(&mut a, 0);
+    let at = a.poll_timeout().expect("a wake-up is due");
+    assert!(at <= REPLY_TIMEOUT_MS);
+    let mut now = at;
+    let mut outs = Vec::new();
+    while now <= REPLY_TIMEOUT_MS {
+        a.handle_timeout(now);
+        outs.extend(drain(&mut a));
+        now = a.poll_timeout().expect("a wake-up is due").max(now + 1);
+    }
+    assert!(outs.contains(&Output::CloseTracker(0)));
+    assert!(outs.iter().any(|o| matches!(o,
+        Output::Event(Event::Trackers(v)) if matches!(v[0], TrackerStatus::Retrying { .. }))));
+}

@@ -20,6 +20,10 @@ pub const MAX_INTERVAL_MS: u64 = 120_000;
 pub const FOLLOW_UP_MS: u64 = 2_000;
 /// Follow-ups back off by doubling, at most this many times (2 s → 32 s, about the interval).
 pub const MAX_FOLLOW_UP_DOUBLINGS: u32 = 4;
+/// A tracker that accepted the socket but has not answered our first announce by then is
+/// treated as down (dropped, retried with backoff): a reply takes one round trip, and a
+/// tracker that swallows announces must not leave the room "joining" for ever.
+pub const REPLY_TIMEOUT_MS: u64 = 10_000;
 
 /// Where a tracker connection stands, as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,13 +151,25 @@ impl Slot {
         };
     }
 
-    /// When this slot next needs the engine: a reconnect or an announce.
+    /// Whether the tracker has left our first announce unanswered for too long.
+    pub fn silent(&self, now_ms: u64) -> bool {
+        self.status == TrackerStatus::Joining
+            && self.announced
+            && now_ms >= self.last_announce_ms.saturating_add(REPLY_TIMEOUT_MS)
+    }
+
+    /// When this slot next needs the engine: a reconnect, a reply overdue, or an announce.
     pub fn wake_at(&self) -> Option<u64> {
         match self.status {
             TrackerStatus::Retrying { at_ms } => Some(at_ms),
-            TrackerStatus::Joining | TrackerStatus::Connected
-                if self.announced && self.batch.is_none() =>
-            {
+            TrackerStatus::Joining if self.announced => {
+                let overdue = self.last_announce_ms.saturating_add(REPLY_TIMEOUT_MS);
+                Some(match self.batch {
+                    None => overdue.min(self.next_announce_ms),
+                    Some(_) => overdue,
+                })
+            }
+            TrackerStatus::Connected if self.announced && self.batch.is_none() => {
                 Some(self.next_announce_ms)
             }
             _ => None,

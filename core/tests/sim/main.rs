@@ -10,8 +10,8 @@
 //!   [`GONE_BOUND_MS`];
 //! - an engine's state does not grow after peers leave: connections, peers and file offers
 //!   shrink back to what the peers still present need;
-//! - a hostile tracker (drops, duplicates, replays, reorders, delays) cannot stop peers that
-//!   share an honest tracker from meeting.
+//! - a hostile tracker (drops, duplicates, replays, reorders, delays, or swallows everything
+//!   and never answers) cannot stop peers that share an honest tracker from meeting.
 //!
 //! `SIM_SEEDS=n` runs more seeds; `SIM_SEED=s` replays one (a failure prints its seed).
 

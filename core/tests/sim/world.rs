@@ -47,6 +47,8 @@ pub struct Malice {
     pub replay: u64,
     /// Extra delay, up to this many ms (reorders too).
     pub delay_ms: u64,
+    /// Accepts sockets and swallows everything: no reply, nothing relayed.
+    pub silent: bool,
 }
 
 impl Malice {
@@ -58,6 +60,7 @@ impl Malice {
             duplicate: 30,
             replay: 50,
             delay_ms: 3_000,
+            silent: false,
         }
     }
     pub fn random(r: &mut Rng) -> Self {
@@ -67,6 +70,7 @@ impl Malice {
             duplicate: r.below(60),
             replay: r.below(80),
             delay_ms: r.below(5_000),
+            silent: r.chance(25),
         }
     }
 }
@@ -623,6 +627,9 @@ impl World {
     fn tracker_receive(&mut self, t: usize, e: usize, gen: u32, text: &str) {
         if gen == 0 || self.peers[e].gens[t] != gen {
             return; // the socket is gone
+        }
+        if self.trackers[t].malice.is_some_and(|m| m.silent) {
+            return;
         }
         let Ok(a) = parse_announce(text) else {
             return;
