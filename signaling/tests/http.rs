@@ -421,15 +421,15 @@ async fn the_turn_secret_comes_from_a_file_never_a_flag() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("turn-secret");
         std::fs::write(&file, "from-a-file\n").unwrap();
-        let mut child = tokio::process::Command::new(bin)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--turn-url",
-                "turn:turn.example.org:3478",
-            ])
-            .arg("--turn-secret-file")
-            .arg(&file)
+        let with_secret_file = || {
+            let mut cmd = tokio::process::Command::new(bin);
+            cmd.args(["--listen", "127.0.0.1:0"])
+                .args(["--turn-url", "turn:turn.example.org:3478"])
+                .arg("--turn-secret-file")
+                .arg(&file);
+            cmd
+        };
+        let mut child = with_secret_file()
             .env_remove("HUSH_TURN_SECRET")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -457,15 +457,7 @@ async fn the_turn_secret_comes_from_a_file_never_a_flag() {
         );
 
         // Both at once is a mistake worth stopping for.
-        let twice = tokio::process::Command::new(bin)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--turn-url",
-                "turn:turn.example.org:3478",
-            ])
-            .arg("--turn-secret-file")
-            .arg(&file)
+        let twice = with_secret_file()
             .env("HUSH_TURN_SECRET", "from-the-environment")
             .output()
             .await

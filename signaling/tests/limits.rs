@@ -20,6 +20,25 @@ async fn bystander_still_works(ws: &mut Ws) {
     still_works(ws, &id("bystander-room"), &id("bystander")).await;
 }
 
+/// A new socket is refused before the upgrade with HTTP `status`.
+async fn expect_refusal(url: &str, status: u16) {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), status),
+        other => panic!("expected HTTP {status}, got {other:?}"),
+    }
+}
+
+/// Connects once a closed socket's slot is free (it is released asynchronously).
+async fn reconnect(url: &str) -> Ws {
+    for _ in 0..50 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(url).await {
+            return ws;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("slot was not released");
+}
+
 #[tokio::test]
 async fn oversized_frame_closes_with_1009() {
     within(async {
@@ -166,23 +185,12 @@ async fn too_many_sockets_from_one_address_are_refused_with_429() {
         let mut first = bystander(&helper).await;
         let second = helper.connect().await;
         let url = format!("ws://{}/announce", helper.addr);
-        match tokio_tungstenite::connect_async(url.as_str()).await {
-            Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
-            other => panic!("expected HTTP 429, got {other:?}"),
-        }
+        expect_refusal(&url, 429).await;
         bystander_still_works(&mut first).await;
 
-        // Closing one frees its slot (released asynchronously, hence the retry).
+        // Closing one frees its slot.
         drop(second);
-        let mut reconnected = None;
-        for _ in 0..50 {
-            if let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
-                reconnected = Some(ws);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut ws = reconnected.expect("slot was not released");
+        let mut ws = reconnect(&url).await;
         still_works(&mut ws, &id("room"), &id("peer")).await;
     })
     .await;
@@ -201,21 +209,10 @@ async fn a_full_tracker_refuses_with_503() {
         let mut first = bystander(&helper).await;
         let second = helper.connect().await;
         let url = format!("ws://{}/announce", helper.addr);
-        match tokio_tungstenite::connect_async(url.as_str()).await {
-            Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
-            other => panic!("expected HTTP 503, got {other:?}"),
-        }
+        expect_refusal(&url, 503).await;
         bystander_still_works(&mut first).await;
         drop(second);
-        let mut reconnected = None;
-        for _ in 0..50 {
-            if let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
-                reconnected = Some(ws);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut ws = reconnected.expect("slot was not released");
+        let mut ws = reconnect(&url).await;
         still_works(&mut ws, &id("room"), &id("peer")).await;
     })
     .await;
