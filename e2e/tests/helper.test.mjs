@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeBrowser, launchBrowser, newPeer, startHelper, withTimeout } from '../lib/harness.mjs';
+import { createRoom, joinByLink, waitForPeerCount } from '../lib/hush.mjs';
 
 const FETCH_MS = 5_000;
 
@@ -56,5 +57,36 @@ test('the page loads in Chromium without CSP violations or page errors', { timeo
   } finally {
     await closeBrowser(browser);
     await helper.stop();
+  }
+});
+
+test('three helpers share the rooms: each room uses the two its rendezvous id picks, and its members meet there', { timeout: 90_000 }, async () => {
+  // Fixed ports inside the test's own network namespace: every helper must list all three.
+  const ports = [18_081, 18_082, 18_083];
+  const trackers = ports.map((p) => `ws://127.0.0.1:${p}/announce`);
+  const args = [...trackers.flatMap((t) => ['--tracker', t]), '--trackers-per-room', '2'];
+  const helpers = [];
+  let browser;
+  try {
+    for (const p of ports) helpers.push(await startHelper({ listen: `127.0.0.1:${p}`, args }));
+    browser = await launchBrowser();
+    // The page comes from the first helper; the room's trackers from the rendezvous id.
+    const a = await newPeer(browser, helpers[0].url, { label: 'a' });
+    const room = await createRoom(a.page);
+    const b = await newPeer(browser, helpers[0].url, { label: 'b', goto: false });
+    await joinByLink(b.page, helpers[2].url, room);
+    await waitForPeerCount(a.page, 1);
+    await waitForPeerCount(b.page, 1);
+    // Each page shows the two trackers its room uses, the same two.
+    const shown = async (page) => {
+      const list = page.getByRole('list', { name: 'Trackers' });
+      return (await list.innerText()).match(/ws:\/\/127\.0\.0\.1:\d+\/announce/g)?.sort() ?? [];
+    };
+    const [ta, tb] = [await shown(a.page), await shown(b.page)];
+    assert.equal(ta.length, 2, `the room uses two of the three trackers: ${ta}`);
+    assert.deepEqual(ta, tb, 'both members picked the same two');
+  } finally {
+    await closeBrowser(browser);
+    for (const h of helpers) await h.stop();
   }
 });

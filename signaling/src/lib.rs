@@ -77,6 +77,12 @@ pub struct Config {
     /// Only for a helper reachable solely through a reverse proxy that sets that header:
     /// otherwise any client could claim any address and dodge the per-IP limit.
     pub trust_forwarded_for: bool,
+    /// The trackers `/config.json` lists when several helpers share the rooms (empty: this
+    /// helper, as the page reached it).
+    pub trackers: Vec<String>,
+    /// Each room uses this many of `trackers`, chosen by rendezvous hashing on its rendezvous
+    /// id, so the helpers share the rooms without sharing any state (`None`: every tracker).
+    pub trackers_per_room: Option<usize>,
     /// Tracker limits; tests shrink them to exercise every refusal quickly.
     pub limits: Limits,
 }
@@ -92,6 +98,8 @@ impl Default for Config {
             relay_only: false,
             public_wss: false,
             trust_forwarded_for: false,
+            trackers: Vec::new(),
+            trackers_per_room: None,
             limits: Limits::default(),
         }
     }
@@ -112,6 +120,8 @@ impl fmt::Debug for Config {
             .field("relay_only", &self.relay_only)
             .field("public_wss", &self.public_wss)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("trackers", &self.trackers)
+            .field("trackers_per_room", &self.trackers_per_room)
             .field("limits", &self.limits)
             .finish()
     }
@@ -138,6 +148,10 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     #[error("--dist is not a directory: {0}")]
     DistNotADirectory(PathBuf),
+    #[error("not a tracker URL (expected ws:// or wss://): {0}")]
+    BadTrackerUrl(String),
+    #[error("--trackers-per-room must be between 1 and the number of --tracker URLs")]
+    BadTrackersPerRoom,
 }
 
 impl Config {
@@ -165,6 +179,18 @@ impl Config {
             .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
         {
             return Err(ConfigError::BadTurnUrl(bad.clone()));
+        }
+        if let Some(bad) = self
+            .trackers
+            .iter()
+            .find(|u| !(u.starts_with("ws://") || u.starts_with("wss://")))
+        {
+            return Err(ConfigError::BadTrackerUrl(bad.clone()));
+        }
+        if let Some(k) = self.trackers_per_room {
+            if k == 0 || k > self.trackers.len() {
+                return Err(ConfigError::BadTrackersPerRoom);
+            }
         }
         self.limits.validate()?;
         if let Some(dist) = &self.dist {

@@ -40,6 +40,14 @@ struct Args {
     /// Count connections per IP by the last X-Forwarded-For entry (only behind a proxy).
     #[arg(long)]
     trust_forwarded_for: bool,
+    /// A tracker of the deployment, this helper included, listed in /config.json in place of
+    /// this helper alone (repeatable; every helper of a deployment gets the same list).
+    #[arg(long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
+    /// Each room announces to this many of the --tracker URLs, chosen by rendezvous hashing
+    /// on its rendezvous id: N helpers each carry k/N of the rooms, sharing no state.
+    #[arg(long, value_name = "K")]
+    trackers_per_room: Option<usize>,
 }
 
 #[tokio::main]
@@ -59,6 +67,8 @@ async fn main() -> anyhow::Result<()> {
         relay_only: args.relay_only,
         public_wss: args.public_wss,
         trust_forwarded_for: args.trust_forwarded_for,
+        trackers: args.trackers,
+        trackers_per_room: args.trackers_per_room,
         ..Config::default()
     };
     config.validate().context("invalid configuration")?;

@@ -269,11 +269,21 @@ pub(crate) async fn config_json(State(app): State<AppState>, headers: HeaderMap)
     } else {
         "ws"
     };
-    let body = serde_json::json!({
-        "trackers": [format!("{scheme}://{host}/announce")],
+    // A deployment of several helpers lists them all (every helper the same list, itself
+    // included); a lone helper lists itself as the page reached it.
+    let trackers = if app.config.trackers.is_empty() {
+        vec![format!("{scheme}://{host}/announce")]
+    } else {
+        app.config.trackers.clone()
+    };
+    let mut body = serde_json::json!({
+        "trackers": trackers,
         "iceServers": [],
         "rtcConfigUrl": "/api/rtc-config",
     });
+    if let Some(k) = app.config.trackers_per_room {
+        body["trackersPerRoom"] = k.into();
+    }
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 

@@ -466,3 +466,39 @@ async fn the_turn_secret_comes_from_a_file_never_a_flag() {
     })
     .await;
 }
+
+/// Invariant: helpers that share the rooms all serve the same tracker list and per-room
+/// count, and a count the list cannot satisfy is refused at start.
+#[tokio::test]
+async fn config_json_lists_the_deployment_when_rooms_are_spread() {
+    within(async {
+        let trackers = vec![
+            "wss://t1.example/announce".to_owned(),
+            "wss://t2.example/announce".to_owned(),
+            "wss://t3.example/announce".to_owned(),
+        ];
+        let helper = Helper::start(Config {
+            trackers: trackers.clone(),
+            trackers_per_room: Some(2),
+            ..Config::default()
+        })
+        .await;
+        let body = http_get(helper.addr, "/config.json", &[]).await.json();
+        assert_eq!(body["trackers"], serde_json::json!(trackers));
+        assert_eq!(body["trackersPerRoom"], 2);
+        for bad in [
+            Config {
+                trackers: trackers.clone(),
+                trackers_per_room: Some(4),
+                ..Config::default()
+            },
+            Config {
+                trackers: vec!["https://t1.example/announce".into()],
+                ..Config::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+    })
+    .await;
+}

@@ -22,6 +22,9 @@ struct ConfigFile {
     ice_servers: serde_json::Value,
     #[serde(default)]
     rtc_config_url: Option<String>,
+    /// A deployment that spreads rooms over its trackers: how many of them each room uses.
+    #[serde(default)]
+    trackers_per_room: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,8 @@ struct RtcConfigReply {
 /// What a room needs to start.
 pub struct AppConfig {
     pub trackers: Vec<String>,
+    /// Each room uses this many of `trackers`, chosen from its rendezvous id (`None`: all).
+    pub trackers_per_room: Option<usize>,
     pub rtc: RtcConfiguration,
     /// Candidate kinds this ICE configuration can produce.
     pub ice_kinds: IceKinds,
@@ -98,8 +103,13 @@ pub async fn load() -> Result<AppConfig, JsError> {
     if relay_only {
         rtc.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
     }
+    // Only a real subset spreads anything; 0 or more than there are means "all".
+    let trackers_per_room = file
+        .trackers_per_room
+        .filter(|&k| k > 0 && k < trackers.len());
     Ok(AppConfig {
         trackers,
+        trackers_per_room,
         rtc,
         ice_kinds,
         warning,

@@ -246,7 +246,10 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         };
         // The engine opens the tracker sockets and prepares the first offers before the room
         // key exists: the WebSocket handshakes and ICE gathering then run during Argon2.
-        let room = Room::new(config.trackers.len(), &my_name, seed, now_ms());
+        let room = match config.trackers_per_room {
+            Some(k) => Room::spread(&config.trackers, k, &my_name, seed, now_ms()),
+            None => Room::new(config.trackers.len(), &my_name, seed, now_ms()),
+        };
         let mut driver = Driver {
             room,
             trackers: config
@@ -714,6 +717,8 @@ impl Driver {
             .trackers
             .iter()
             .zip(&self.statuses)
+            // A tracker this room does not use (rooms spread over trackers) is not shown.
+            .filter(|(_, s)| **s != TrackerStatus::Unused)
             .map(|(t, s)| {
                 let (status, ok) = match s {
                     TrackerStatus::Connecting => ("connecting".to_owned(), false),
@@ -727,6 +732,7 @@ impl Driver {
                         false,
                     ),
                     TrackerStatus::Refused(r) => (format!("refused: {r}"), false),
+                    TrackerStatus::Unused => ("not used by this room".to_owned(), true),
                 };
                 TrackerView {
                     url: t.url.clone(),

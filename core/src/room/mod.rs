@@ -276,6 +276,38 @@ pub struct Room {
     files: files::Files,
     out: VecDeque<Output>,
     left: bool,
+    /// Set when rooms are spread over the trackers: which of them this room may use.
+    choice: Option<Choice>,
+}
+
+/// The trackers of a deployment that spreads rooms, and how many each room uses.
+struct Choice {
+    ids: Vec<String>,
+    per_room: usize,
+}
+
+/// The `k` trackers (indices into `ids`) a room with rendezvous id `info_hash` uses: highest
+/// random weight hashing, each tracker scored by SHA-256 of the rendezvous id and its own id.
+/// Every member computes the same set; adding or removing a tracker moves only the rooms that
+/// had it among their best, and over many rooms each tracker gets `k / N` of them.
+pub fn choose_trackers(info_hash: &str, ids: &[String], k: usize) -> Vec<usize> {
+    use sha2::{Digest, Sha256};
+    let mut scored: Vec<([u8; 32], usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut h = Sha256::new();
+            h.update(b"hush/v1/tracker-choice|");
+            h.update(info_hash.as_bytes());
+            h.update(b"|");
+            h.update(id.as_bytes());
+            (h.finalize().into(), i)
+        })
+        .collect();
+    scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    let mut chosen: Vec<usize> = scored.into_iter().take(k).map(|(_, i)| i).collect();
+    chosen.sort_unstable();
+    chosen
 }
 
 impl Room {
@@ -283,6 +315,40 @@ impl Room {
     /// prepares the first offers at once, so sockets and ICE gathering run while the shell
     /// derives the room keys ([`Room::set_keys`]).
     pub fn new(trackers: usize, name: &str, seed: [u8; SEED_LEN], now_ms: u64) -> Self {
+        let mut room = Self::build(trackers, None, name, seed, now_ms);
+        for i in 0..trackers {
+            room.push(Output::ConnectTracker(i));
+        }
+        room
+    }
+
+    /// A room of a deployment that spreads rooms over several trackers: of the trackers named
+    /// by `ids` (their URLs, the same list for every member), the room uses only the
+    /// `per_room` that rendezvous hashing on its rendezvous id picks ([`choose_trackers`]), so
+    /// every member of a room picks the same ones and each tracker carries `per_room / N` of
+    /// the rooms. The choice needs the room key, so sockets open once [`Room::set_keys`] runs
+    /// (a join pays for Argon2 before its first handshake, ~0.1 s).
+    pub fn spread(
+        ids: &[String],
+        per_room: usize,
+        name: &str,
+        seed: [u8; SEED_LEN],
+        now_ms: u64,
+    ) -> Self {
+        let choice = Choice {
+            ids: ids.to_vec(),
+            per_room: per_room.clamp(1, ids.len().max(1)),
+        };
+        Self::build(ids.len(), Some(choice), name, seed, now_ms)
+    }
+
+    fn build(
+        trackers: usize,
+        choice: Option<Choice>,
+        name: &str,
+        seed: [u8; SEED_LEN],
+        now_ms: u64,
+    ) -> Self {
         let mut rng = Drbg::new(seed);
         let me = PeerId::random(&rng.bytes());
         let mut room = Self {
@@ -304,11 +370,10 @@ impl Room {
             files: files::Files::default(),
             out: VecDeque::new(),
             left: false,
+            choice,
         };
-        for i in 0..trackers {
-            room.push(Output::ConnectTracker(i));
-        }
-        for _ in 0..INITIAL_OFFERS.saturating_mul(trackers) {
+        let used = room.choice.as_ref().map_or(trackers, |c| c.per_room);
+        for _ in 0..INITIAL_OFFERS.saturating_mul(used) {
             room.prepare_offer();
         }
         room.report_trackers();
@@ -317,6 +382,17 @@ impl Room {
 
     /// The room keys are derived: announcing can start.
     pub fn set_keys(&mut self, keys: RoomKeys, now_ms: u64) {
+        if let Some(c) = &self.choice {
+            let chosen = choose_trackers(&keys.info_hash, &c.ids, c.per_room);
+            for i in 0..self.trackers.len() {
+                if chosen.contains(&i) {
+                    self.push(Output::ConnectTracker(i));
+                } else {
+                    self.trackers[i].status = TrackerStatus::Unused;
+                }
+            }
+            self.report_trackers();
+        }
         self.keys = Some(keys);
         for i in 0..self.trackers.len() {
             self.announce(i, now_ms);

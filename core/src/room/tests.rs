@@ -433,3 +433,54 @@ fn a_tracker_that_never_answers_is_retried() {
     assert!(outs.iter().any(|o| matches!(o,
         Output::Event(Event::Trackers(v)) if matches!(v[0], TrackerStatus::Retrying { .. }))));
 }
+
+/// Invariant: every member of a room picks the same trackers, and over many rooms the load
+/// divides evenly (k / N each).
+#[test]
+fn rooms_spread_evenly_over_trackers_and_members_agree() {
+    let ids: Vec<String> = (0..4)
+        .map(|i| format!("wss://tracker{i}.example/announce"))
+        .collect();
+    let mut per_tracker = [0u32; 4];
+    for r in 0..2_000 {
+        let ih = format!("{r:020}");
+        let chosen = choose_trackers(&ih, &ids, 2);
+        assert_eq!(chosen.len(), 2);
+        assert_eq!(chosen, choose_trackers(&ih, &ids, 2), "deterministic");
+        for i in chosen {
+            per_tracker[i] += 1;
+        }
+    }
+    for n in per_tracker {
+        assert!((900..=1_100).contains(&n), "{per_tracker:?}");
+    }
+    assert_eq!(choose_trackers("x", &ids, 9), [0, 1, 2, 3]);
+
+    let new_member = |seed: u8| {
+        let mut r = Room::spread(&ids, 2, "m", [seed; SEED_LEN], 0);
+        let before = drain(&mut r);
+        assert!(
+            !before
+                .iter()
+                .any(|o| matches!(o, Output::ConnectTracker(_))),
+            "no socket before the key says which"
+        );
+        r.set_keys(keys(), 1);
+        let connects: Vec<usize> = drain(&mut r)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::ConnectTracker(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        connects
+    };
+    let a = new_member(1);
+    assert_eq!(a.len(), 2);
+    assert_eq!(
+        a,
+        new_member(2),
+        "two members of one room pick the same trackers"
+    );
+    assert_eq!(a, choose_trackers(&keys().info_hash, &ids, 2));
+}

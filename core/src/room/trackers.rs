@@ -39,6 +39,8 @@ pub enum TrackerStatus {
     },
     /// The tracker refused us (its `failure reason`, cleaned and capped).
     Refused(String),
+    /// Rooms are spread over the trackers, and this one is not among this room's.
+    Unused,
 }
 
 /// A tracker connection slot: survives reconnects.
