@@ -6,7 +6,8 @@
 #   1. rustup target wasm32-unknown-unknown
 #   2. Trunk 0.21.14 (cargo install; 0.22 needs a newer rustc)
 #   3. wasm-bindgen-cli, the exact version of `wasm-bindgen` in Cargo.lock (Trunk requires equality)
-#   4. wasm-opt from npm `binaryen` into .tools/ with a wrapper in .tools/bin (Debian's is too old)
+#   4. wasm-opt from npm `binaryen` into .tools/ with a wrapper in .tools/bin (Debian's is too old),
+#      and terser into .tools/terser (the release build minifies the wasm-bindgen glue with it)
 #   5. Debian packages: chromium chromium-driver coturn iproute2 util-linux
 #   6. npm dependencies of e2e/ (playwright-core drives the system Chromium; never downloads one)
 #   7. cargo-fuzz, where a nightly toolchain exists (fuzzing needs nightly; without it the fuzz
@@ -22,6 +23,7 @@ TOOLS="$ROOT/.tools"
 TRUNK_VERSION="0.21.14"
 CARGO_FUZZ_VERSION="0.13.2"
 BINARYEN_VERSION="132"
+TERSER_VERSION="5.51.4"
 APT_PACKAGES=(chromium chromium-driver coturn iproute2 util-linux)
 
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -104,6 +106,19 @@ EOF
   have_opt="$("$wrapper" --version 2>/dev/null | awk '{print $3}' || true)"
   [ "$have_opt" = "$BINARYEN_VERSION" ] || die "wasm-opt wrapper reports '${have_opt}', wanted $BINARYEN_VERSION"
   say "ok: wasm-opt $BINARYEN_VERSION ($wrapper)"
+fi
+
+# --- 4b. terser (npm), for the release build's post-build hook (scripts/minify-glue.mjs) ---
+terser_pkg="$TOOLS/terser/node_modules/terser/package.json"
+have_terser="$(node -p "require('$terser_pkg').version" 2>/dev/null || true)"
+if [ "$have_terser" = "$TERSER_VERSION" ]; then
+  say "ok: terser $TERSER_VERSION"
+else
+  say "installing terser@$TERSER_VERSION into $TOOLS/terser (found: ${have_terser:-none})"
+  mkdir -p "$TOOLS/terser"
+  npm install --prefix "$TOOLS/terser" --no-audit --no-fund --no-save --ignore-scripts \
+    "terser@$TERSER_VERSION" >/dev/null
+  [ -f "$terser_pkg" ] || die "terser did not install"
 fi
 
 # --- 5. Debian packages ------------------------------------------------------------------

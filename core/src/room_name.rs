@@ -105,10 +105,11 @@ const TOLERATED_REPEATS: u32 = 1;
 pub fn strength(name: &str) -> Strength {
     let words: Vec<&str> = name.split('-').collect();
     if words.iter().all(|w| is_word(w)) {
-        let mut distinct = words.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let bits = distinct.len() as u32 * BITS_PER_WORD;
+        // Quadratic, over at most a few dozen words: cheaper in the wasm than a sort.
+        let distinct = (0..words.len())
+            .filter(|&i| !words[..i].contains(&words[i]))
+            .count();
+        let bits = distinct as u32 * BITS_PER_WORD;
         return if bits >= STRONG_BITS.saturating_sub(TOLERATED_REPEATS * BITS_PER_WORD) {
             Strength::Strong { bits }
         } else {

@@ -292,22 +292,29 @@ struct Choice {
 /// had it among their best, and over many rooms each tracker gets `k / N` of them.
 pub fn choose_trackers(info_hash: &str, ids: &[String], k: usize) -> Vec<usize> {
     use sha2::{Digest, Sha256};
-    let mut scored: Vec<([u8; 32], usize)> = ids
+    let scores: Vec<[u8; 32]> = ids
         .iter()
-        .enumerate()
-        .map(|(i, id)| {
+        .map(|id| {
             let mut h = Sha256::new();
             h.update(b"hush/v1/tracker-choice|");
             h.update(info_hash.as_bytes());
             h.update(b"|");
             h.update(id.as_bytes());
-            (h.finalize().into(), i)
+            h.finalize().into()
         })
         .collect();
-    scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
-    let mut chosen: Vec<usize> = scored.into_iter().take(k).map(|(_, i)| i).collect();
-    chosen.sort_unstable();
-    chosen
+    // The k highest scores by repeated selection: N is a handful, and a sort would cost the
+    // browser's wasm far more code than this loop.
+    let mut chosen = vec![false; ids.len()];
+    for _ in 0..k.min(ids.len()) {
+        let best = (0..ids.len())
+            .filter(|&i| !chosen[i])
+            .max_by(|&a, &b| scores[a].cmp(&scores[b]));
+        if let Some(i) = best {
+            chosen[i] = true;
+        }
+    }
+    (0..ids.len()).filter(|&i| chosen[i]).collect()
 }
 
 impl Room {
