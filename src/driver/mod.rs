@@ -21,6 +21,7 @@ mod call;
 pub mod config;
 pub mod crypto;
 mod files;
+mod inflight;
 pub mod media;
 mod rtc;
 pub mod sink;
@@ -49,8 +50,9 @@ use web_sys::{MediaStream, MediaStreamTrack};
 use yew::Callback;
 
 /// Capacity of the driver's event queue: room for every source's own budget at once (each
-/// peer's [`rtc::MAX_INFLIGHT_FRAMES`], each tracker's [`tracker::MAX_INFLIGHT_MESSAGES`]) in
-/// a full room, so a source within its budget never finds the queue full because of another.
+/// peer's [`room::MAX_INFLIGHT_FRAMES`], each tracker's
+/// [`room::MAX_INFLIGHT_TRACKER_MESSAGES`]) in a full room, so a source within its budget
+/// never finds the queue full because of another.
 pub const EVENT_QUEUE: usize = 16_384;
 /// Longest a timer is armed for: the engine's next wake-up can be far away (or none), and a
 /// long timer is simply re-armed.
@@ -263,6 +265,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             events: tx.clone(),
             dispatch: dispatch.clone(),
             statuses: Vec::new(),
+            trackers_stale: true,
             shown_trackers: Vec::new(),
             local: call::LocalMedia::default(),
             streams,
@@ -326,8 +329,11 @@ struct Driver {
     ice_kinds: rtc::IceKinds,
     events: mpsc::Sender<Event>,
     dispatch: Callback<RoomAction>,
-    /// The engine's last word on each tracker, and what the user was last shown.
+    /// The engine's last word on each tracker, and what the user was last shown. The views
+    /// are remade only when the statuses change or time passes (a retry countdown), not for
+    /// every frame.
     statuses: Vec<TrackerStatus>,
+    trackers_stale: bool,
     shown_trackers: Vec<TrackerView>,
     local: call::LocalMedia,
     streams: Rc<RefCell<StreamRegistry>>,
@@ -346,6 +352,7 @@ impl Driver {
         match ev {
             Event::Wake => {
                 self.timer = None;
+                self.trackers_stale = true;
                 self.report_transfer_activity();
                 self.room.handle_timeout(now);
             }
@@ -485,7 +492,10 @@ impl Driver {
         while let Some(o) = self.room.poll_output() {
             self.execute(o);
         }
-        self.report_trackers();
+        if self.trackers_stale {
+            self.trackers_stale = false;
+            self.report_trackers();
+        }
         let Some(at) = self.room.poll_timeout() else {
             self.timer = None;
             return;
@@ -594,7 +604,10 @@ impl Driver {
     /// Shows an engine event.
     fn show(&mut self, ev: RoomEvent) {
         match ev {
-            RoomEvent::Trackers(statuses) => self.statuses = statuses,
+            RoomEvent::Trackers(statuses) => {
+                self.statuses = statuses;
+                self.trackers_stale = true;
+            }
             RoomEvent::PeerUp { peer, name } => {
                 let h = self.room.open_conn(&peer);
                 self.dispatch.emit(RoomAction::PeerUp {

@@ -4,6 +4,7 @@
 //! the media bookkeeping that goes with them; who the peer is and what it may do is the
 //! engine's.
 
+use super::inflight::{Admit, Inflight};
 use super::Event;
 use crate::js::{await_promise, get, get_str, JsError};
 use crate::listener::Listener;
@@ -11,10 +12,10 @@ use futures::channel::mpsc::{self, Sender};
 use futures::StreamExt;
 use hush_core::ids::PeerId;
 use hush_core::negotiation::Negotiation;
-use hush_core::room::ConnHandle;
+use hush_core::room::{ConnHandle, MAX_INFLIGHT_FRAMES};
 use hush_core::vecmap::VecMap;
 use hush_core::wire::{StreamKind, MAX_CONTROL_FRAME};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
@@ -38,9 +39,6 @@ pub const ICE_GATHER_TIMEOUT_MS: u32 = 1_500;
 /// How long start-up waits for the first offers' local descriptions before deriving the room
 /// key (which holds the page's thread for ~100 ms).
 const LOCAL_OFFERS_WAIT_MS: u32 = 100;
-/// Frames from one peer posted to the driver and not yet handled. A peer that gets this far
-/// ahead is flooding: the engine drops it rather than letting memory grow.
-pub const MAX_INFLIGHT_FRAMES: u32 = 512;
 
 /// A peer connection, its control channel and the listeners that feed their events to the
 /// driver.
@@ -51,8 +49,8 @@ pub struct Link {
     pub dc: RtcDataChannel,
     /// The peer, once the engine kept this connection open.
     pub peer: Option<PeerId>,
-    /// Frames posted to the driver and not yet handled (see [`MAX_INFLIGHT_FRAMES`]).
-    inflight: Rc<Cell<u32>>,
+    /// Frames posted to the driver and not yet handled, within the engine's budget.
+    inflight: Inflight,
     /// Whether the peer is listed in the UI (its path is shown from then on).
     pub listed: bool,
     /// Whether the selected candidate pair is relayed, once known.
@@ -77,7 +75,7 @@ impl Link {
         let pc = RtcPeerConnection::new_with_configuration(config)?;
         let dc = negotiated_channel(&pc, CONTROL_LABEL, CONTROL_STREAM_ID);
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
-        let inflight = Rc::new(Cell::new(0u32));
+        let inflight = Inflight::new(MAX_INFLIGHT_FRAMES);
         let dct: EventTarget = dc.clone().unchecked_into();
         let pct: EventTarget = pc.clone().unchecked_into();
         let post = |ev: fn(ConnHandle) -> Event| {
@@ -95,13 +93,13 @@ impl Link {
             let Some(ev) = ev.dyn_ref::<MessageEvent>() else {
                 return;
             };
-            if inf.get() > MAX_INFLIGHT_FRAMES {
-                return; // already reported as flooding
-            }
-            if inf.get() == MAX_INFLIGHT_FRAMES {
-                inf.set(MAX_INFLIGHT_FRAMES + 1);
-                let _ = tx.try_send(Event::Flooded(h));
-                return;
+            match inf.admit() {
+                Admit::Yes => {}
+                Admit::Flooding => {
+                    let _ = tx.try_send(Event::Flooded(h));
+                    return;
+                }
+                Admit::No => return,
             }
             // The length is checked before anything is copied into wasm memory. Text frames
             // are not part of the protocol: they go on as bytes and count as malformed.
@@ -122,7 +120,7 @@ impl Link {
                 Vec::new()
             };
             if tx.try_send(Event::Frame(h, bytes)).is_ok() {
-                inf.set(inf.get() + 1);
+                inf.posted();
             }
         }));
         let (mut tx, pc2) = (events.clone(), pc.clone());
@@ -152,7 +150,7 @@ impl Link {
 
     /// One of this link's frames was handled.
     pub fn handled(&self) {
-        self.inflight.set(self.inflight.get().saturating_sub(1));
+        self.inflight.handled();
     }
 
     /// Starts media negotiation on this (open) connection: renegotiations, trickled candidates

@@ -1,22 +1,17 @@
 //! One WebSocket to one tracker. The engine decides when to connect, what to announce and how
 //! to back off; this module keeps the socket, its listeners and its generation (events of an
 //! old socket are ignored), and guards the event queue: a message too long to read is not
-//! copied into wasm memory, and a tracker with too many unhandled messages is reported as
-//! flooding instead of crowding out peers.
+//! copied into wasm memory, and a tracker past its budget of unhandled messages is reported
+//! as flooding instead of crowding out peers.
 
+use super::inflight::{Admit, Inflight};
 use super::Event;
 use crate::js::JsError;
 use crate::listener::Listener;
 use futures::channel::mpsc::Sender;
-use hush_core::room::MAX_TRACKER_MESSAGE;
-use std::cell::Cell;
-use std::rc::Rc;
+use hush_core::room::{MAX_INFLIGHT_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, WebSocket};
-
-/// Messages from one tracker posted to the driver and not yet handled. An honest tracker
-/// sends a reply and a few forwarded offers per announce; hundreds queued is a flood.
-pub const MAX_INFLIGHT_MESSAGES: u32 = 256;
 
 /// A tracker connection slot: survives reconnects, owns the current socket.
 pub struct TrackerSocket {
@@ -24,8 +19,8 @@ pub struct TrackerSocket {
     ws: Option<(WebSocket, Vec<Listener>)>,
     /// The socket generation; events from an old socket are ignored.
     pub generation: u32,
-    /// Messages posted and not handled yet (see [`MAX_INFLIGHT_MESSAGES`]).
-    inflight: Rc<Cell<u32>>,
+    /// Messages posted and not handled yet, within the engine's budget.
+    inflight: Inflight,
 }
 
 impl TrackerSocket {
@@ -34,7 +29,7 @@ impl TrackerSocket {
             url,
             ws: None,
             generation: 0,
-            inflight: Rc::new(Cell::new(0)),
+            inflight: Inflight::new(MAX_INFLIGHT_TRACKER_MESSAGES),
         }
     }
 
@@ -42,7 +37,7 @@ impl TrackerSocket {
     pub fn connect(&mut self, index: usize, events: &Sender<Event>) -> Result<(), JsError> {
         self.close();
         self.generation = self.generation.wrapping_add(1);
-        self.inflight = Rc::new(Cell::new(0));
+        self.inflight = Inflight::new(MAX_INFLIGHT_TRACKER_MESSAGES);
         let ws = WebSocket::new(&self.url)?;
         let (gen, target) = (self.generation, ws.clone().unchecked_into());
         let post = |make: fn(usize, u32) -> Event| {
@@ -70,16 +65,17 @@ impl TrackerSocket {
                 let _ = tx.try_send(Event::TrackerOversized(index, gen));
                 return;
             }
-            if inflight.get() >= MAX_INFLIGHT_MESSAGES {
-                if inflight.get() == MAX_INFLIGHT_MESSAGES {
-                    inflight.set(MAX_INFLIGHT_MESSAGES + 1);
+            match inflight.admit() {
+                Admit::Yes => {}
+                Admit::Flooding => {
                     let _ = tx.try_send(Event::TrackerFlooded(index, gen));
+                    return;
                 }
-                return;
+                Admit::No => return,
             }
             let text = String::from(js);
             if tx.try_send(Event::TrackerMessage(index, gen, text)).is_ok() {
-                inflight.set(inflight.get() + 1);
+                inflight.posted();
             }
         }));
         self.ws = Some((ws, listeners));
@@ -88,7 +84,7 @@ impl TrackerSocket {
 
     /// One of this socket's messages was handled.
     pub fn handled(&self) {
-        self.inflight.set(self.inflight.get().saturating_sub(1));
+        self.inflight.handled();
     }
 
     /// Sends one JSON text frame; dropped when the socket is not open.

@@ -261,6 +261,14 @@ impl Files {
     }
 }
 
+/// The file ids `peer` has in `map`.
+fn ids_of<V>(map: &VecMap<Key, V>, peer: &PeerId) -> Vec<FileId> {
+    map.keys()
+        .filter(|(p, _)| p == peer)
+        .map(|(_, id)| *id)
+        .collect()
+}
+
 fn offer_message(id: &FileId, o: &MyOffer) -> PeerMessage {
     PeerMessage::FileOffer {
         id: *id,
@@ -786,14 +794,7 @@ impl Room {
 
     /// A peer is gone: its offers go, and transfers with it stop.
     pub(super) fn files_peer_gone(&mut self, peer: &PeerId) {
-        let ups: Vec<FileId> = self
-            .files
-            .uploads
-            .keys()
-            .filter(|(p, _)| p == peer)
-            .map(|(_, id)| *id)
-            .collect();
-        for id in ups {
+        for id in ids_of(&self.files.uploads, peer) {
             self.stop_transfer(peer, id, true, Stop::PeerLeft);
         }
         let downs: Vec<(FileId, bool)> = self
@@ -819,14 +820,7 @@ impl Room {
             let why = "The sender left before the transfer started.".to_owned();
             self.file_status(Some(peer), id, FileState::Failed(why));
         }
-        let offers: Vec<FileId> = self
-            .files
-            .theirs
-            .keys()
-            .filter(|(p, _)| p == peer)
-            .map(|(_, id)| *id)
-            .collect();
-        for id in offers {
+        for id in ids_of(&self.files.theirs, peer) {
             self.files.theirs.remove(&(peer.clone(), id));
             if !self.files.downloads.contains_key(&(peer.clone(), id)) {
                 self.file_status(Some(peer), id, FileState::Withdrawn);

@@ -67,6 +67,14 @@ pub const LEVEL_POLL_MS: u64 = 500;
 /// While a tracker waits to reconnect, the engine wakes this often so the countdown shown
 /// to the user stays true.
 pub const STATUS_REFRESH_MS: u64 = 1_000;
+/// Frames from one peer a shell may hold posted and not yet handled. A peer that gets this
+/// far ahead is flooding: the shell says so ([`Room::handle_flooded`]) and the peer is banned
+/// rather than letting memory grow.
+pub const MAX_INFLIGHT_FRAMES: u32 = 512;
+/// Messages from one tracker a shell may hold posted and not yet handled. An honest tracker
+/// sends a reply and a few forwarded offers per announce; hundreds queued is a flood, and the
+/// tracker's socket is dropped ([`Room::handle_tracker_flooded`]).
+pub const MAX_INFLIGHT_TRACKER_MESSAGES: u32 = 256;
 /// Peers banned in one session: each ban cost its peer a full connection, and the oldest is
 /// forgotten first.
 pub const MAX_BANNED: usize = 256;
@@ -486,7 +494,7 @@ impl Room {
         for i in 0..self.trackers.len() {
             if self.trackers[i].silent(now) {
                 // Accepted our socket, never answered: down, as far as this room goes.
-                self.handle_tracker_flooded(i, now);
+                self.drop_tracker(i, now);
                 continue;
             }
             let t = &mut self.trackers[i];

@@ -42,10 +42,15 @@ impl Room {
         self.report_trackers();
     }
 
-    /// Tracker `i` sent more than the shell's budget for it (or the engine gave up on it): it
-    /// is treated as a failed tracker (its socket is dropped and retried later). Peers are not
-    /// blamed for it.
+    /// Tracker `i` sent more than its budget of unhandled messages
+    /// ([`super::MAX_INFLIGHT_TRACKER_MESSAGES`]).
     pub fn handle_tracker_flooded(&mut self, i: usize, now: u64) {
+        self.drop_tracker(i, now);
+    }
+
+    /// Gives up on tracker `i` (it floods, sends garbage, or never answers): its socket is
+    /// closed and retried later like a failed one. Peers are not blamed for it.
+    pub(super) fn drop_tracker(&mut self, i: usize, now: u64) {
         self.handle_tracker_closed(i, now);
         if self.trackers.get(i).is_some() {
             self.push(Output::CloseTracker(i));
@@ -66,7 +71,7 @@ impl Room {
         };
         t.bad_messages = t.bad_messages.saturating_add(1);
         if t.bad_messages > MAX_BAD_TRACKER_MESSAGES {
-            self.handle_tracker_flooded(i, now);
+            self.drop_tracker(i, now);
         }
     }
 
