@@ -98,6 +98,71 @@ pub fn sanitize_file_name(name: &str) -> String {
     }
 }
 
+/// Most directory levels kept from a peer-supplied path (a folder sent as its files): deep
+/// enough for real trees, and a hostile path cannot make us create thousands of directories.
+pub const MAX_PATH_DEPTH: usize = 32;
+/// Longest relative path we produce, in UTF-8 bytes (Linux's `PATH_MAX` less room for the
+/// download directory itself).
+pub const MAX_PATH_BYTES: usize = 2048;
+
+/// Makes a peer-supplied relative path (`dir/sub/name.txt`, `/` or `\` separated) safe to show
+/// and to recreate under a download directory: every component goes through
+/// [`sanitize_file_name`]'s rules, components that name nothing or a parent (`.`, `..`, empty,
+/// `C:`) are dropped, and at most [`MAX_PATH_DEPTH`] directories and [`MAX_PATH_BYTES`] bytes are
+/// kept. The result joins its components with `/`, is never absolute, never climbs out of the
+/// directory it is joined to, and its last component is the file's own name.
+pub fn sanitize_path(path: &str) -> String {
+    let mut parts: Vec<String> = path
+        .split(['/', '\\'])
+        .map(clean_component)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let Some(file) = parts.pop() else {
+        return FALLBACK_FILE_NAME.to_owned();
+    };
+    // Keep the directories nearest the file when a path is too deep or too long.
+    let skip = parts.len().saturating_sub(MAX_PATH_DEPTH);
+    let mut dirs: Vec<String> = parts.split_off(skip);
+    while !dirs.is_empty()
+        && dirs.iter().map(|d| d.len() + 1).sum::<usize>() + file.len() > MAX_PATH_BYTES
+    {
+        dirs.remove(0);
+    }
+    dirs.push(file);
+    dirs.join("/")
+}
+
+/// One path component made safe, or empty when nothing of it survives (or it named only the
+/// current or parent directory, or a drive).
+fn clean_component(c: &str) -> String {
+    let cleaned: String = c
+        .chars()
+        .filter(|&c| !is_hidden_or_control(c))
+        .map(|c| {
+            if WINDOWS_FORBIDDEN.contains(&c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = trim_dots_and_spaces(&cleaned);
+    // `C:` became `C_`: a drive prefix names no directory of the sender's tree.
+    if trimmed.is_empty() || (trimmed.len() == 2 && trimmed.ends_with('_') && c.ends_with(':')) {
+        return String::new();
+    }
+    let mut out = trimmed.to_owned();
+    if is_reserved_device_name(&out) {
+        out.insert(0, '_');
+    }
+    cap_length(out)
+}
+
+/// The file's own name: the last component of a (sanitized) path.
+pub fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// Characters that must not reach a file name: control characters (C0, DEL, C1, and the line
 /// and paragraph separators), bidi controls (which can make `gpj.exe` read as `exe.jpg`), and
 /// invisible format characters (zero-width ones, the soft hyphen, tag characters), which can

@@ -30,6 +30,7 @@ pub mod drbg;
 pub mod filename;
 pub mod ids;
 pub mod keys;
+pub mod link;
 pub mod mesh;
 pub mod negotiation;
 pub mod room;

@@ -268,6 +268,25 @@ impl Cursor {
     }
 }
 
+/// Seals one record with the reference AES-256-GCM: for callers that drive a [`StreamPlan`]
+/// themselves (the native peer reads records from disk or a pipe as they come).
+pub fn seal_record(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StreamError> {
+    Aes256Gcm::new(&key.0.into())
+        .encrypt(
+            &(*nonce).into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| StreamError::Cipher)
+}
+
 /// Opens one record with the reference AES-256-GCM: for checking another implementation, and
 /// for callers that drive a [`StreamPlan`] themselves.
 pub fn open_record(

@@ -271,3 +271,57 @@ fn inline_kind_table() {
         assert_eq!(inline_kind(name, mime), *kind, "{rule}: {name:?} {mime:?}");
     }
 }
+
+mod paths {
+    use hush_core::filename::{base_name, sanitize_path, MAX_PATH_BYTES, MAX_PATH_DEPTH};
+
+    #[test]
+    fn keeps_a_tree() {
+        assert_eq!(
+            sanitize_path("photos/2024/beach.jpg"),
+            "photos/2024/beach.jpg"
+        );
+        assert_eq!(sanitize_path("a\\b\\c.txt"), "a/b/c.txt");
+        assert_eq!(base_name("photos/2024/beach.jpg"), "beach.jpg");
+    }
+
+    #[test]
+    fn never_climbs_or_is_absolute() {
+        for hostile in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "a/../../b",
+            "C:\\Windows\\system.ini",
+            "\\\\server\\share\\x",
+            "./././x",
+            "..",
+            "a/./b/../c",
+        ] {
+            let p = sanitize_path(hostile);
+            assert!(!p.starts_with('/'), "{hostile} → {p}");
+            assert!(
+                !p.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+                "{hostile} → {p}"
+            );
+            assert!(!p.contains('\\') && !p.contains(':'), "{hostile} → {p}");
+        }
+        assert_eq!(sanitize_path("../../etc/passwd"), "etc/passwd");
+        assert_eq!(
+            sanitize_path("C:\\Windows\\system.ini"),
+            "Windows/system.ini"
+        );
+        assert_eq!(sanitize_path(".."), "file");
+        assert_eq!(sanitize_path("a/CON/aux.txt"), "a/_CON/_aux.txt");
+    }
+
+    #[test]
+    fn bounded() {
+        let deep = "d/".repeat(1000) + "f";
+        let p = sanitize_path(&deep);
+        assert_eq!(p.split('/').count(), MAX_PATH_DEPTH + 1);
+        let long = format!("{}/f", vec!["x".repeat(250); 40].join("/"));
+        let p = sanitize_path(&long);
+        assert!(p.len() <= MAX_PATH_BYTES, "{}", p.len());
+        assert!(p.ends_with("/f"));
+    }
+}

@@ -121,6 +121,8 @@ impl Sink {
         size: u64,
         mime: &str,
     ) -> Result<Option<Sink>, JsError> {
+        // A file from a folder is shown with its path; it is saved under its own name.
+        let name = hush_core::filename::base_name(name);
         let to = match kind {
             SinkKind::Memory => Target::Memory {
                 parts: js_sys::Array::new(),

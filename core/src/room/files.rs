@@ -7,7 +7,7 @@
 //! their progress and end.
 
 use super::{ConnHandle, Event, Output, Room};
-use crate::filename::{inline_kind, sanitize_file_name, InlineKind};
+use crate::filename::{inline_kind, sanitize_path, InlineKind};
 use crate::ids::PeerId;
 use crate::mesh::PEER_SILENCE_MS;
 use crate::stream::{StreamHeader, StreamPlan, RECORD_SIZE};
@@ -308,7 +308,7 @@ impl Room {
         now: u64,
     ) -> Result<FileId, FileError> {
         let raw_name = cap_bytes(name, MAX_OFFER_NAME_BYTES);
-        let shown = sanitize_file_name(&raw_name);
+        let shown = sanitize_path(&raw_name);
         if view_once && size > MAX_VIEW_ONCE_BYTES {
             return Err(FileError::TooLargeForViewOnce { name: shown });
         }
@@ -726,7 +726,7 @@ impl Room {
         if count >= MAX_OFFERS_PER_PEER {
             return;
         }
-        let name = sanitize_file_name(name);
+        let name = sanitize_path(name);
         let mime = clean_mime(mime);
         let inline = inline_kind(&name, &mime);
         let sender = self.peer_name(peer);

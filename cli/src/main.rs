@@ -1,0 +1,751 @@
+//! `hush`: the native Hush peer. It joins the same rooms as the browser app, through the same
+//! trackers, with the same keys, wire format and file format, and browsers see it as an
+//! ordinary peer. Commands: `room new`, `send`, `receive`, `chat` (README, "The command line").
+
+mod config;
+mod error;
+mod glob;
+mod http;
+mod inflight;
+mod report;
+mod rtc;
+mod shell;
+mod tracker;
+mod transfer;
+
+use clap::{Args, Parser, Subcommand};
+use error::{code, CliError};
+use hush_core::ids::PeerId;
+use hush_core::room::{Event as RoomEvent, FileEvent, TrackerStatus};
+use hush_core::transfer::FileId;
+use report::{Mode, Report};
+use serde_json::json;
+use shell::{Happening, Shell};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use transfer::{Outcome, Sink, Source};
+
+/// How often progress bars are redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// `receive` ends once nothing is left to download and no new offer came for this long
+/// (a sender's offers arrive together, right after it says hello).
+const RECEIVE_SETTLE: Duration = Duration::from_millis(1_500);
+/// How long `receive` waits for an offer unless `--wait` says otherwise.
+const DEFAULT_RECEIVE_WAIT_S: u64 = 60;
+/// Files walked in one folder tree at most: a path argument cannot make us offer millions.
+const MAX_FILES: usize = 10_000;
+
+#[derive(Parser)]
+#[command(
+    name = "hush",
+    version,
+    about = "Move files, folders and pipes between your own devices, and chat, over Hush rooms (peer to peer, end-to-end encrypted)."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Tracker to meet peers through (ws:// or wss://); repeat for several.
+    #[arg(long = "tracker", global = true, value_name = "URL")]
+    trackers: Vec<String>,
+    /// ICE (STUN) server; repeat for several.
+    #[arg(long = "ice", global = true, value_name = "URL")]
+    ice: Vec<String>,
+    /// The app's URL, for room links (and its config.json, when it is a Hush helper).
+    #[arg(long, global = true, value_name = "URL")]
+    app: Option<String>,
+    /// Config file (JSON: trackers, iceServers, app); default ~/.config/hush/config.json.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The name peers see (default "hush on <hostname>").
+    #[arg(long, global = true)]
+    name: Option<String>,
+    /// One JSON object per event, for scripts.
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rooms.
+    Room {
+        #[command(subcommand)]
+        what: RoomCommand,
+    },
+    /// Offer files and folders (or standard input, `-`) to a room and serve them.
+    Send {
+        /// Room name or link.
+        room: String,
+        /// Files and folders to offer.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Exit once every peer present has downloaded every file.
+        #[arg(long)]
+        once: bool,
+        /// Give up if nobody joins within this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
+    /// Download what a room offers.
+    Receive {
+        /// Room name or link.
+        room: String,
+        /// Where to save (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Only files whose name (or path, if the pattern has a /) matches; * and ? wildcards.
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
+        /// Write the first offered file to standard output.
+        #[arg(long)]
+        stdout: bool,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+        /// Give up if nothing is offered within this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_RECEIVE_WAIT_S)]
+        wait: u64,
+    },
+    /// Chat in a room: lines from standard input, the room's lines on standard output.
+    Chat {
+        /// Room name or link.
+        room: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoomCommand {
+    /// Make a fresh room name, its link and a QR code of the link.
+    New,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                code::USAGE
+            } else {
+                code::OK
+            });
+        }
+    };
+    let mode = if cli.global.json {
+        Mode::Json
+    } else if cli.global.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let stdout_is_data = matches!(cli.command, Command::Receive { stdout: true, .. });
+    let mut report = Report::new(mode, stdout_is_data);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hush: {e}");
+            return ExitCode::from(code::FAILED);
+        }
+    };
+    match runtime.block_on(run(cli, &mut report)) {
+        Ok(()) => ExitCode::from(code::OK),
+        Err(e) => {
+            report.error(&e.to_string());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli, report: &mut Report) -> Result<(), CliError> {
+    let g = cli.global;
+    match cli.command {
+        Command::Room {
+            what: RoomCommand::New,
+        } => room_new(&g, report).await,
+        Command::Send {
+            room,
+            paths,
+            once,
+            wait,
+        } => send(&g, report, &room, &paths, once, wait).await,
+        Command::Receive {
+            room,
+            dir,
+            only,
+            stdout,
+            overwrite,
+            wait,
+        } => {
+            let opts = ReceiveOptions {
+                dir,
+                only,
+                stdout,
+                overwrite,
+                wait,
+            };
+            receive(&g, report, &room, opts).await
+        }
+        Command::Chat { room } => chat(&g, report, &room).await,
+    }
+}
+
+fn flags(g: &Global) -> config::Flags {
+    config::Flags {
+        trackers: g.trackers.clone(),
+        ice: g.ice.clone(),
+        app: g.app.clone(),
+        config: g.config.clone(),
+    }
+}
+
+fn display_name(g: &Global) -> String {
+    if let Some(n) = &g.name {
+        return n.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("hush on {h}"),
+        None => "hush".to_owned(),
+    }
+}
+
+async fn room_new(g: &Global, report: &Report) -> Result<(), CliError> {
+    let mut entropy = [0u8; hush_core::room_name::GENERATE_ENTROPY_LEN];
+    getrandom::fill(&mut entropy).map_err(|e| CliError::Config(format!("no randomness: {e}")))?;
+    let name = hush_core::room_name::generate(&entropy);
+    // Only the flags and the config file: making a name needs no network.
+    let app = match &g.app {
+        Some(a) => Some(a.clone()),
+        None => {
+            let mut f = flags(g);
+            f.trackers = vec!["ws://unused".into()];
+            config::load(&f, None).await.ok().and_then(|s| s.app)
+        }
+    };
+    let link = app.as_deref().map(|a| hush_core::link::room_link(a, &name));
+    match report_mode(report) {
+        Mode::Json => report.say("room", json!({"name": name, "link": link}), String::new),
+        _ => {
+            println!("{name}");
+            match &link {
+                Some(l) => {
+                    println!("{l}");
+                    if let Ok(code) = qrcode::QrCode::new(l.as_bytes()) {
+                        let art = code
+                            .render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build();
+                        println!("{art}");
+                    }
+                }
+                None => eprintln!("hush: give --app URL (or \"app\" in the config file) for a link and its QR code"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_mode(r: &Report) -> Mode {
+    r.mode()
+}
+
+/// The room name (normalized) and the app URL of a room link, if `arg` is one.
+fn room_arg(arg: &str) -> Result<(String, Option<String>), CliError> {
+    let (name, app) = match hush_core::link::parse_link(arg) {
+        Some((app, name)) => (name, Some(app)),
+        None => (arg.to_owned(), None),
+    };
+    let name = hush_core::room_name::normalize(&name)
+        .map_err(|e| CliError::Usage(format!("room name: {e}")))?;
+    Ok((name, app))
+}
+
+async fn join(g: &Global, report: &Report, room: &str) -> Result<Shell, CliError> {
+    let (name, app) = room_arg(room)?;
+    if matches!(
+        hush_core::room_name::strength(&name),
+        hush_core::room_name::Strength::Weak
+    ) {
+        report.say("weak_name", json!({}), || {
+            "hush: warning: this room name is easy to guess; anyone who guesses it can join".into()
+        });
+    }
+    let settings = config::load(&flags(g), app.as_deref()).await?;
+    let me = display_name(g);
+    let shell = Shell::join(&settings, &name, &me)
+        .await
+        .map_err(CliError::Config)?;
+    report.say(
+        "joined",
+        json!({"trackers": settings.trackers, "name": me}),
+        || {
+            format!(
+                "hush: in the room as \"{me}\", via {}",
+                settings.trackers.join(", ")
+            )
+        },
+    );
+    Ok(shell)
+}
+
+/// Follows the trackers' statuses: none ever reached and every one down is an error.
+#[derive(Default)]
+struct TrackerWatch {
+    reached: bool,
+    last: Vec<TrackerStatus>,
+}
+
+impl TrackerWatch {
+    fn update(&mut self, statuses: &[TrackerStatus]) -> Result<(), CliError> {
+        self.last = statuses.to_vec();
+        if statuses
+            .iter()
+            .any(|s| matches!(s, TrackerStatus::Joining | TrackerStatus::Connected))
+        {
+            self.reached = true;
+        }
+        let used: Vec<_> = statuses
+            .iter()
+            .filter(|s| !matches!(s, TrackerStatus::Unused))
+            .collect();
+        let all_down = !used.is_empty()
+            && used.iter().all(|s| {
+                matches!(
+                    s,
+                    TrackerStatus::Retrying { .. } | TrackerStatus::Refused(_)
+                )
+            });
+        if !self.reached && all_down {
+            let why = used
+                .iter()
+                .find_map(|s| match s {
+                    TrackerStatus::Refused(r) => Some(format!("refused: {r}")),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "connection failed".into());
+            return Err(CliError::NoTracker(why));
+        }
+        Ok(())
+    }
+}
+
+/// Peer names as the room knows them.
+#[derive(Default)]
+struct Peers {
+    names: HashMap<PeerId, String>,
+}
+
+impl Peers {
+    fn name(&self, p: &PeerId) -> String {
+        self.names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| "a peer".into())
+    }
+
+    /// Common room events for every command: peers coming and going, notices.
+    fn follow(&mut self, e: &RoomEvent, report: &Report) {
+        match e {
+            RoomEvent::PeerUp { peer, name } => {
+                self.names.insert(peer.clone(), name.clone());
+                report.say(
+                    "peer_joined",
+                    json!({"peer": peer.to_string(), "name": name}),
+                    || format!("hush: {name} joined"),
+                );
+            }
+            RoomEvent::PeerName { peer, name } => {
+                self.names.insert(peer.clone(), name.clone());
+            }
+            RoomEvent::PeerDown { peer, reason } => {
+                let name = self.name(peer);
+                self.names.remove(peer);
+                report.say(
+                    "peer_left",
+                    json!({"peer": peer.to_string(), "name": name, "reason": reason}),
+                    || match reason {
+                        Some(r) => format!("hush: {name} was dropped: {r}"),
+                        None => format!("hush: {name} left"),
+                    },
+                );
+            }
+            RoomEvent::Notice(text) => {
+                report.say("notice", json!({"text": text}), || format!("hush: {text}"))
+            }
+            _ => {}
+        }
+    }
+}
+
+fn transfer_key(peer: &PeerId, id: &FileId, upload: bool) -> String {
+    format!(
+        "{}{peer}/{}",
+        if upload { "up/" } else { "down/" },
+        id.to_hex()
+    )
+}
+
+/// Updates the bars of running transfers, starting one for each new transfer.
+fn show_progress(
+    shell: &Shell,
+    report: &mut Report,
+    bars: &mut HashSet<String>,
+    label: impl Fn(&PeerId, &FileId, bool) -> (String, Option<u64>),
+) {
+    for (peer, id, upload, bytes) in shell.progress() {
+        let key = transfer_key(&peer, &id, upload);
+        if bars.insert(key.clone()) {
+            let (text, total) = label(&peer, &id, upload);
+            report.start(key.clone(), &text, total);
+        }
+        report.progress(&key, bytes);
+    }
+}
+
+/// Everything under `paths`, as (relative name, path, size).
+fn collect(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf, u64)>, CliError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| CliError::io(p.display().to_string(), e))?;
+        let base = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "files".into());
+        if meta.is_dir() {
+            walk(p, &base, &mut out)?;
+        } else {
+            out.push((base, p.clone(), meta.len()));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf, u64)>) -> Result<(), CliError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::io(dir.display().to_string(), e))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+        // Symbolic links are not followed: a link out of the tree must not send what it
+        // points to.
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&path, &name, out)?;
+        } else if ft.is_file() {
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push((name, path, len));
+            if out.len() > MAX_FILES {
+                return Err(CliError::Usage(format!(
+                    "more than {MAX_FILES} files to send"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    g: &Global,
+    report: &mut Report,
+    room: &str,
+    paths: &[PathBuf],
+    once: bool,
+    wait: Option<u64>,
+) -> Result<(), CliError> {
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(CliError::Usage(
+            "sending standard input is not supported yet".into(),
+        ));
+    }
+    let files = collect(paths)?;
+    if files.is_empty() {
+        return Err(CliError::Usage("no files to send".into()));
+    }
+    let mut shell = join(g, report, room).await?;
+    let mut offered: HashMap<FileId, (String, u64)> = HashMap::new();
+    for (name, path, size) in files {
+        let id = shell
+            .offer(&name, size, Source::File(path))
+            .map_err(CliError::Usage)?;
+        report.say(
+            "offered",
+            json!({"id": id.to_hex(), "name": name, "size": size}),
+            || format!("hush: offering {name} ({size} bytes)"),
+        );
+        offered.insert(id, (name, size));
+    }
+    let (_, link_app) = room_arg(room)?;
+    let _ = link_app;
+    let started = Instant::now();
+    let mut trackers = TrackerWatch::default();
+    let mut peers = Peers::default();
+    // For --once: what each peer present has received.
+    let mut done: HashMap<PeerId, HashSet<FileId>> = HashMap::new();
+    let mut bars = HashSet::new();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            hs = shell.next() => {
+                for h in hs {
+                    match h {
+                        Happening::Room(RoomEvent::Trackers(s)) => trackers.update(&s)?,
+                        Happening::Room(e) => {
+                            if let RoomEvent::PeerDown { peer, .. } = &e {
+                                done.remove(peer);
+                            }
+                            if let RoomEvent::PeerUp { peer, .. } = &e {
+                                done.entry(peer.clone()).or_default();
+                            }
+                            peers.follow(&e, report);
+                        }
+                        Happening::UploadEnded { peer, id, verified } => {
+                            report.end(&transfer_key(&peer, &id, true));
+                            bars.remove(&transfer_key(&peer, &id, true));
+                            let name = offered.get(&id).map(|o| o.0.clone()).unwrap_or_default();
+                            let who = peers.name(&peer);
+                            report.say("sent", json!({"id": id.to_hex(), "name": name, "peer": peer.to_string(), "verified": verified}), || {
+                                if verified { format!("hush: {who} received {name}") } else { format!("hush: sending {name} to {who} did not complete") }
+                            });
+                            if verified {
+                                done.entry(peer).or_default().insert(id);
+                            }
+                        }
+                        Happening::OpenSink { peer, id, .. } => shell.sink_ready(peer, id, Ok(None)),
+                        Happening::DownloadEnded { .. } => {}
+                    }
+                }
+                if once && !done.is_empty() && done.values().all(|got| offered.keys().all(|id| got.contains(id))) {
+                    shell.leave().await;
+                    return Ok(());
+                }
+            }
+            _ = tick.tick() => {
+                show_progress(&shell, report, &mut bars, |peer, id, _| {
+                    let (name, size) = offered.get(id).cloned().unwrap_or_default();
+                    (format!("{name} → {}", peers.name(peer)), Some(size))
+                });
+                if let Some(w) = wait {
+                    if peers.names.is_empty() && started.elapsed() > Duration::from_secs(w) {
+                        shell.leave().await;
+                        return Err(CliError::Nobody("joined", w));
+                    }
+                }
+            }
+            _ = &mut ctrl_c => {
+                let busy = !shell.progress().is_empty();
+                shell.leave().await;
+                return if busy { Err(CliError::Interrupted) } else { Ok(()) };
+            }
+        }
+    }
+}
+
+struct ReceiveOptions {
+    dir: PathBuf,
+    only: Vec<String>,
+    stdout: bool,
+    overwrite: bool,
+    wait: u64,
+}
+
+async fn open_sink(opts: &ReceiveOptions, name: &str) -> Result<Sink, CliError> {
+    if opts.stdout {
+        return Ok(Sink::Stdout(tokio::io::stdout()));
+    }
+    // `name` is the engine's sanitized relative path: no `..`, nothing absolute.
+    let target = name.split('/').fold(opts.dir.clone(), |p, c| p.join(c));
+    if !opts.overwrite && target.exists() {
+        return Err(CliError::Exists(target));
+    }
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| CliError::io(format!("creating {}", parent.display()), e))?;
+    }
+    Sink::file(target.clone(), opts.overwrite)
+        .await
+        .map_err(|e| CliError::io(format!("writing {}", target.display()), e))
+}
+
+async fn receive(
+    g: &Global,
+    report: &mut Report,
+    room: &str,
+    opts: ReceiveOptions,
+) -> Result<(), CliError> {
+    let mut shell = join(g, report, room).await?;
+    let started = Instant::now();
+    let mut trackers = TrackerWatch::default();
+    let mut peers = Peers::default();
+    // Downloads asked for and not ended, with their name and size.
+    let mut pending: HashMap<(PeerId, FileId), (String, u64)> = HashMap::new();
+    let mut received = 0usize;
+    let mut first_error: Option<CliError> = None;
+    let mut last_activity = Instant::now();
+    let mut bars = HashSet::new();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            hs = shell.next() => {
+                last_activity = Instant::now();
+                for h in hs {
+                    match h {
+                        Happening::Room(RoomEvent::Trackers(s)) => trackers.update(&s)?,
+                        Happening::Room(RoomEvent::File(FileEvent::Offered { owner: Some(peer), id, name, size, view_once, .. })) => {
+                            let wanted = opts.only.is_empty() || opts.only.iter().any(|p| glob::matches(p, &name));
+                            let taken = opts.stdout && (received > 0 || !pending.is_empty());
+                            if view_once {
+                                report.say("skipped", json!({"name": name, "why": "view once"}), || format!("hush: skipping {name}: view-once files are for the app"));
+                            } else if wanted && !taken {
+                                match shell.room().download(&peer, id) {
+                                    Ok(()) => { pending.insert((peer, id), (name, size)); }
+                                    Err(e) => report.error(&e.to_string()),
+                                }
+                                shell.flush();
+                            }
+                        }
+                        Happening::Room(e) => peers.follow(&e, report),
+                        Happening::OpenSink { peer, id, plan } => {
+                            match open_sink(&opts, &plan.name).await {
+                                Ok(sink) => {
+                                    report.say("receiving", json!({"id": id.to_hex(), "name": plan.name, "size": plan.size, "from": peers.name(&peer)}), || format!("hush: receiving {} from {}", plan.name, peers.name(&peer)));
+                                    shell.sink_ready(peer, id, Ok(Some(sink)));
+                                }
+                                Err(e) => {
+                                    report.error(&e.to_string());
+                                    shell.sink_ready(peer.clone(), id, Err(e.to_string()));
+                                    pending.remove(&(peer, id));
+                                    first_error.get_or_insert(e);
+                                }
+                            }
+                        }
+                        Happening::DownloadEnded { peer, id, outcome } => {
+                            let key = transfer_key(&peer, &id, false);
+                            report.end(&key);
+                            bars.remove(&key);
+                            let (name, size) = pending.remove(&(peer.clone(), id)).unwrap_or_default();
+                            match outcome {
+                                Outcome::Verified => {
+                                    received += 1;
+                                    report.say("received", json!({"id": id.to_hex(), "name": name, "size": size}), || format!("hush: received {name} ({size} bytes), verified"));
+                                }
+                                other => {
+                                    let e = match other {
+                                        Outcome::Exists(p) => CliError::Exists(p),
+                                        Outcome::DiskFull(w) => CliError::DiskFull(w),
+                                        Outcome::Stopped(s) => CliError::Transfer(format!("{name}: {}", s.describe())),
+                                        Outcome::Failed(w) => CliError::Transfer(format!("{name}: {w}")),
+                                        Outcome::Verified => unreachable!("handled above"),
+                                    };
+                                    report.error(&e.to_string());
+                                    first_error.get_or_insert(e);
+                                }
+                            }
+                        }
+                        Happening::UploadEnded { .. } => {}
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                show_progress(&shell, report, &mut bars, |_, id, _| {
+                    let (name, size) = pending.iter().find(|((_, i), _)| i == id).map(|(_, v)| v.clone()).unwrap_or_default();
+                    (name, Some(size))
+                });
+                let settled = pending.is_empty() && last_activity.elapsed() > RECEIVE_SETTLE;
+                if settled && (received > 0 || first_error.is_some()) {
+                    shell.leave().await;
+                    return match first_error { Some(e) => Err(e), None => Ok(()) };
+                }
+                if received == 0 && pending.is_empty() && first_error.is_none() && started.elapsed() > Duration::from_secs(opts.wait) {
+                    shell.leave().await;
+                    let what = if peers.names.is_empty() { "joined" } else { "offered a file" };
+                    return Err(CliError::Nobody(what, opts.wait));
+                }
+            }
+            _ = &mut ctrl_c => {
+                shell.leave().await;
+                return Err(CliError::Interrupted);
+            }
+        }
+    }
+}
+
+async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliError> {
+    let mut shell = join(g, report, room).await?;
+    let mut trackers = TrackerWatch::default();
+    let mut peers = Peers::default();
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<Option<String>>(64);
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if tx.send(Some(line)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(None).await;
+    });
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            hs = shell.next() => {
+                for h in hs {
+                    match h {
+                        Happening::Room(RoomEvent::Trackers(s)) => trackers.update(&s)?,
+                        Happening::Room(RoomEvent::Chat { from, name, text, .. }) => {
+                            report.chat(&name, &text, from.is_none());
+                        }
+                        Happening::Room(e) => peers.follow(&e, report),
+                        Happening::OpenSink { peer, id, .. } => shell.sink_ready(peer, id, Ok(None)),
+                        _ => {}
+                    }
+                }
+            }
+            line = lines.recv() => match line {
+                Some(Some(text)) => {
+                    if let Err(e) = shell.room().send_chat(&text, shell::now_ms()) {
+                        if !matches!(e, hush_core::room::ChatError::Empty) {
+                            report.error(&e.to_string());
+                        }
+                    }
+                    shell.flush();
+                }
+                // End of input: goodbye.
+                Some(None) | None => {
+                    shell.leave().await;
+                    return Ok(());
+                }
+            },
+            _ = &mut ctrl_c => {
+                shell.leave().await;
+                return Ok(());
+            }
+        }
+    }
+}
