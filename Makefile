@@ -28,18 +28,19 @@ export TRUNK_SKIP_VERSION_CHECK := true
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 HELPER := target/release/hush-signaling
+CLI := target/release/hush
 WASM_TARGET := wasm32-unknown-unknown
 # Crates `core` must never depend on (DESIGN.md §1): it is pure, sans-I/O, for wasm32 and native.
 CORE_FORBIDDEN := ^(web-sys|js-sys|wasm-bindgen.*|gloo.*|yew.*|tokio.*|axum.*|webrtc.*)$$
 
-.PHONY: help tools fetch app helper build run test fmt-check clippy boundary unit fuzz-smoke fuzz e2e bench clean
+.PHONY: help tools fetch app helper cli build run test fmt-check clippy boundary unit fuzz-smoke fuzz e2e bench clean
 
 help:
 	@echo "make run     build everything and serve the app with the helper on http://$(HOST):$(PORT)/"
 	@echo "make test    fmt, clippy, crate boundaries, cargo test, app build, browser e2e"
 	@echo "make bench   run the benchmarks in e2e/bench/ (figures only)"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 300) each"
-	@echo "make build   build dist/ (the app) and $(HELPER)"
+	@echo "make build   build dist/ (the app), $(HELPER) and $(CLI)"
 	@echo "make tools   install/check the toolchain (scripts/install-tools.sh)"
 
 tools:
@@ -59,7 +60,13 @@ helper: fetch
 	@echo "== helper (release)"
 	cargo build --release -p hush-signaling
 
-build: app helper
+# The native peer (`hush`): it builds the webrtc crate, so it stays out of the default members
+# and plain `cargo test`; `make test` builds, lints and tests it.
+cli: fetch
+	@echo "== native peer (release)"
+	cargo build --release -p hush-cli
+
+build: app helper cli
 
 run: build
 	@echo "== Hush on http://$(HOST):$(PORT)/  (Ctrl-C stops)"
@@ -76,6 +83,8 @@ fmt-check:
 clippy: fetch
 	@echo "== clippy (native crates)"
 	cargo clippy --all-targets -- -D warnings
+	@echo "== clippy (native peer)"
+	cargo clippy -p hush-cli --all-targets -- -D warnings
 	@echo "== clippy (app, $(WASM_TARGET))"
 	cargo clippy --target $(WASM_TARGET) -p hush --all-targets -- -D warnings
 
@@ -98,6 +107,8 @@ boundary: fetch
 unit: fetch
 	@echo "== cargo test"
 	cargo test
+	@echo "== cargo test (native peer)"
+	cargo test -p hush-cli
 
 # Every fuzz target for a few seconds (skipped, saying so, without nightly or cargo-fuzz).
 fuzz-smoke: tools

@@ -21,7 +21,7 @@ use hush_core::transfer::FileId;
 use report::{Mode, Report};
 use serde_json::json;
 use shell::{Happening, Shell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -602,6 +602,8 @@ async fn receive(
     let mut peers = Peers::default();
     // Downloads asked for and not ended, with their name and size.
     let mut pending: HashMap<(PeerId, FileId), (String, u64)> = HashMap::new();
+    // Wanted and not asked for yet: a peer serves a few downloads at once.
+    let mut queue: VecDeque<Wanted> = VecDeque::new();
     let mut received = 0usize;
     let mut first_error: Option<CliError> = None;
     let mut last_activity = Instant::now();
@@ -622,11 +624,8 @@ async fn receive(
                             if view_once {
                                 report.say("skipped", json!({"name": name, "why": "view once"}), || format!("hush: skipping {name}: view-once files are for the app"));
                             } else if wanted && !taken {
-                                match shell.room().download(&peer, id) {
-                                    Ok(()) => { pending.insert((peer, id), (name, size)); }
-                                    Err(e) => report.error(&e.to_string()),
-                                }
-                                shell.flush();
+                                queue.push_back((peer, id, name, size));
+                                start_queued(&mut shell, &mut queue, &mut pending, report);
                             }
                         }
                         Happening::Room(e) => peers.follow(&e, report),
@@ -637,10 +636,9 @@ async fn receive(
                                     shell.sink_ready(peer, id, Ok(Some(sink)));
                                 }
                                 Err(e) => {
-                                    report.error(&e.to_string());
                                     shell.sink_ready(peer.clone(), id, Err(e.to_string()));
                                     pending.remove(&(peer, id));
-                                    first_error.get_or_insert(e);
+                                    keep_error(&mut first_error, e, report);
                                 }
                             }
                         }
@@ -662,10 +660,10 @@ async fn receive(
                                         Outcome::Failed(w) => CliError::Transfer(format!("{name}: {w}")),
                                         Outcome::Verified => unreachable!("handled above"),
                                     };
-                                    report.error(&e.to_string());
-                                    first_error.get_or_insert(e);
+                                    keep_error(&mut first_error, e, report);
                                 }
                             }
+                            start_queued(&mut shell, &mut queue, &mut pending, report);
                         }
                         Happening::UploadEnded { .. } => {}
                     }
@@ -676,12 +674,12 @@ async fn receive(
                     let (name, size) = pending.iter().find(|((_, i), _)| i == id).map(|(_, v)| v.clone()).unwrap_or_default();
                     (name, Some(size))
                 });
-                let settled = pending.is_empty() && last_activity.elapsed() > RECEIVE_SETTLE;
+                let settled = pending.is_empty() && queue.is_empty() && last_activity.elapsed() > RECEIVE_SETTLE;
                 if settled && (received > 0 || first_error.is_some()) {
                     shell.leave().await;
                     return match first_error { Some(e) => Err(e), None => Ok(()) };
                 }
-                if received == 0 && pending.is_empty() && first_error.is_none() && started.elapsed() > Duration::from_secs(opts.wait) {
+                if received == 0 && pending.is_empty() && queue.is_empty() && first_error.is_none() && started.elapsed() > Duration::from_secs(opts.wait) {
                     shell.leave().await;
                     let what = if peers.names.is_empty() { "joined" } else { "offered a file" };
                     return Err(CliError::Nobody(what, opts.wait));
@@ -692,6 +690,45 @@ async fn receive(
                 return Err(CliError::Interrupted);
             }
         }
+    }
+}
+
+/// A download wanted: who offers it, its id, name and size.
+type Wanted = (PeerId, FileId, String, u64);
+
+/// Asks for queued downloads while their sender has room for them
+/// (`MAX_INCOMING_PER_PEER` at once).
+fn start_queued(
+    shell: &mut Shell,
+    queue: &mut VecDeque<Wanted>,
+    pending: &mut HashMap<(PeerId, FileId), (String, u64)>,
+    report: &Report,
+) {
+    let mut waiting = VecDeque::new();
+    while let Some((peer, id, name, size)) = queue.pop_front() {
+        let running = pending.keys().filter(|(p, _)| *p == peer).count();
+        if running >= hush_core::transfer::MAX_INCOMING_PER_PEER {
+            waiting.push_back((peer, id, name, size));
+            continue;
+        }
+        match shell.room().download(&peer, id) {
+            Ok(()) => {
+                pending.insert((peer, id), (name, size));
+            }
+            Err(e) => report.error(&format!("{name}: {e}")),
+        }
+    }
+    *queue = waiting;
+    shell.flush();
+}
+
+/// The first failure decides the exit code (and is printed as the command ends); later ones
+/// are printed as they happen.
+fn keep_error(first: &mut Option<CliError>, e: CliError, report: &Report) {
+    if first.is_some() {
+        report.error(&e.to_string());
+    } else {
+        *first = Some(e);
     }
 }
 

@@ -36,6 +36,16 @@ impl Report {
         }
     }
 
+    /// A line on stderr, above the bars when they are drawn (indicatif draws nothing, and
+    /// prints nothing, when stderr is not a terminal).
+    fn line(&self, text: String) {
+        if self.bars.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            let _ = self.bars.println(text);
+        }
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -54,9 +64,7 @@ impl Report {
     /// A line for people; in JSON, `event` with `fields`.
     pub fn say(&self, event: &str, fields: Value, text: impl FnOnce() -> String) {
         match self.mode {
-            Mode::Human => {
-                let _ = self.bars.println(text());
-            }
+            Mode::Human => self.line(text()),
             Mode::Json => {
                 let mut v = fields;
                 if let Value::Object(m) = &mut v {
@@ -117,9 +125,7 @@ impl Report {
     pub fn error(&self, text: &str) {
         match self.mode {
             Mode::Json => self.emit_json(json!({"event": "error", "message": text})),
-            _ => {
-                let _ = self.bars.println(format!("hush: {text}"));
-            }
+            _ => self.line(format!("hush: {text}")),
         }
     }
 }

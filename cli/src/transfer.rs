@@ -8,7 +8,9 @@ use futures_util::FutureExt;
 use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{file_key, open_record, seal_record, StreamHeader, StreamPlan};
-use hush_core::transfer::{Feedback, FileId, Incoming, Stop, TransferError, Window};
+use hush_core::transfer::{
+    Feedback, FileId, Incoming, Stop, TransferError, Window, READY_RESEND_MS,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -315,6 +317,14 @@ async fn send_all(
             None => return Err(Outcome::Stopped(Stop::Unreachable)),
         }
     }
+    // The header goes out once the receiver said it is reading (`Feedback::Ready`).
+    let mut window = Window::default();
+    let mut confirmed = false;
+    let mut ready = false;
+    while !ready {
+        let ev = side.or_stop(link.next()).await?;
+        feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
+    }
     let plan = StreamPlan::new(header).map_err(|e| Outcome::Failed(e.to_string()))?;
     let key = file_key(root, &id.to_hex(), &header.salt);
     let Source::File(path) = source;
@@ -324,18 +334,16 @@ async fn send_all(
     side.or_stop(link.send(plan.header_bytes()))
         .await?
         .map_err(|_| Outcome::Stopped(Stop::Cancelled))?;
-    let mut window = Window::default();
-    let mut confirmed = false;
     let mut buf = vec![0u8; header.record_size as usize];
     let mut sent = 0u64;
     for i in 0..plan.records() {
         while !window.open() {
             let ev = side.or_stop(link.next()).await?;
-            feedback(ev, &mut window, &mut confirmed, side)?;
+            feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
         }
         // Feedback that already arrived, without waiting.
         while let Some(ev) = link.next().now_or_never() {
-            feedback(ev, &mut window, &mut confirmed, side)?;
+            feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
         }
         let (Some(len), Some(nonce)) = (plan.plaintext_len(i), plan.nonce(i)) else {
             return Err(Outcome::Failed("The file's layout is invalid.".into()));
@@ -359,7 +367,7 @@ async fn send_all(
     }
     while !confirmed {
         let ev = side.or_stop(link.next()).await?;
-        feedback(ev, &mut window, &mut confirmed, side)?;
+        feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
     }
     link.drain(DRAIN).await;
     Ok(())
@@ -371,6 +379,7 @@ fn feedback(
     ev: Option<ChannelEvent>,
     window: &mut Window,
     confirmed: &mut bool,
+    ready: &mut bool,
     side: &Side,
 ) -> Result<(), Outcome> {
     let bad = || Outcome::Failed("The receiver sent something malformed.".into());
@@ -387,6 +396,11 @@ fn feedback(
                 Feedback::Ack { records } => window.on_ack(records).map_err(|_| bad()),
                 Feedback::Done => {
                     *confirmed = true;
+                    Ok(())
+                }
+                // Repeated until the header arrives: later copies change nothing.
+                Feedback::Ready => {
+                    *ready = true;
                     Ok(())
                 }
             }
@@ -474,10 +488,31 @@ async fn receive_all(
     });
     sdp.map_err(Outcome::Failed)?;
     let mut opened: Option<(StreamPlan, Key)> = None;
+    let mut open = false;
+    let ready = Feedback::Ready.encode();
     loop {
-        let frame = match side.or_stop(link.next()).await? {
+        // Until the header arrives, say Ready on opening and every READY_RESEND_MS after.
+        let ev = if opened.is_none() {
+            let wait = tokio::time::timeout(Duration::from_millis(READY_RESEND_MS), link.next());
+            match side.or_stop(wait).await? {
+                Ok(ev) => ev,
+                Err(_) => {
+                    if open {
+                        let _ = link.send(&ready).await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            side.or_stop(link.next()).await?
+        };
+        let frame = match ev {
             Some(ChannelEvent::Message(m)) => m,
-            Some(ChannelEvent::Open) => continue,
+            Some(ChannelEvent::Open) => {
+                open = true;
+                let _ = link.send(&ready).await;
+                continue;
+            }
             None => {
                 return Err(Outcome::Failed(
                     "The transfer was interrupted before the whole file arrived.".into(),

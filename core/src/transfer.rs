@@ -54,6 +54,8 @@ pub const MAX_OUTGOING_PER_PEER: usize = 4;
 /// Offers one peer may have standing in our room view: more are ignored (an offer costs a chat
 /// row and memory).
 pub const MAX_OFFERS_PER_PEER: usize = 256;
+/// How often a receiver repeats [`Feedback::Ready`] until the header arrives.
+pub const READY_RESEND_MS: u64 = 250;
 /// A transfer with no progress for this long fails (a stalled or silent peer).
 pub const IDLE_TIMEOUT_MS: u64 = 30_000;
 /// Largest file received into memory to show inline (images, short audio and video).
@@ -167,6 +169,12 @@ impl Stop {
 /// Receiver → sender frames on a file channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feedback {
+    /// The receiver's channel is open and reading. It says so when its channel opens, and
+    /// again every [`READY_RESEND_MS`] until the header arrives; the sender sends the header
+    /// only once it has heard it. A WebRTC stack can drop a message that arrives in the
+    /// instant its association comes up (webrtc-rs does, before it has mapped a pre-negotiated
+    /// channel's stream), so neither side speaks first into a channel the other may not have.
+    Ready,
     /// This many records have been written out (cumulative).
     Ack { records: u64 },
     /// The last record opened and the file is saved: the transfer succeeded.
@@ -175,6 +183,7 @@ pub enum Feedback {
 
 const FEEDBACK_ACK: u8 = 1;
 const FEEDBACK_DONE: u8 = 2;
+const FEEDBACK_READY: u8 = 3;
 
 impl Feedback {
     pub fn encode(&self) -> Vec<u8> {
@@ -185,6 +194,7 @@ impl Feedback {
                 out
             }
             Feedback::Done => vec![FEEDBACK_DONE],
+            Feedback::Ready => vec![FEEDBACK_READY],
         }
     }
 
@@ -194,6 +204,7 @@ impl Feedback {
                 records: u64::from_be_bytes(rest.try_into().ok()?),
             }),
             (&FEEDBACK_DONE, []) => Some(Feedback::Done),
+            (&FEEDBACK_READY, []) => Some(Feedback::Ready),
             _ => None,
         }
     }
@@ -525,7 +536,11 @@ mod tests {
 
     #[test]
     fn feedback_round_trips_and_rejects_junk() {
-        for f in [Feedback::Ack { records: 1 << 40 }, Feedback::Done] {
+        for f in [
+            Feedback::Ack { records: 1 << 40 },
+            Feedback::Done,
+            Feedback::Ready,
+        ] {
             assert_eq!(Feedback::decode(&f.encode()), Some(f));
         }
         assert_eq!(Feedback::decode(&[]), None);

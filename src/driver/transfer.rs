@@ -20,7 +20,7 @@ use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
     Feedback, FileId, Incoming, Rate, RecordToOpen, Stop, TransferError, Window, HIGH_WATER_BYTES,
-    LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READ_SLICE_RECORDS, WINDOW_RECORDS,
+    LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READY_RESEND_MS, READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -383,6 +383,15 @@ async fn send_all(
             _ => {}
         }
     }
+    // The header goes out once the receiver said it is reading (`Feedback::Ready`).
+    let mut window = Window::default();
+    let mut confirmed = false;
+    let mut ready = false;
+    while !ready {
+        if !hear_receiver(ch, &mut window, &mut confirmed, &mut ready).await? {
+            return Err(closed("The file channel closed before the transfer began."));
+        }
+    }
     // A send that fails because the channel is closing is the receiver cancelling.
     let send_failed = |ch: &FileChannel, e: JsError| {
         if ch.dc.ready_state() == RtcDataChannelState::Open {
@@ -402,8 +411,6 @@ async fn send_all(
         total,
         READ_SLICE_RECORDS * u64::from(plan.header().record_size),
     );
-    let mut window = Window::default();
-    let mut confirmed = false;
     // Records being sealed, oldest first, with their plaintext length.
     let mut sealing: VecDeque<(js_sys::Promise, u64)> = VecDeque::new();
     let mut next = 0u64;
@@ -431,7 +438,7 @@ async fn send_all(
             break;
         };
         while !window.open() || ch.dc.buffered_amount() > HIGH_WATER_BYTES {
-            if !hear_receiver(ch, &mut window, &mut confirmed).await? {
+            if !hear_receiver(ch, &mut window, &mut confirmed, &mut ready).await? {
                 return Err(receiver_closed());
             }
         }
@@ -452,7 +459,7 @@ async fn send_all(
     }
     report.progress(total, true);
     while !confirmed {
-        if !hear_receiver(ch, &mut window, &mut confirmed).await? {
+        if !hear_receiver(ch, &mut window, &mut confirmed, &mut ready).await? {
             return Err(closed(
                 "The receiver closed the transfer before confirming it.",
             ));
@@ -467,9 +474,10 @@ async fn hear_receiver(
     ch: &mut FileChannel,
     window: &mut Window,
     confirmed: &mut bool,
+    ready: &mut bool,
 ) -> Result<bool, Outcome> {
     match ch.next().await {
-        ChannelEvent::Message(m) => feedback(&m, window, confirmed)?,
+        ChannelEvent::Message(m) => feedback(&m, window, confirmed, ready)?,
         ChannelEvent::Closed => return Ok(false),
         ChannelEvent::Overflow => {
             return Err(Outcome::Failed("The receiver sent too much.".into()))
@@ -484,6 +492,7 @@ fn feedback(
     frame: &js_sys::ArrayBuffer,
     window: &mut Window,
     confirmed: &mut bool,
+    ready: &mut bool,
 ) -> Result<(), Outcome> {
     let bad = || Outcome::Failed("The receiver sent something malformed.".into());
     // Feedback frames are a few bytes; anything large is not one.
@@ -495,6 +504,11 @@ fn feedback(
         Feedback::Ack { records } => window.on_ack(records).map_err(|_| bad()),
         Feedback::Done => {
             *confirmed = true;
+            Ok(())
+        }
+        // Repeated until the header arrives: later copies change nothing.
+        Feedback::Ready => {
+            *ready = true;
             Ok(())
         }
     }
@@ -610,7 +624,20 @@ async fn receive_all(
         // Start opening every record that has arrived, up to OPEN_AHEAD at once; wait for the
         // channel only when nothing is being opened.
         if opening.len() < OPEN_AHEAD {
-            let event = if opening.is_empty() {
+            let event = if cipher.is_none() {
+                // Until the header arrives, say Ready when the channel opens and every
+                // READY_RESEND_MS after.
+                let next = Box::pin(ch.next());
+                let wait = Box::pin(sleep_ms(READY_RESEND_MS as u32));
+                let heard = match futures::future::select(next, wait).await {
+                    futures::future::Either::Left((ev, _)) => Some(ev),
+                    futures::future::Either::Right(_) => None,
+                };
+                if heard.is_none() && ch.dc.ready_state() == RtcDataChannelState::Open {
+                    let _ = ch.send(&Feedback::Ready.encode());
+                }
+                heard
+            } else if opening.is_empty() {
                 Some(ch.next().await)
             } else {
                 ch.try_next()
@@ -629,7 +656,11 @@ async fn receive_all(
                             "The sender ignored flow control; the transfer was cut off.".into(),
                         ))
                     }
-                    ChannelEvent::Open | ChannelEvent::Low => continue,
+                    ChannelEvent::Open => {
+                        let _ = ch.send(&Feedback::Ready.encode());
+                        continue;
+                    }
+                    ChannelEvent::Low => continue,
                 };
                 if stop.get().is_some() {
                     return Err(Outcome::stopped(stop.get(), ""));

@@ -302,6 +302,48 @@ fn oversized_view_once_offers_are_refused_on_arrival() {
         .any(|e| matches!(e, Event::BadFrame { .. })));
 }
 
+/// Invariant: a peer's file path is shown and saved only in its sanitized form: relative,
+/// no parent steps, no device names, and the download's plan carries the same safe path.
+#[test]
+fn hostile_offer_paths_are_sanitized_before_anyone_sees_them() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    let hostile = [
+        ("../../../etc/cron.d/evil", "etc/cron.d/evil"),
+        ("/abs/olute.sh", "abs/olute.sh"),
+        ("C:\\Windows\\win.ini", "Windows/win.ini"),
+        ("dir/CON/nul.txt", "dir/_CON/_nul.txt"),
+        ("a/\u{202e}gpj.exe", "a/gpj.exe"),
+    ];
+    for (i, (name, _)) in hostile.iter().enumerate() {
+        a.broadcast(&PeerMessage::FileOffer {
+            id: crate::transfer::FileId([i as u8 + 1; 16]),
+            name: (*name).into(),
+            size: 10,
+            mime: String::new(),
+            view_once: false,
+        });
+    }
+    deliver(&mut a, ha, &mut b, hb, 100);
+    let shown: Vec<String> = drain(&mut b)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::File(FileEvent::Offered { name, .. })) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<String> = hostile.iter().map(|(_, w)| (*w).to_owned()).collect();
+    assert_eq!(shown, want);
+    let peer = a.me().clone();
+    b.download(&peer, crate::transfer::FileId([1; 16]))
+        .expect("offered");
+    let plan = drain(&mut b).into_iter().find_map(|o| match o {
+        Output::File(FileOutput::OpenSink { plan, .. }) => Some(plan),
+        _ => None,
+    });
+    assert_eq!(plan.map(|p| p.name).as_deref(), Some("etc/cron.d/evil"));
+}
+
 /// Invariant: a view-once file is served once per peer; a second request is refused.
 #[test]
 fn view_once_files_are_served_once_and_refusals_reach_the_receiver() {

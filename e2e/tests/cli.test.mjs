@@ -1,0 +1,187 @@
+// The native peer (`hush`) end to end, through the real helper, inside the loopback-only
+// namespace: CLI to CLI (a big file and a folder, with SHA-256s), chat both ways, the CLI with
+// the browser app both ways, and the documented error exits.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { scenario, startHelper, token, waitFor, STEP_MS } from '../lib/harness.mjs';
+import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
+import { joinByLink, messageBox, peerItems, sendMessage, setName, waitForMessages } from '../lib/hush.mjs';
+import {
+  MiB,
+  cardButton,
+  fileSha256,
+  offerFiles,
+  opfsSha256,
+  sha256,
+  tempDir,
+  useSavePath,
+  waitForCardState,
+  waitForSaved,
+  writePatternFile,
+} from '../lib/files.mjs';
+
+const TEST_MS = 300_000;
+/** 100 MiB and a little: not a multiple of the record size. */
+const BIG = 100 * MiB + 12_345;
+const room = () => `cli test room ${token(8)}`;
+
+/** SHA-256 of every file under `dir`, by relative path. */
+function treeHashes(dir, base = dir, out = {}) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) treeHashes(p, base, out);
+    else out[path.relative(base, p)] = sha256(readFileSync(p));
+  }
+  return out;
+}
+
+test('CLI to CLI: a 100 MiB file and a folder of nested files arrive intact', { timeout: TEST_MS }, async () => {
+  const helper = await startHelper();
+  const src = tempDir('hush-cli-src-');
+  const dst = tempDir('hush-cli-dst-');
+  try {
+    const big = await writePatternFile(src.file('big.bin'), BIG);
+    const tree = src.file('photos');
+    mkdirSync(path.join(tree, '2024', 'summer'), { recursive: true });
+    writeFileSync(path.join(tree, 'index.txt'), 'top\n');
+    writeFileSync(path.join(tree, '2024', 'a.txt'), 'a\n'.repeat(1000));
+    writeFileSync(path.join(tree, '2024', 'summer', 'beach.jpg'), Buffer.alloc(70_000, 7));
+    writeFileSync(path.join(tree, '2024', 'summer', 'empty'), '');
+    const name = room();
+    const sender = hush(['send', name, big.path, tree, '--once'], { helperUrl: helper.url, name: 'laptop' });
+    const receiver = hush(['receive', name, '--dir', dst.dir, '--json'], { helperUrl: helper.url, name: 'server' });
+    const started = Date.now();
+    assert.equal(await exitCode(receiver, 180_000), EXIT.OK, `receiver: ${receiver.stderr()}${receiver.stdout()}`);
+    const ms = Date.now() - started;
+    assert.equal(await exitCode(sender, 30_000), EXIT.OK, `sender exits after --once: ${sender.stderr()}`);
+    assert.equal(await fileSha256(dst.file('big.bin')), big.sha256, 'the big file matches');
+    assert.deepEqual(treeHashes(path.join(dst.dir, 'photos')), treeHashes(tree), 'the folder is recreated');
+    const events = receiver.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(events.filter((e) => e.event === 'received').length, 5, 'one JSON event per file received');
+    assert.ok(!readdirSync(dst.dir).some((f) => f.includes('hush-partial')), 'no temporary file is left');
+    console.log(`# CLI→CLI: ${(BIG / 1e6 / (ms / 1000)).toFixed(1)} MB/s for 100 MiB including the join`);
+  } finally {
+    killAll();
+    src.remove();
+    dst.remove();
+    await helper.stop();
+  }
+});
+
+test('CLI chat: lines go both ways and end of input leaves', { timeout: TEST_MS }, async () => {
+  const helper = await startHelper();
+  try {
+    const name = room();
+    const a = hush(['chat', name], { helperUrl: helper.url, name: 'Ann' });
+    const b = hush(['chat', name], { helperUrl: helper.url, name: 'Bob' });
+    await a.waitFor(/Bob joined/, 20_000, 'stderr');
+    await b.waitFor(/Ann joined/, 20_000, 'stderr');
+    a.write('hello from ann\n');
+    await b.waitFor(/^Ann: hello from ann$/m);
+    b.write('hi ann, bob here\n');
+    await a.waitFor(/^Bob: hi ann, bob here$/m);
+    a.end();
+    assert.equal(await exitCode(a, 10_000), EXIT.OK);
+    await b.waitFor(/Ann left/, 10_000, 'stderr');
+    b.end();
+    assert.equal(await exitCode(b, 10_000), EXIT.OK);
+  } finally {
+    killAll();
+    await helper.stop();
+  }
+});
+
+test('CLI with the browser: the browser lists it, files and chat both ways', { timeout: TEST_MS }, async () => {
+  const src = tempDir('hush-cli-br-');
+  try {
+    await scenario('cli-browser', async (ctx) => {
+      const name = room();
+      const fromCli = await writePatternFile(src.file('from-cli.bin'), 3 * MiB + 777);
+      const chat = hush(['chat', name], { helperUrl: ctx.url, name: 'hush on testbox' });
+      const sender = hush(['send', name, fromCli.path, '--once'], { helperUrl: ctx.url, name: 'cli sender' });
+      const alice = await ctx.peer('alice', undefined, { goto: false });
+      await useSavePath(alice.context, 'opfs');
+      await joinByLink(alice.page, ctx.url, name);
+      await setName(alice.page, 'Alice');
+      await waitFor(async () => {
+        const names = (await peerItems(alice.page)).map((p) => p.name ?? p);
+        return JSON.stringify(names).includes('hush on testbox') && JSON.stringify(names).includes('cli sender');
+      }, { timeout: 30_000, what: 'the browser to list both CLI peers by name' });
+
+      // Chat both ways.
+      await chat.waitFor(/Alice joined|joined/, 20_000, 'stderr');
+      await sendMessage(alice.page, 'hello terminal');
+      await chat.waitFor(/^Alice: hello terminal$/m);
+      chat.write('hello browser\n');
+      await waitForMessages(alice.page, ['hello browser']);
+
+      // CLI → browser.
+      await waitForCardState(alice.page, 'from-cli.bin', 'offered');
+      await cardButton(alice.page, 'from-cli.bin', 'Download').click();
+      const [rec] = await waitForSaved(alice.page, 1);
+      await waitForCardState(alice.page, 'from-cli.bin', 'verified', { timeout: 60_000 });
+      assert.deepEqual(await opfsSha256(alice.page, rec.opfsName), { sha256: fromCli.sha256, size: fromCli.size });
+      assert.equal(await exitCode(sender, 30_000), EXIT.OK, 'the sender exits once the browser has the file');
+
+      // Browser → CLI.
+      const payload = Buffer.alloc(2 * MiB + 99);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
+      const dst = src.file('in');
+      mkdirSync(dst);
+      const receiver = hush(['receive', name, '--dir', dst], { helperUrl: ctx.url, name: 'cli receiver' });
+      await offerFiles(alice.page, [{ name: 'from-browser.bin', mimeType: 'application/octet-stream', buffer: payload }]);
+      assert.equal(await exitCode(receiver, 60_000), EXIT.OK, `receiver: ${receiver.stderr()}`);
+      assert.equal(sha256(readFileSync(path.join(dst, 'from-browser.bin'))), sha256(payload));
+      chat.end();
+      assert.equal(await exitCode(chat, 10_000), EXIT.OK);
+    });
+  } finally {
+    killAll();
+    src.remove();
+  }
+});
+
+test('CLI errors: wrong room, empty room, no tracker, existing target', { timeout: TEST_MS }, async () => {
+  const helper = await startHelper();
+  const dir = tempDir('hush-cli-err-');
+  try {
+    // No tracker reachable (nothing listens on port 9 here).
+    const dead = hush(['receive', room(), '--dir', dir.dir, '--tracker', 'ws://127.0.0.1:9/announce', '--wait', '20']);
+    assert.equal(await exitCode(dead, 20_000), EXIT.NO_TRACKER, dead.stderr());
+    assert.match(dead.stderr(), /no tracker could be reached/);
+
+    // A wrong room name is an empty room: the sender's files never show up.
+    const name = room();
+    writeFileSync(dir.file('doc.txt'), 'the original\n');
+    const sender = hush(['send', name, dir.file('doc.txt')], { helperUrl: helper.url, name: 'sender' });
+    const wrong = hush(['receive', `${name} typo`, '--dir', dir.dir, '--wait', '4'], { helperUrl: helper.url });
+    assert.equal(await exitCode(wrong, 30_000), EXIT.NOBODY, wrong.stderr());
+    assert.match(wrong.stderr(), /nobody joined within 4 s: check the room name/);
+
+    // The right name, but the file exists: refused, the original untouched, no partial file.
+    const exists = hush(['receive', name, '--dir', dir.dir, '--wait', '20'], { helperUrl: helper.url });
+    assert.equal(await exitCode(exists, 30_000), EXIT.EXISTS, exists.stderr());
+    assert.match(exists.stderr(), /doc\.txt exists; not overwritten/);
+    assert.equal(readFileSync(dir.file('doc.txt'), 'utf8'), 'the original\n');
+    assert.ok(!readdirSync(dir.dir).some((f) => f.includes('hush-partial')));
+
+    // --overwrite replaces it (with the same bytes here, through a full transfer).
+    writeFileSync(dir.file('other.txt'), 'x');
+    const over = hush(['receive', name, '--dir', dir.dir, '--overwrite', '--only', 'doc.*'], { helperUrl: helper.url });
+    assert.equal(await exitCode(over, 30_000), EXIT.OK, over.stderr());
+    assert.equal(readFileSync(dir.file('doc.txt'), 'utf8'), 'the original\n');
+    sender.kill();
+
+    // Nobody at all in the room before --wait runs out.
+    const empty = hush(['receive', room(), '--dir', dir.dir, '--wait', '2'], { helperUrl: helper.url });
+    assert.equal(await exitCode(empty, 20_000), EXIT.NOBODY);
+    assert.ok(existsSync(dir.file('doc.txt')));
+  } finally {
+    killAll();
+    dir.remove();
+    await helper.stop();
+  }
+});
