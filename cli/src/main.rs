@@ -89,7 +89,8 @@ enum Command {
         /// Files and folders to offer.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Exit once every peer present has downloaded every file.
+        /// Exit once the files have been downloaded: a peer has them all, no transfer is
+        /// running, and every peer that downloaded anything has all of them.
         #[arg(long)]
         once: bool,
         /// Give up if nobody joins within this many seconds.
@@ -537,7 +538,14 @@ async fn send(
                         Happening::DownloadEnded { .. } => {}
                     }
                 }
-                if once && !done.is_empty() && done.values().all(|got| offered.keys().all(|id| got.contains(id))) {
+                // --once: someone has every file, nothing is running, and every peer that
+                // downloaded anything has all of it (a peer that only chats holds nothing up).
+                let complete = |got: &HashSet<FileId>| offered.keys().all(|id| got.contains(id));
+                if once
+                    && done.values().any(complete)
+                    && shell.progress().is_empty()
+                    && done.values().all(|got| got.is_empty() || complete(got))
+                {
                     shell.leave().await;
                     return Ok(());
                 }

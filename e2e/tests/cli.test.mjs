@@ -57,7 +57,7 @@ test('CLI to CLI: a 100 MiB file and a folder of nested files arrive intact', { 
     assert.equal(await exitCode(receiver, 180_000), EXIT.OK, `receiver: ${receiver.stderr()}${receiver.stdout()}`);
     const ms = Date.now() - started;
     assert.equal(await exitCode(sender, 30_000), EXIT.OK, `sender exits after --once: ${sender.stderr()}`);
-    assert.equal(await fileSha256(dst.file('big.bin')), big.sha256, 'the big file matches');
+    assert.equal((await fileSha256(dst.file('big.bin'))).sha256, big.sha256, 'the big file matches');
     assert.deepEqual(treeHashes(path.join(dst.dir, 'photos')), treeHashes(tree), 'the folder is recreated');
     const events = receiver.stdout().trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(events.filter((e) => e.event === 'received').length, 5, 'one JSON event per file received');
