@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use error::{code, CliError};
 use hush_core::ids::PeerId;
 use hush_core::room::{Event as RoomEvent, FileEvent, TrackerStatus};
+use hush_core::stream::UNKNOWN_SIZE;
 use hush_core::transfer::FileId;
 use report::{Mode, Report};
 use serde_json::json;
@@ -96,6 +97,9 @@ enum Command {
         /// Give up if nobody joins within this many seconds.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
+        /// The name standard input (`-`) is offered under.
+        #[arg(long, value_name = "NAME", default_value = "stdin")]
+        stdin_name: String,
     },
     /// Download what a room offers.
     Receive {
@@ -181,7 +185,8 @@ async fn run(cli: Cli, report: &mut Report) -> Result<(), CliError> {
             paths,
             once,
             wait,
-        } => send(&g, report, &room, &paths, once, wait).await,
+            stdin_name,
+        } => send(&g, report, &room, &paths, once, wait, &stdin_name).await,
         Command::Receive {
             room,
             dir,
@@ -473,31 +478,48 @@ async fn send(
     paths: &[PathBuf],
     once: bool,
     wait: Option<u64>,
+    stdin_name: &str,
 ) -> Result<(), CliError> {
-    if paths.iter().any(|p| p.as_os_str() == "-") {
+    let stdin_count = paths.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin_count > 1 {
         return Err(CliError::Usage(
-            "sending standard input is not supported yet".into(),
+            "standard input (-) can be sent once".into(),
         ));
     }
-    let files = collect(paths)?;
-    if files.is_empty() {
-        return Err(CliError::Usage("no files to send".into()));
-    }
+    let rest: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let files = collect(&rest)?;
     let mut shell = join(g, report, room).await?;
     let mut offered: HashMap<FileId, (String, u64)> = HashMap::new();
-    for (name, path, size) in files {
-        let id = shell
-            .offer(&name, size, Source::File(path))
-            .map_err(CliError::Usage)?;
+    let mut sources: Vec<(String, u64, Source)> = files
+        .into_iter()
+        .map(|(name, path, size)| (name, size, Source::File(path)))
+        .collect();
+    if stdin_count == 1 {
+        sources.push((stdin_name.to_owned(), UNKNOWN_SIZE, Source::stdin()));
+    }
+    // Standard input can be read once: its first complete download ends the command.
+    let mut stdin_id = None;
+    for (name, size, source) in sources {
+        let is_stdin = matches!(source, Source::Stdin(_));
+        let id = shell.offer(&name, size, source).map_err(CliError::Usage)?;
+        if is_stdin {
+            stdin_id = Some(id);
+        }
+        let shown = known(size);
         report.say(
             "offered",
-            json!({"id": id.to_hex(), "name": name, "size": size}),
-            || format!("hush: offering {name} ({size} bytes)"),
+            json!({"id": id.to_hex(), "name": name, "size": shown}),
+            || match shown {
+                Some(size) => format!("hush: offering {name} ({size} bytes)"),
+                None => format!("hush: offering {name} (standard input)"),
+            },
         );
         offered.insert(id, (name, size));
     }
-    let (_, link_app) = room_arg(room)?;
-    let _ = link_app;
     let started = Instant::now();
     let mut trackers = TrackerWatch::default();
     let mut peers = Peers::default();
@@ -532,6 +554,10 @@ async fn send(
                             });
                             if verified {
                                 done.entry(peer).or_default().insert(id);
+                                if stdin_id == Some(id) {
+                                    shell.leave().await;
+                                    return Ok(());
+                                }
                             }
                         }
                         Happening::OpenSink { peer, id, .. } => shell.sink_ready(peer, id, Ok(None)),
@@ -553,7 +579,7 @@ async fn send(
             _ = tick.tick() => {
                 show_progress(&shell, report, &mut bars, |peer, id, _| {
                     let (name, size) = offered.get(id).cloned().unwrap_or_default();
-                    (format!("{name} → {}", peers.name(peer)), Some(size))
+                    (format!("{name} → {}", peers.name(peer)), known(size))
                 });
                 if let Some(w) = wait {
                     if peers.names.is_empty() && started.elapsed() > Duration::from_secs(w) {
@@ -640,7 +666,7 @@ async fn receive(
                         Happening::OpenSink { peer, id, plan } => {
                             match open_sink(&opts, &plan.name).await {
                                 Ok(sink) => {
-                                    report.say("receiving", json!({"id": id.to_hex(), "name": plan.name, "size": plan.size, "from": peers.name(&peer)}), || format!("hush: receiving {} from {}", plan.name, peers.name(&peer)));
+                                    report.say("receiving", json!({"id": id.to_hex(), "name": plan.name, "size": known(plan.size), "from": peers.name(&peer)}), || format!("hush: receiving {} from {}", plan.name, peers.name(&peer)));
                                     shell.sink_ready(peer, id, Ok(Some(sink)));
                                 }
                                 Err(e) => {
@@ -658,7 +684,7 @@ async fn receive(
                             match outcome {
                                 Outcome::Verified => {
                                     received += 1;
-                                    report.say("received", json!({"id": id.to_hex(), "name": name, "size": size}), || format!("hush: received {name} ({size} bytes), verified"));
+                                    report.say("received", json!({"id": id.to_hex(), "name": name, "size": known(size)}), || format!("hush: received {name}, verified"));
                                 }
                                 other => {
                                     let e = match other {
@@ -680,7 +706,7 @@ async fn receive(
             _ = tick.tick() => {
                 show_progress(&shell, report, &mut bars, |_, id, _| {
                     let (name, size) = pending.iter().find(|((_, i), _)| i == id).map(|(_, v)| v.clone()).unwrap_or_default();
-                    (name, Some(size))
+                    (name, known(size))
                 });
                 let settled = pending.is_empty() && queue.is_empty() && last_activity.elapsed() > RECEIVE_SETTLE;
                 if settled && (received > 0 || first_error.is_some()) {
@@ -699,6 +725,11 @@ async fn receive(
             }
         }
     }
+}
+
+/// A size, unless it is unknown (a pipe's).
+fn known(size: u64) -> Option<u64> {
+    (size != UNKNOWN_SIZE).then_some(size)
 }
 
 /// A download wanted: who offers it, its id, name and size.

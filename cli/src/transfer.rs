@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+
 use tokio::sync::{oneshot, watch};
 
 /// How long a receiver that confirmed keeps the connection for the sender to close it first
@@ -29,9 +30,33 @@ const WRITE_BUFFER: usize = 4 * 1024 * 1024;
 const MAX_FEEDBACK: usize = 16;
 
 /// What we offer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Source {
     File(PathBuf),
+    /// Standard input, size unknown until it ends: it can be read once, so it is served to
+    /// the first peer that asks.
+    Stdin(Arc<Mutex<Option<tokio::io::Stdin>>>),
+}
+
+impl Source {
+    pub fn stdin() -> Self {
+        Source::Stdin(Arc::new(Mutex::new(Some(tokio::io::stdin()))))
+    }
+}
+
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+
+/// Fills `buf` unless the input ends first; how many bytes it holds.
+async fn read_full(r: &mut Reader, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = r.read(&mut buf[got..]).await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
 }
 
 /// How a transfer ended.
@@ -327,15 +352,25 @@ async fn send_all(
     }
     let plan = StreamPlan::new(header).map_err(|e| Outcome::Failed(e.to_string()))?;
     let key = file_key(root, &id.to_hex(), &header.salt);
-    let Source::File(path) = source;
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| Outcome::Failed(format!("Could not read {}: {e}", path.display())))?;
+    let mut input: Reader = match source {
+        Source::File(path) => Box::new(
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|e| Outcome::Failed(format!("Could not read {}: {e}", path.display())))?,
+        ),
+        Source::Stdin(slot) => Box::new(
+            slot.lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .ok_or_else(|| Outcome::Failed("Standard input was already sent.".into()))?,
+        ),
+    };
     side.or_stop(link.send(plan.header_bytes()))
         .await?
         .map_err(|_| Outcome::Stopped(Stop::Cancelled))?;
     let mut buf = vec![0u8; header.record_size as usize];
     let mut sent = 0u64;
+    let streaming = plan.is_streaming();
     for i in 0..plan.records() {
         while !window.open() {
             let ev = side.or_stop(link.next()).await?;
@@ -345,17 +380,32 @@ async fn send_all(
         while let Some(ev) = link.next().now_or_never() {
             feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
         }
-        let (Some(len), Some(nonce)) = (plan.plaintext_len(i), plan.nonce(i)) else {
-            return Err(Outcome::Failed("The file's layout is invalid.".into()));
-        };
-        let chunk = &mut buf[..len];
-        file.read_exact(chunk).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Outcome::Failed("The file changed while it was sent.".into())
-            } else {
-                Outcome::Failed(format!("Could not read the file: {e}"))
+        let read_failed =
+            |e: std::io::Error| Outcome::Failed(format!("Could not read the input: {e}"));
+        let (len, last) = if streaming {
+            // Unknown size: a full record is never the last; the input's end makes a shorter
+            // (maybe empty) last record.
+            let n = read_full(&mut input, &mut buf).await.map_err(read_failed)?;
+            (n, n < buf.len())
+        } else {
+            let len = plan
+                .plaintext_len(i)
+                .ok_or_else(|| Outcome::Failed("The file's layout is invalid.".into()))?;
+            if read_full(&mut input, &mut buf[..len])
+                .await
+                .map_err(read_failed)?
+                < len
+            {
+                return Err(Outcome::Failed(
+                    "The file changed while it was sent.".into(),
+                ));
             }
-        })?;
+            (len, i + 1 == plan.records())
+        };
+        let nonce = plan
+            .nonce_at(i, last)
+            .ok_or_else(|| Outcome::Failed("The file is too large.".into()))?;
+        let chunk = &buf[..len];
         let sealed = seal_record(&key, &nonce, plan.header_bytes(), chunk)
             .map_err(|e| Outcome::Failed(e.to_string()))?;
         side.or_stop(link.send(&sealed))
@@ -364,6 +414,9 @@ async fn send_all(
         window.on_sent();
         sent += len as u64;
         side.progressed(sent);
+        if last {
+            break;
+        }
     }
     while !confirmed {
         let ev = side.or_stop(link.next()).await?;

@@ -18,6 +18,13 @@
 //! file_key = HKDF-SHA256(ikm = room file key root, salt = salt, info = "hush/v1/file|" ‖ file_id)
 //! ```
 //!
+//! A stream whose size is known only at its end (a pipe) declares `total_size` =
+//! [`UNKNOWN_SIZE`]. Its rule is different: every record but the last carries exactly
+//! `record_size` bytes and the last carries fewer (`0..record_size`, so a pipe whose length is a
+//! multiple of the record size ends with an empty record). A receiver knows a record is the last
+//! from its length alone, and the last flag in its nonce authenticates that: a full record
+//! passed off as last, or a last one dropped, fails.
+//!
 //! Record count: `n = max(1, ⌈total_size / record_size⌉)` ([`records_for`]). Every record but the
 //! last carries exactly `record_size` plaintext bytes; the last carries the rest, `1..=record_size`
 //! bytes, except for an empty file, which is one empty last record. A file of exactly
@@ -75,6 +82,9 @@ pub const RECORD_OVERHEAD: usize = TAG_LEN;
 /// With [`MAX_RECORD_SIZE`] that is 1 PiB per file, with [`RECORD_SIZE`] 256 TiB.
 pub const MAX_RECORDS: u64 = u32::MAX as u64 + 1;
 
+/// `total_size` of a stream whose size is known only at its end (see the module docs).
+pub const UNKNOWN_SIZE: u64 = u64::MAX;
+
 /// HKDF `info` label for per-file keys; the file id follows it.
 const INFO_FILE: &[u8] = b"hush/v1/file|";
 /// Nonce's last-record flag values.
@@ -122,6 +132,10 @@ pub fn max_total_size(record_size: u32) -> u64 {
 pub fn records_for(total_size: u64, record_size: u32) -> Result<u64, StreamError> {
     if !(MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&record_size) {
         return Err(StreamError::RecordSize(record_size));
+    }
+    if total_size == UNKNOWN_SIZE && (MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&record_size) {
+        // The most a stream of unknown size may have: the counter must never wrap.
+        return Ok(MAX_RECORDS);
     }
     let max = max_total_size(record_size);
     if total_size > max {
@@ -209,6 +223,18 @@ impl StreamHeader {
     }
 }
 
+/// [`StreamSealer`] and [`StreamOpener`] walk streams of known size; a stream of unknown size
+/// is driven with [`StreamPlan`] (its end is found from record lengths).
+fn known_size(header: &StreamHeader) -> Result<(), StreamError> {
+    if header.total_size == UNKNOWN_SIZE {
+        return Err(StreamError::TooLarge {
+            size: UNKNOWN_SIZE,
+            max: max_total_size(header.record_size),
+        });
+    }
+    Ok(())
+}
+
 /// Splits a fixed-size array off the front of `bytes`.
 fn take<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), StreamError> {
     let (head, rest) = bytes.split_at_checked(N).ok_or(StreamError::BadHeader)?;
@@ -242,7 +268,8 @@ impl Cursor {
             return None;
         }
         let rs = u64::from(self.record_size);
-        let len = if index + 1 < self.records {
+        let len = if self.total_size == UNKNOWN_SIZE || index + 1 < self.records {
+            // A stream of unknown size: the most a record may carry.
             rs
         } else {
             // The last record holds what the full ones before it did not.
@@ -253,13 +280,18 @@ impl Cursor {
 
     /// Nonce of record `index`: prefix ‖ counter ‖ last flag.
     fn nonce(&self, prefix: &[u8; NONCE_PREFIX_LEN], index: u64) -> Option<[u8; NONCE_LEN]> {
+        let last = self.total_size != UNKNOWN_SIZE && index + 1 == self.records;
+        Self::nonce_with(prefix, index, last)
+    }
+
+    fn nonce_with(
+        prefix: &[u8; NONCE_PREFIX_LEN],
+        index: u64,
+        last: bool,
+    ) -> Option<[u8; NONCE_LEN]> {
         // `records_for` caps the count at 2^32, so every valid index fits the u32 counter.
         let counter = u32::try_from(index).ok()?;
-        let flag = if index + 1 == self.records {
-            FLAG_LAST
-        } else {
-            FLAG_NOT_LAST
-        };
+        let flag = if last { FLAG_LAST } else { FLAG_NOT_LAST };
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..NONCE_PREFIX_LEN].copy_from_slice(prefix);
         nonce[NONCE_PREFIX_LEN..NONCE_LEN - 1].copy_from_slice(&counter.to_be_bytes());
@@ -345,12 +377,26 @@ impl StreamPlan {
         Some(self.cursor.plaintext_len(index)? + RECORD_OVERHEAD)
     }
 
-    /// Nonce of record `index`: prefix ‖ counter ‖ last flag.
+    /// Nonce of record `index`: prefix ‖ counter ‖ last flag. In a stream of unknown size the
+    /// flag is "not last"; the last record's nonce is [`StreamPlan::nonce_at`]`(i, true)`.
     pub fn nonce(&self, index: u64) -> Option<[u8; NONCE_LEN]> {
         if index >= self.cursor.records {
             return None;
         }
         self.cursor.nonce(&self.header.nonce_prefix, index)
+    }
+
+    /// Whether the size is known only at the end ([`UNKNOWN_SIZE`]).
+    pub fn is_streaming(&self) -> bool {
+        self.header.total_size == UNKNOWN_SIZE
+    }
+
+    /// Nonce of record `index` of a stream of unknown size, `last` or not.
+    pub fn nonce_at(&self, index: u64, last: bool) -> Option<[u8; NONCE_LEN]> {
+        if index >= self.cursor.records {
+            return None;
+        }
+        Cursor::nonce_with(&self.header.nonce_prefix, index, last)
     }
 }
 
@@ -402,6 +448,7 @@ impl StreamSealer {
             salt,
             nonce_prefix: prefix,
         };
+        known_size(&header)?;
         let cursor = Cursor::new(&header)?;
         let key = file_key(file_root, file_id, &salt);
         Ok(Self {
@@ -510,6 +557,7 @@ impl StreamOpener {
     /// header is authenticated only when the first record opens.
     pub fn new(file_root: &Key, file_id: &str, header: &[u8]) -> Result<Self, StreamError> {
         let parsed = StreamHeader::parse(header)?;
+        known_size(&parsed)?;
         let cursor = Cursor::new(&parsed)?;
         let key = file_key(file_root, file_id, &parsed.salt);
         Ok(Self {

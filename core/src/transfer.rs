@@ -20,7 +20,7 @@
 use std::fmt;
 
 use crate::seal::{Key, NONCE_LEN};
-use crate::stream::{file_key, StreamError, StreamHeader, StreamPlan, HEADER_LEN};
+use crate::stream::{file_key, StreamError, StreamHeader, StreamPlan, HEADER_LEN, RECORD_OVERHEAD};
 
 /// Random bytes in a file id (the offer's identity, also the STREAM file id).
 pub const FILE_ID_LEN: usize = 16;
@@ -254,6 +254,12 @@ pub struct Incoming {
     next: u64,
     /// Records opened (authenticated).
     opened: u64,
+    /// Plaintext bytes of the records handed out and not yet opened, oldest first.
+    unsettled: std::collections::VecDeque<u64>,
+    /// Plaintext bytes opened.
+    bytes: u64,
+    /// A stream of unknown size: the index of its last record, once it arrived.
+    last: Option<u64>,
     acked: u64,
     failed: bool,
 }
@@ -277,6 +283,9 @@ impl Incoming {
             plan: None,
             next: 0,
             opened: 0,
+            unsettled: std::collections::VecDeque::new(),
+            bytes: 0,
+            last: None,
             acked: 0,
             failed: false,
         }
@@ -339,24 +348,40 @@ impl Incoming {
             _ => return Err(TransferError::Malformed),
         };
         let index = self.next;
-        let (Some(expected), Some(nonce)) = (plan.record_len(index), plan.nonce(index)) else {
+        let Some(expected) = plan.record_len(index) else {
             return Err(TransferError::TooMuchData);
         };
-        if len != expected {
-            return Err(StreamError::WrongLength { expected, got: len }.into());
+        let last = if plan.is_streaming() {
+            // Unknown size: a full record is never the last, a shorter one always is.
+            if self.last.is_some() {
+                return Err(TransferError::TooMuchData);
+            }
+            if len > expected || len < RECORD_OVERHEAD {
+                return Err(StreamError::WrongLength { expected, got: len }.into());
+            }
+            len < expected
+        } else {
+            if len != expected {
+                return Err(StreamError::WrongLength { expected, got: len }.into());
+            }
+            index + 1 == plan.records()
+        };
+        let nonce = plan
+            .nonce_at(index, last)
+            .ok_or(TransferError::TooMuchData)?;
+        if last {
+            self.last = Some(index);
         }
         self.next += 1;
-        Ok(RecordToOpen {
-            index,
-            nonce,
-            last: index + 1 == plan.records(),
-        })
+        self.unsettled.push_back((len - RECORD_OVERHEAD) as u64);
+        Ok(RecordToOpen { index, nonce, last })
     }
 
     /// Record `index` opened: its plaintext may be released.
     pub fn opened(&mut self, index: u64) {
         if !self.failed && index == self.opened && index < self.next {
             self.opened += 1;
+            self.bytes += self.unsettled.pop_front().unwrap_or(0);
         }
     }
 
@@ -373,13 +398,19 @@ impl Incoming {
 
     /// Plaintext bytes opened so far.
     pub fn bytes_done(&self) -> u64 {
-        let Some(plan) = &self.plan else { return 0 };
-        (self.opened * u64::from(plan.header().record_size)).min(plan.header().total_size)
+        self.bytes
     }
 
-    /// Whether every record has been opened.
+    /// Whether every record has been opened (for a stream of unknown size: its last).
     pub fn is_complete(&self) -> bool {
-        !self.failed && self.plan.is_some_and(|p| self.opened == p.records())
+        if self.failed {
+            return false;
+        }
+        match self.plan {
+            Some(p) if p.is_streaming() => self.last.is_some_and(|l| self.opened == l + 1),
+            Some(p) => self.opened == p.records(),
+            None => false,
+        }
     }
 
     /// Call after the plaintext of every record has been written out: the acknowledgement to
@@ -561,6 +592,58 @@ mod tests {
         assert_eq!(rx.finish(), Ok(()));
         assert_eq!(acks, vec![Feedback::Ack { records: 16 }]);
         assert_eq!(rx.bytes_done(), size as u64);
+    }
+
+    /// A stream of unknown size, sealed as a pipe is: full records, then a shorter last one
+    /// (empty when the length is a multiple of the record size).
+    fn sealed_stream(size: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        use crate::stream::{seal_record, UNKNOWN_SIZE};
+        let header = StreamHeader {
+            record_size: RECORD_SIZE,
+            total_size: UNKNOWN_SIZE,
+            salt: [3; 32],
+            nonce_prefix: [4; 7],
+        };
+        let plan = StreamPlan::new(header).unwrap();
+        let key = file_key(&root(), &ID.to_hex(), &header.salt);
+        let data = data(size);
+        let rs = RECORD_SIZE as usize;
+        let mut records = Vec::new();
+        let mut chunks: Vec<&[u8]> = data.chunks(rs).collect();
+        if chunks.last().is_none_or(|c| c.len() == rs) {
+            chunks.push(&[]);
+        }
+        let n = chunks.len();
+        for (i, c) in chunks.into_iter().enumerate() {
+            let nonce = plan.nonce_at(i as u64, i + 1 == n).unwrap();
+            records.push(seal_record(&key, &nonce, plan.header_bytes(), c).unwrap());
+        }
+        (header.to_bytes().to_vec(), records)
+    }
+
+    #[test]
+    fn a_stream_of_unknown_size_ends_at_its_short_record() {
+        use crate::stream::UNKNOWN_SIZE;
+        for size in [0, 5, RECORD_SIZE as usize, 3 * RECORD_SIZE as usize + 9] {
+            let (header, records) = sealed_stream(size);
+            let mut rx = Incoming::new(ID, UNKNOWN_SIZE);
+            let (out, _) = receive(&mut rx, &root(), &header, &records).unwrap();
+            assert_eq!(out, data(size), "{size}");
+            assert_eq!(rx.finish(), Ok(()), "{size}");
+            assert_eq!(rx.bytes_done(), size as u64);
+            // Nothing may follow the last record.
+            assert_eq!(rx.record(records[0].len()), Err(TransferError::TooMuchData));
+        }
+        // Cut before its last record: incomplete, never "verified".
+        let (header, records) = sealed_stream(2 * RECORD_SIZE as usize + 1);
+        let mut rx = Incoming::new(ID, UNKNOWN_SIZE);
+        receive(&mut rx, &root(), &header, &records[..2]).unwrap();
+        assert_eq!(rx.finish(), Err(TransferError::Incomplete));
+        // A full record cut short to pass as the last does not open.
+        let mut rx = Incoming::new(ID, UNKNOWN_SIZE);
+        let mut cut = records[..1].to_vec();
+        cut[0].truncate(100);
+        assert!(receive(&mut rx, &root(), &header, &cut).is_err());
     }
 
     #[test]

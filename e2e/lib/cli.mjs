@@ -42,6 +42,7 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
   live.add(child);
   let out = '';
   let err = '';
+  const outChunks = [];
   const waiters = new Set();
   const check = () => {
     for (const w of waiters) {
@@ -53,7 +54,8 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
     }
   };
   child.stdout.on('data', (d) => {
-    out += d.toString('utf8');
+    outChunks.push(d);
+    out += d.toString('latin1');
     check();
   });
   child.stderr.on('data', (d) => {
@@ -69,6 +71,8 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
   return {
     child,
     stdout: () => out,
+    /** Standard output as bytes (a file received with --stdout). */
+    stdoutBytes: () => Buffer.concat(outChunks),
     stderr: () => err,
     write: (s) => child.stdin.write(s),
     end: () => child.stdin.end(),

@@ -12,6 +12,7 @@ import { joinByLink, messageBox, peerItems, sendMessage, setName, waitForMessage
 import {
   MiB,
   cardButton,
+  fileCard,
   fileSha256,
   offerFiles,
   opfsSha256,
@@ -71,6 +72,29 @@ test('CLI to CLI: a 100 MiB file and a folder of nested files arrive intact', { 
   }
 });
 
+test('CLI to CLI: a pipe of unknown size, received on standard output', { timeout: TEST_MS }, async () => {
+  const helper = await startHelper();
+  try {
+    const name = room();
+    // Not a multiple of the record size; then one that is (it ends with an empty record).
+    for (const size of [5 * MiB + 3, 2 * 64 * 1024]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i + 4 <= size; i += 4096) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+      const sender = hush(['send', name, '-', '--stdin-name', 'backup.tar'], { helperUrl: helper.url, name: 'pipe in' });
+      sender.child.stdin.end(data);
+      const receiver = hush(['receive', name, '--stdout'], { helperUrl: helper.url, name: 'pipe out' });
+      assert.equal(await exitCode(receiver, 60_000), EXIT.OK, receiver.stderr());
+      assert.equal(await exitCode(sender, 20_000), EXIT.OK, `the sender exits once its input was delivered: ${sender.stderr()}`);
+      assert.equal(receiver.stdoutBytes().length, size);
+      assert.equal(sha256(receiver.stdoutBytes()), sha256(data), 'the pipe arrives intact');
+      assert.match(receiver.stderr(), /receiving backup\.tar/);
+    }
+  } finally {
+    killAll();
+    await helper.stop();
+  }
+});
+
 test('CLI chat: lines go both ways and end of input leaves', { timeout: TEST_MS }, async () => {
   const helper = await startHelper();
   try {
@@ -125,6 +149,18 @@ test('CLI with the browser: the browser lists it, files and chat both ways', { t
       await waitForCardState(alice.page, 'from-cli.bin', 'verified', { timeout: 60_000 });
       assert.deepEqual(await opfsSha256(alice.page, rec.opfsName), { sha256: fromCli.sha256, size: fromCli.size });
       assert.equal(await exitCode(sender, 30_000), EXIT.OK, 'the sender exits once the browser has the file');
+
+      // A pipe (size unknown until it ends) CLI → browser.
+      const piped = Buffer.alloc(MiB + 4321, 0x5a);
+      const pipe = hush(['send', name, '-', '--stdin-name', 'piped.log'], { helperUrl: ctx.url, name: 'cli pipe' });
+      pipe.child.stdin.end(piped);
+      await waitForCardState(alice.page, 'piped.log', 'offered');
+      assert.match(await fileCard(alice.page, 'piped.log').innerText(), /size unknown/);
+      await cardButton(alice.page, 'piped.log', 'Download').click();
+      const [, pipedRec] = await waitForSaved(alice.page, 2);
+      await waitForCardState(alice.page, 'piped.log', 'verified', { timeout: 60_000 });
+      assert.deepEqual(await opfsSha256(alice.page, pipedRec.opfsName), { sha256: sha256(piped), size: piped.length });
+      assert.equal(await exitCode(pipe, 30_000), EXIT.OK);
 
       // Browser → CLI.
       const payload = Buffer.alloc(2 * MiB + 99);

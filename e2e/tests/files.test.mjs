@@ -331,7 +331,12 @@ test('hostile file names are shown and saved harmlessly', { timeout: TEST_MS }, 
       t.diagnostic(`${r.name} shows ${JSON.stringify(shown)}`);
       for (const [i, c] of cards.entries()) {
         assert.ok(shown[i].trim().length > 0, `${r.name}: a displayed name is never empty: ${describe(c)}`);
-        assert.deepEqual(unsafeChars(shown[i]), [], `${r.name}: displayed name ${JSON.stringify(shown[i])} is clean`);
+        // A name is shown as a relative path (a folder's files keep their place): every
+        // component is clean, none climbs or is empty, and nothing is absolute.
+        for (const part of shown[i].split('/')) {
+          assert.deepEqual(unsafeChars(part), [], `${r.name}: displayed name ${JSON.stringify(shown[i])} is clean`);
+          assert.ok(part.trim() !== '' && part !== '..' && part !== '.', `${r.name}: ${JSON.stringify(shown[i])} has no empty or parent component`);
+        }
         // Layout puts newlines and tabs between blocks, and the type has a '/': only controls
         // and bidi controls are checked in the whole text.
         assert.deepEqual(unsafeChars(c.text.replace(/[\n\t]/g, ' '), UNSAFE_TEXT_CHARS), [], `${r.name}: the card's text is clean: ${JSON.stringify(c.text)}`);

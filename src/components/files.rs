@@ -3,6 +3,7 @@
 
 use crate::hooks::{use_files, FilesApi};
 use crate::state::{FileKey, FileStatus, FileView, Inline, Progress, UploadState, UploadView};
+use hush_core::stream::UNKNOWN_SIZE;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -14,6 +15,10 @@ fn tenths(x10: u64) -> String {
 
 /// Bytes in a human unit (binary prefixes, as file managers show sizes).
 pub fn size(bytes: u64) -> String {
+    if bytes == UNKNOWN_SIZE {
+        // A stream whose size is known only at its end (a pipe from the command line).
+        return "size unknown".to_owned();
+    }
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut unit = 0;
     let mut scale = 1u64;
@@ -37,6 +42,13 @@ fn percent(p: &Progress, total: u64) -> u64 {
 
 /// "42% · 12.3 MB/s · 8 s left"
 fn progress_text(p: &Progress, total: u64) -> String {
+    if total == UNKNOWN_SIZE {
+        let mut out = format!("{} so far", size(p.bytes));
+        if let Some(rate) = p.bytes_per_sec.filter(|r| *r >= 1.0) {
+            out.push_str(&format!(" · {} MB/s", tenths((rate / 1e5) as u64)));
+        }
+        return out;
+    }
     let mut out = format!("{}%", percent(p, total));
     if let Some(rate) = p.bytes_per_sec.filter(|r| *r >= 1.0) {
         out.push_str(&format!(" · {} MB/s", tenths((rate / 1e5) as u64)));
@@ -48,6 +60,16 @@ fn progress_text(p: &Progress, total: u64) -> String {
         });
     }
     out
+}
+
+/// A progress bar's `max`: the size, or none for a stream of unknown size.
+fn bar_max(total: u64) -> Option<AttrValue> {
+    (total != UNKNOWN_SIZE).then(|| total.max(1).to_string().into())
+}
+
+/// A progress bar's `value`; none (an indeterminate bar) for a stream of unknown size.
+fn bar_value(total: u64, bytes: u64) -> Option<AttrValue> {
+    (total != UNKNOWN_SIZE).then(|| bytes.to_string().into())
 }
 
 /// Files picked, dropped or pasted, as a list.
@@ -199,8 +221,8 @@ pub fn file_card(props: &CardProps) -> Html {
             });
             html! {
                 <>
-                    <progress aria-label="Transfer progress" max={f.size.max(1).to_string()}
-                        value={p.bytes.to_string()} />
+                    <progress aria-label="Transfer progress" max={bar_max(f.size)}
+                        value={bar_value(f.size, p.bytes)} />
                     <span class="status">{ progress_text(&p, f.size) }</span>
                     <button onclick={act(&api.cancel)}>{ "Cancel" }</button>
                 </>
@@ -298,8 +320,8 @@ fn upload_list(props: &UploadProps) -> Html {
                 };
                 let bar = matches!(u.state, UploadState::Sending).then(|| html! {
                     <progress aria-label={format!("Progress to {}", u.peer_name)}
-                        max={props.size.max(1).to_string()}
-                        value={u.progress.bytes.to_string()} />
+                        max={bar_max(props.size)}
+                        value={bar_value(props.size, u.progress.bytes)} />
                 });
                 html! {
                     <li key={peer.clone()}>
