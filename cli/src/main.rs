@@ -605,7 +605,7 @@ struct ReceiveOptions {
     wait: u64,
 }
 
-async fn open_sink(opts: &ReceiveOptions, name: &str) -> Result<Sink, CliError> {
+async fn open_sink(opts: &ReceiveOptions, name: &str, size: u64) -> Result<Sink, CliError> {
     if opts.stdout {
         return Ok(Sink::Stdout(tokio::io::stdout()));
     }
@@ -619,7 +619,7 @@ async fn open_sink(opts: &ReceiveOptions, name: &str) -> Result<Sink, CliError> 
             .await
             .map_err(|e| CliError::io(format!("creating {}", parent.display()), e))?;
     }
-    Sink::file(target.clone(), opts.overwrite)
+    Sink::file(target.clone(), opts.overwrite, size)
         .await
         .map_err(|e| CliError::io(format!("writing {}", target.display()), e))
 }
@@ -664,9 +664,17 @@ async fn receive(
                         }
                         Happening::Room(e) => peers.follow(&e, report),
                         Happening::OpenSink { peer, id, plan } => {
-                            match open_sink(&opts, &plan.name).await {
+                            match open_sink(&opts, &plan.name, plan.size).await {
                                 Ok(sink) => {
-                                    report.say("receiving", json!({"id": id.to_hex(), "name": plan.name, "size": known(plan.size), "from": peers.name(&peer)}), || format!("hush: receiving {} from {}", plan.name, peers.name(&peer)));
+                                    let from = sink.resume().map(|r| r.records * u64::from(hush_core::stream::RECORD_SIZE));
+                                    report.say(
+                                        "receiving",
+                                        json!({"id": id.to_hex(), "name": plan.name, "size": known(plan.size), "from": peers.name(&peer), "resume_from": from}),
+                                        || match from {
+                                            Some(b) => format!("hush: receiving {} from {}, continuing after {b} bytes", plan.name, peers.name(&peer)),
+                                            None => format!("hush: receiving {} from {}", plan.name, peers.name(&peer)),
+                                        },
+                                    );
                                     shell.sink_ready(peer, id, Ok(Some(sink)));
                                 }
                                 Err(e) => {
@@ -691,7 +699,7 @@ async fn receive(
                                         Outcome::Exists(p) => CliError::Exists(p),
                                         Outcome::DiskFull(w) => CliError::DiskFull(w),
                                         Outcome::Stopped(s) => CliError::Transfer(format!("{name}: {}", s.describe())),
-                                        Outcome::Failed(w) => CliError::Transfer(format!("{name}: {w}")),
+                                        Outcome::Failed(w) | Outcome::Corrupt(w) => CliError::Transfer(format!("{name}: {w}")),
                                         Outcome::Verified => unreachable!("handled above"),
                                     };
                                     keep_error(&mut first_error, e, report);

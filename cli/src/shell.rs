@@ -202,6 +202,11 @@ impl Shell {
 
     /// The answer to [`Happening::OpenSink`]: where the download goes, `Ok(None)` to decline.
     pub fn sink_ready(&mut self, peer: PeerId, id: FileId, sink: Result<Option<Sink>, String>) {
+        let resume = sink
+            .as_ref()
+            .ok()
+            .and_then(|s| s.as_ref())
+            .and_then(Sink::resume);
         let result = match sink {
             Ok(Some(s)) => {
                 self.sinks.insert((peer.clone(), id), s);
@@ -210,7 +215,8 @@ impl Shell {
             Ok(None) => Ok(false),
             Err(e) => Err(e),
         };
-        self.room.handle_sink_ready(&peer, id, result, now_ms());
+        self.room
+            .handle_sink_ready_from(&peer, id, result, resume, now_ms());
         self.drain();
     }
 
@@ -237,7 +243,7 @@ impl Shell {
             c.stop(Stop::PeerLeft);
         }
         for (_, s) in self.sinks.drain() {
-            s.abort();
+            s.abort().await;
         }
         self.room.leave();
         self.drain();
@@ -335,7 +341,7 @@ impl Shell {
                         Outcome::Stopped(Stop::Cancelled) => DownloadEnd::Cancelled,
                         Outcome::Stopped(Stop::Withdrawn) => DownloadEnd::Withdrawn,
                         Outcome::Stopped(s) => DownloadEnd::Failed(s.describe().to_owned()),
-                        Outcome::Failed(why) | Outcome::DiskFull(why) => {
+                        Outcome::Failed(why) | Outcome::Corrupt(why) | Outcome::DiskFull(why) => {
                             DownloadEnd::Failed(why.clone())
                         }
                         Outcome::Exists(p) => {
@@ -462,10 +468,15 @@ impl Shell {
             }
             FileOutput::AbortSink { peer, id } => {
                 if let Some(s) = self.sinks.remove(&(peer, id)) {
-                    s.abort();
+                    tokio::spawn(s.abort());
                 }
             }
-            FileOutput::StartUpload { peer, id, header } => {
+            FileOutput::StartUpload {
+                peer,
+                id,
+                header,
+                resume,
+            } => {
                 let (Some(source), Some(root)) = (self.mine.get(&id), self.file_root.clone())
                 else {
                     self.room.handle_upload_ended(&peer, id, false);
@@ -478,6 +489,7 @@ impl Shell {
                     channel_label(&id),
                     source.clone(),
                     header,
+                    resume,
                     root,
                     id,
                     peer,

@@ -8,13 +8,16 @@ use futures_util::FutureExt;
 use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{file_key, open_record, seal_record, StreamHeader, StreamPlan};
+use hush_core::stream::{RECORD_SIZE, UNKNOWN_SIZE};
 use hush_core::transfer::{
-    Feedback, FileId, Incoming, Stop, TransferError, Window, READY_RESEND_MS,
+    encode_start, Feedback, FileId, Incoming, Resume, Stop, TransferError, Window, READY_RESEND_MS,
 };
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::AsyncSeekExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use tokio::sync::{oneshot, watch};
@@ -66,6 +69,8 @@ pub enum Outcome {
     /// The engine stopped it (cancel, withdraw, peer left, stalled, unreachable).
     Stopped(Stop),
     Failed(String),
+    /// A record did not verify: nothing of the file is kept.
+    Corrupt(String),
     DiskFull(String),
     /// The target appeared while we received and `--overwrite` was not given.
     Exists(PathBuf),
@@ -171,14 +176,26 @@ impl Side {
 
 /// Where a download goes.
 pub enum Sink {
-    /// Written to `tmp`, then renamed to `target` once every record verified.
+    /// Written to `tmp`, then renamed to `target` once every record verified. `resume`: the
+    /// records `tmp` already held from an interrupted transfer, and their digest.
     File {
         tmp: PathBuf,
         target: PathBuf,
         overwrite: bool,
-        out: BufWriter<tokio::fs::File>,
+        out: Box<BufWriter<tokio::fs::File>>,
+        resume: Option<Resume>,
     },
     Stdout(tokio::io::Stdout),
+}
+
+/// The temporary file a download of `target` is written to (kept when it is interrupted, so
+/// the next download of the same file continues from it).
+pub fn partial_path(target: &std::path::Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.hush-partial"))
 }
 
 fn save_error(e: std::io::Error) -> Outcome {
@@ -191,24 +208,69 @@ fn save_error(e: std::io::Error) -> Outcome {
 
 impl Sink {
     /// A sink writing to a fresh temporary file beside `target`.
-    pub async fn file(target: PathBuf, overwrite: bool) -> std::io::Result<Sink> {
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = target.with_file_name(format!(".{name}.hush-partial"));
-        let file = tokio::fs::OpenOptions::new()
+    /// A sink for a `size`-byte file: a fresh temporary file, or the one an interrupted
+    /// download left, whose whole records it offers to continue after.
+    pub async fn file(target: PathBuf, overwrite: bool, size: u64) -> std::io::Result<Sink> {
+        let tmp = partial_path(&target);
+        let mut file = tokio::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .open(&tmp)
             .await?;
+        let held = file.metadata().await?.len();
+        let records = hush_core::stream::records_for(size, RECORD_SIZE).unwrap_or(0);
+        let whole = (held / u64::from(RECORD_SIZE)).min(records.saturating_sub(1));
+        let resume = if whole > 0 && size != UNKNOWN_SIZE {
+            // Every byte in it was verified before it was written, in order.
+            let keep = whole * u64::from(RECORD_SIZE);
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; WRITE_BUFFER];
+            let mut left = keep;
+            while left > 0 {
+                let n = (left as usize).min(buf.len());
+                file.read_exact(&mut buf[..n]).await?;
+                h.update(&buf[..n]);
+                left -= n as u64;
+            }
+            file.set_len(keep).await?;
+            Some(Resume {
+                records: whole,
+                digest: h.finalize().into(),
+            })
+        } else {
+            file.set_len(0).await?;
+            None
+        };
+        let at = resume.map_or(0, |r| r.records * u64::from(RECORD_SIZE));
+        file.seek(std::io::SeekFrom::Start(at)).await?;
         Ok(Sink::File {
             tmp,
             target,
             overwrite,
-            out: BufWriter::with_capacity(WRITE_BUFFER, file),
+            out: Box::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            resume,
         })
+    }
+
+    /// What this sink already holds, to ask the sender to continue after.
+    pub fn resume(&self) -> Option<Resume> {
+        match self {
+            Sink::File { resume, .. } => *resume,
+            Sink::Stdout(_) => None,
+        }
+    }
+
+    /// The sender starts from the beginning after all: drop what was held.
+    async fn restart(&mut self) -> std::io::Result<()> {
+        if let Sink::File { out, resume, .. } = self {
+            out.flush().await?;
+            out.get_mut().set_len(0).await?;
+            out.get_mut().seek(std::io::SeekFrom::Start(0)).await?;
+            *resume = None;
+        }
+        Ok(())
     }
 
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -227,6 +289,7 @@ impl Sink {
                 target,
                 overwrite,
                 mut out,
+                ..
             } => {
                 out.flush().await.map_err(save_error)?;
                 out.get_ref().sync_all().await.map_err(save_error)?;
@@ -250,19 +313,37 @@ impl Sink {
         }
     }
 
-    /// Nothing of the download is kept.
-    pub fn abort(self) {
+    /// The download did not complete: what verified so far stays in the temporary file, for
+    /// the next download of the same file to continue from (an empty one is removed).
+    pub async fn abort(self) {
+        if let Sink::File { tmp, mut out, .. } = self {
+            let _ = out.flush().await;
+            let empty = out
+                .get_ref()
+                .metadata()
+                .await
+                .map_or(true, |m| m.len() == 0);
+            drop(out);
+            if empty {
+                let _ = tokio::fs::remove_file(tmp).await;
+            }
+        }
+    }
+
+    /// Nothing of the download is kept (it failed verification, or the user cancelled it).
+    pub fn discard(self) {
         if let Sink::File { tmp, .. } = self {
             let _ = std::fs::remove_file(tmp);
         }
     }
 }
 
-fn describe(e: &TransferError) -> String {
+/// What failed, as the user reads it; a verification failure discards what was received.
+fn refused(e: &TransferError) -> Outcome {
     if e.is_verification() {
-        "The file failed verification: it was altered, cut short, or sent with another room name. Nothing of it was kept.".into()
+        Outcome::Corrupt("The file failed verification: it was altered, cut short, or sent with another room name. Nothing of it was kept.".into())
     } else {
-        format!("{e}. Nothing of it was kept.")
+        Outcome::Failed(format!("{e}."))
     }
 }
 
@@ -274,6 +355,7 @@ pub async fn upload(
     label: String,
     source: Source,
     header: StreamHeader,
+    resume: Option<Resume>,
     root: Key,
     id: FileId,
     peer: PeerId,
@@ -282,7 +364,7 @@ pub async fn upload(
 ) {
     let mut link = None;
     let outcome = match send_all(
-        &rtc, &label, &source, header, &root, id, &peer, &mut side, &events, &mut link,
+        &rtc, &label, &source, header, resume, &root, id, &peer, &mut side, &events, &mut link,
     )
     .await
     {
@@ -306,6 +388,7 @@ async fn send_all(
     label: &str,
     source: &Source,
     header: StreamHeader,
+    resume: Option<Resume>,
     root: &Key,
     id: FileId,
     peer: &PeerId,
@@ -352,6 +435,17 @@ async fn send_all(
     }
     let plan = StreamPlan::new(header).map_err(|e| Outcome::Failed(e.to_string()))?;
     let key = file_key(root, &id.to_hex(), &header.salt);
+    // Asked to continue after records the receiver holds: only if our file starts with the
+    // very same bytes (it may have changed since).
+    let first = match (resume, source) {
+        (Some(r), Source::File(path)) => resumable(path, header.total_size, r).await,
+        _ => 0,
+    };
+    if resume.is_some() {
+        side.or_stop(link.send(&encode_start(first)))
+            .await?
+            .map_err(|_| Outcome::Stopped(Stop::Cancelled))?;
+    }
     let mut input: Reader = match source {
         Source::File(path) => Box::new(
             tokio::fs::File::open(path)
@@ -369,9 +463,18 @@ async fn send_all(
         .await?
         .map_err(|_| Outcome::Stopped(Stop::Cancelled))?;
     let mut buf = vec![0u8; header.record_size as usize];
-    let mut sent = 0u64;
     let streaming = plan.is_streaming();
-    for i in 0..plan.records() {
+    let offset = first * u64::from(header.record_size);
+    if first > 0 {
+        // A resumed file: read from where the receiver is.
+        let mut skip = (&mut input).take(offset);
+        tokio::io::copy(&mut skip, &mut tokio::io::sink())
+            .await
+            .map_err(|e| Outcome::Failed(format!("Could not read the file: {e}")))?;
+    }
+    window = Window::starting_at(first);
+    let mut sent = offset;
+    for i in first..plan.records() {
         while !window.open() {
             let ev = side.or_stop(link.next()).await?;
             feedback(ev, &mut window, &mut confirmed, &mut ready, side)?;
@@ -424,6 +527,35 @@ async fn send_all(
     }
     link.drain(DRAIN).await;
     Ok(())
+}
+
+/// Where a resumed upload of `path` may start: after `r.records` records if the file is still
+/// `size` bytes and begins with the bytes the receiver holds, else 0 (from the start).
+async fn resumable(path: &std::path::Path, size: u64, r: Resume) -> u64 {
+    let whole = r.records.saturating_mul(u64::from(RECORD_SIZE));
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return 0;
+    };
+    let len = f.metadata().await.map_or(0, |m| m.len());
+    if len != size || whole >= size {
+        return 0;
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut left = whole;
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        if f.read_exact(&mut buf[..n]).await.is_err() {
+            return 0;
+        }
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    if <[u8; 32]>::from(h.finalize()) == r.digest {
+        r.records
+    } else {
+        0
+    }
 }
 
 /// Applies one receiver → sender event; a closed channel before the confirmation is the
@@ -497,7 +629,10 @@ pub async fn download(
         Ok(()) => Outcome::Verified,
         Err(o) => {
             if let Some(s) = sink.take() {
-                s.abort();
+                match o {
+                    Outcome::Corrupt(_) | Outcome::Stopped(Stop::Cancelled) => s.discard(),
+                    _ => s.abort().await,
+                }
             }
             o
         }
@@ -541,6 +676,8 @@ async fn receive_all(
     });
     sdp.map_err(Outcome::Failed)?;
     let mut opened: Option<(StreamPlan, Key)> = None;
+    // Asked to resume: the sender's start frame comes before the header.
+    let mut awaiting_start = sink.as_ref().and_then(Sink::resume);
     let mut open = false;
     let ready = Feedback::Ready.encode();
     loop {
@@ -573,20 +710,27 @@ async fn receive_all(
             }
         };
         side.heard();
+        if let Some(asked) = awaiting_start.take() {
+            let bad = || Outcome::Failed("The sender sent a malformed start.".into());
+            let first = hush_core::transfer::decode_start(&frame).ok_or_else(bad)?;
+            if first == 0 {
+                if let Some(s) = sink.as_mut() {
+                    s.restart().await.map_err(save_error)?;
+                }
+            } else if first != asked.records {
+                return Err(bad());
+            }
+            incoming.resume_at(first).map_err(|e| refused(&e))?;
+            continue;
+        }
         let Some((plan, key)) = &opened else {
-            opened = Some(
-                incoming
-                    .header(root, &frame)
-                    .map_err(|e| Outcome::Failed(describe(&e)))?,
-            );
+            opened = Some(incoming.header(root, &frame).map_err(|e| refused(&e))?);
             continue;
         };
-        let task = incoming
-            .record(frame.len())
-            .map_err(|e| Outcome::Failed(describe(&e)))?;
+        let task = incoming.record(frame.len()).map_err(|e| refused(&e))?;
         let plain = match open_record(key, &task.nonce, plan.header_bytes(), &frame, task.index) {
             Ok(p) => p,
-            Err(_) => return Err(Outcome::Failed(describe(&incoming.auth_failed(task.index)))),
+            Err(_) => return Err(refused(&incoming.auth_failed(task.index))),
         };
         incoming.opened(task.index);
         let s = sink
@@ -598,9 +742,7 @@ async fn receive_all(
         }
         side.progressed(incoming.bytes_done());
         if task.last {
-            incoming
-                .finish()
-                .map_err(|e| Outcome::Failed(describe(&e)))?;
+            incoming.finish().map_err(|e| refused(&e))?;
             let s = sink
                 .take()
                 .ok_or_else(|| Outcome::Failed("The file could not be saved.".into()))?;

@@ -737,9 +737,15 @@ mod tests {
             ),
             Err(StreamError::TooLarge { .. })
         ));
-        // u64::MAX never overflows the arithmetic.
+        // u64::MAX is a stream of unknown size: as many records as the counter allows, and
+        // only `StreamPlan` walks it.
+        assert_eq!(records_for(UNKNOWN_SIZE, RECORD_SIZE), Ok(MAX_RECORDS));
         assert!(matches!(
-            records_for(u64::MAX, RECORD_SIZE),
+            StreamSealer::new(&root(), "f", UNKNOWN_SIZE, [0; 32], [0; 7]),
+            Err(StreamError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            records_for(u64::MAX - 1, RECORD_SIZE),
             Err(StreamError::TooLarge { .. })
         ));
     }

@@ -166,6 +166,38 @@ impl Stop {
     }
 }
 
+/// Where a receiver that already holds the start of a file asks to continue: after `records`
+/// whole records, whose plaintext has SHA-256 `digest`. The sender continues only if its own
+/// file starts with the same bytes (a file changed since is sent again from the start), and
+/// always under a fresh key (the engine draws a new salt for every transfer), so no (key,
+/// nonce) pair ever seals two different plaintexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub records: u64,
+    pub digest: [u8; 32],
+}
+
+/// Tag of the sender's start frame ([`encode_start`]).
+const START_TAG: u8 = 0x53;
+/// Length of the start frame: tag and the first record's index.
+pub const START_LEN: usize = 9;
+
+/// Sender → receiver, first on the channel when the request carried a [`Resume`]: the index of
+/// the first record that follows the header (0: from the start).
+pub fn encode_start(first_record: u64) -> [u8; START_LEN] {
+    let mut out = [0u8; START_LEN];
+    out[0] = START_TAG;
+    out[1..].copy_from_slice(&first_record.to_be_bytes());
+    out
+}
+
+pub fn decode_start(frame: &[u8]) -> Option<u64> {
+    match frame.split_first()? {
+        (&START_TAG, rest) => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
 /// Receiver → sender frames on a file channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feedback {
@@ -260,6 +292,8 @@ pub struct Incoming {
     bytes: u64,
     /// A stream of unknown size: the index of its last record, once it arrived.
     last: Option<u64>,
+    /// Where a resumed transfer starts (records the receiver already holds).
+    start: u64,
     acked: u64,
     failed: bool,
 }
@@ -286,9 +320,21 @@ impl Incoming {
             unsettled: std::collections::VecDeque::new(),
             bytes: 0,
             last: None,
+            start: 0,
             acked: 0,
             failed: false,
         }
+    }
+
+    /// The sender continues after `records` records the receiver already holds (from the
+    /// sender's start frame, before the header).
+    pub fn resume_at(&mut self, records: u64) -> Result<(), TransferError> {
+        if self.plan.is_some() || self.failed {
+            self.failed = true;
+            return Err(TransferError::Malformed);
+        }
+        self.start = records;
+        Ok(())
     }
 
     /// Whether the next frame must be the header.
@@ -331,6 +377,16 @@ impl Incoming {
             });
         }
         let key = file_key(file_root, &self.id.to_hex(), &plan.header().salt);
+        if self.start > 0 {
+            // Resuming: at least the last record is still to come, and it is not a stream.
+            if plan.is_streaming() || self.start >= plan.records() {
+                return Err(TransferError::Malformed);
+            }
+            self.next = self.start;
+            self.opened = self.start;
+            self.acked = self.start;
+            self.bytes = self.start * u64::from(plan.header().record_size);
+        }
         self.plan = Some(plan);
         Ok((plan, key))
     }
@@ -443,6 +499,14 @@ pub struct Window {
 }
 
 impl Window {
+    /// A resumed transfer's window: the first `records` count as sent and acknowledged.
+    pub fn starting_at(records: u64) -> Self {
+        Self {
+            sent: records,
+            acked: records,
+        }
+    }
+
     /// Whether another record may be sent now.
     pub fn open(&self) -> bool {
         self.sent < self.acked + WINDOW_RECORDS

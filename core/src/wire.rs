@@ -85,8 +85,12 @@ pub enum PeerMessage {
     },
     /// I no longer offer this file; transfers of it stop.
     FileWithdraw { id: FileId },
-    /// Please send me this file (on a channel of its own, see [`crate::transfer`]).
-    FileRequest { id: FileId },
+    /// Please send me this file (on a channel of its own, see [`crate::transfer`]); `resume`:
+    /// I already hold its start.
+    FileRequest {
+        id: FileId,
+        resume: Option<crate::transfer::Resume>,
+    },
     /// I will not send you this file.
     FileRefused { id: FileId, reason: Refusal },
     /// One transfer's own connection: the sender's offer (`offer`) or the receiver's answer,
@@ -322,6 +326,10 @@ mod tests {
             },
             PeerMessage::FileRequest {
                 id: FileId([3; 16]),
+                resume: Some(crate::transfer::Resume {
+                    records: 7,
+                    digest: [9; 32],
+                }),
             },
             PeerMessage::FileRefused {
                 id: FileId([3; 16]),

@@ -4,7 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { scenario, startHelper, token, waitFor, STEP_MS } from '../lib/harness.mjs';
 import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
@@ -91,6 +92,63 @@ test('CLI to CLI: a pipe of unknown size, received on standard output', { timeou
     }
   } finally {
     killAll();
+    await helper.stop();
+  }
+});
+
+test('CLI to CLI: a download killed half-way resumes, and a changed file starts over', { timeout: TEST_MS }, async () => {
+  const helper = await startHelper();
+  const src = tempDir('hush-cli-resume-src-');
+  const dst = tempDir('hush-cli-resume-dst-');
+  try {
+    const file = await writePatternFile(src.file('video.mkv'), 60 * MiB + 1234);
+    const partial = path.join(dst.dir, '.video.mkv.hush-partial');
+    const name = room();
+    const sender = hush(['send', name, file.path], { helperUrl: helper.url, name: 'nas' });
+    /** Starts a receiver, kills it once the partial file holds `mib` MiB; returns its size. */
+    const interrupt = async (mib) => {
+      const r = hush(['receive', name, '--dir', dst.dir, '--json'], { helperUrl: helper.url, name: 'laptop' });
+      await waitFor(() => (statSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= mib * MiB, {
+        timeout: 60_000,
+        interval: 20,
+        what: `${mib} MiB received`,
+      });
+      r.kill();
+      await exitCode(r, 10_000);
+      return statSync(partial).size;
+    };
+    const held = await interrupt(20);
+    assert.ok(held < file.size, 'killed before the end');
+    const resumed = hush(['receive', name, '--dir', dst.dir, '--json'], { helperUrl: helper.url, name: 'laptop' });
+    assert.equal(await exitCode(resumed, 120_000), EXIT.OK, resumed.stderr() + resumed.stdout());
+    const events = resumed.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    const from = events.find((e) => e.event === 'receiving')?.resume_from;
+    assert.ok(from > 0 && from <= held, `continued after ${from} of the ${held} bytes held`);
+    assert.equal((await fileSha256(path.join(dst.dir, 'video.mkv'))).sha256, file.sha256, 'the resumed file matches');
+    assert.ok(!existsSync(partial), 'the temporary file is gone');
+    console.log(`# resumed after ${(from / MiB).toFixed(1)} MiB of ${(file.size / MiB).toFixed(1)} MiB`);
+
+    // The sender's file changes while a download is interrupted: the receiver's bytes no longer
+    // match, so the next download starts over (and gets the new content).
+    const dst2 = path.join(dst.dir, 'again');
+    mkdirSync(dst2);
+    const partial2 = path.join(dst2, '.video.mkv.hush-partial');
+    const r1 = hush(['receive', name, '--dir', dst2], { helperUrl: helper.url, name: 'laptop' });
+    await waitFor(() => (statSync(partial2, { throwIfNoEntry: false })?.size ?? 0) >= 10 * MiB, { timeout: 60_000, interval: 20, what: '10 MiB received' });
+    r1.kill();
+    await exitCode(r1, 10_000);
+    const fh = await open(file.path, 'r+');
+    await fh.write(Buffer.from('changed!'), 0, 8, 100);
+    await fh.close();
+    const changed = await fileSha256(file.path);
+    const r2 = hush(['receive', name, '--dir', dst2], { helperUrl: helper.url, name: 'laptop' });
+    assert.equal(await exitCode(r2, 120_000), EXIT.OK, r2.stderr());
+    assert.equal((await fileSha256(path.join(dst2, 'video.mkv'))).sha256, changed.sha256, 'the new content, whole');
+    sender.kill();
+  } finally {
+    killAll();
+    src.remove();
+    dst.remove();
     await helper.stop();
   }
 });

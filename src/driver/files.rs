@@ -214,7 +214,12 @@ impl Driver {
                     sink.abort();
                 }
             }
-            FileOutput::StartUpload { peer, id, header } => self.start_upload(peer, id, header),
+            FileOutput::StartUpload {
+                peer,
+                id,
+                header,
+                resume,
+            } => self.start_upload(peer, id, header, resume.is_some()),
             FileOutput::StartDownload {
                 peer,
                 id,
@@ -258,7 +263,16 @@ impl Driver {
         }
     }
 
-    fn start_upload(&mut self, peer: PeerId, id: FileId, header: hush_core::stream::StreamHeader) {
+    /// `asked_resume`: the receiver holds the start of the file and expects a start frame;
+    /// the page always sends from the start (it has no cheap way to hash a prefix of a
+    /// `File`), which is always safe.
+    fn start_upload(
+        &mut self,
+        peer: PeerId,
+        id: FileId,
+        header: hush_core::stream::StreamHeader,
+        asked_resume: bool,
+    ) {
         let (Some(file), Some(root)) = (self.files.mine.get(&id).cloned(), &self.file_root) else {
             return self.room.handle_upload_ended(&peer, id, false);
         };
@@ -287,7 +301,14 @@ impl Driver {
             control.clone(),
         );
         self.files.uploads.insert((peer, id), control);
-        wasm_bindgen_futures::spawn_local(transfer::upload(ch, file, plan, record_key, report));
+        wasm_bindgen_futures::spawn_local(transfer::upload(
+            ch,
+            file,
+            plan,
+            record_key,
+            asked_resume,
+            report,
+        ));
     }
 
     fn start_download(&mut self, peer: PeerId, id: FileId, size: u64, offer_sdp: String) {

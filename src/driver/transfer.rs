@@ -19,8 +19,9 @@ use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
-    Feedback, FileId, Incoming, Rate, RecordToOpen, Stop, TransferError, Window, HIGH_WATER_BYTES,
-    LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READY_RESEND_MS, READ_SLICE_RECORDS, WINDOW_RECORDS,
+    encode_start, Feedback, FileId, Incoming, Rate, RecordToOpen, Stop, TransferError, Window,
+    HIGH_WATER_BYTES, LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READY_RESEND_MS, READ_SLICE_RECORDS,
+    WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -339,9 +340,10 @@ pub async fn upload(
     file: web_sys::File,
     plan: StreamPlan,
     key: Key,
+    asked_resume: bool,
     mut report: Reporter,
 ) {
-    let outcome = send_all(&mut ch, &file, &plan, &key, &mut report).await;
+    let outcome = send_all(&mut ch, &file, &plan, &key, asked_resume, &mut report).await;
     let outcome = match outcome {
         Ok(()) => Outcome::Verified(None),
         Err(fail) => fail,
@@ -363,6 +365,7 @@ async fn send_all(
     file: &web_sys::File,
     plan: &StreamPlan,
     key: &Key,
+    asked_resume: bool,
     report: &mut Reporter,
 ) -> Result<(), Outcome> {
     let stop = report.control.stop.clone();
@@ -400,6 +403,10 @@ async fn send_all(
             receiver_closed()
         }
     };
+    if asked_resume {
+        // From the start: the receiver drops what it held.
+        ch.send(&encode_start(0)).map_err(|e| send_failed(ch, e))?;
+    }
     ch.send(plan.header_bytes())
         .map_err(|e| send_failed(ch, e))?;
     report

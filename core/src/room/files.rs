@@ -12,7 +12,7 @@ use crate::ids::PeerId;
 use crate::mesh::PEER_SILENCE_MS;
 use crate::stream::{StreamHeader, StreamPlan, RECORD_SIZE};
 use crate::transfer::{
-    FileId, Refusal, Stop, IDLE_TIMEOUT_MS, MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES,
+    FileId, Refusal, Resume, Stop, IDLE_TIMEOUT_MS, MAX_INCOMING_PER_PEER, MAX_INLINE_BYTES,
     MAX_MIME_BYTES, MAX_OFFERS_PER_PEER, MAX_OFFER_NAME_BYTES, MAX_OUTGOING_PER_PEER,
     MAX_VIEW_ONCE_BYTES,
 };
@@ -124,6 +124,9 @@ pub enum FileOutput {
         peer: PeerId,
         id: FileId,
         header: StreamHeader,
+        /// The receiver holds the start of the file: continue after it if ours starts with
+        /// the same bytes (the sender sends a start frame first; see [`crate::transfer::Resume`]).
+        resume: Option<Resume>,
     },
     /// The sender's connection for download (`peer`, `id`) arrived: answer it (report with
     /// [`Room::handle_link_sdp`]) and receive `size` bytes into the sink.
@@ -430,6 +433,19 @@ impl Room {
         result: Result<bool, String>,
         now: u64,
     ) {
+        self.handle_sink_ready_from(peer, id, result, None, now);
+    }
+
+    /// As [`Room::handle_sink_ready`], for a sink that already holds the start of the file
+    /// (`resume`): the request asks the sender to continue after it.
+    pub fn handle_sink_ready_from(
+        &mut self,
+        peer: &PeerId,
+        id: FileId,
+        result: Result<bool, String>,
+        resume: Option<Resume>,
+        now: u64,
+    ) {
         let key = (peer.clone(), id);
         if !matches!(self.files.downloads.get(&key), Some(Download::Preparing)) {
             // Cancelled or withdrawn meanwhile.
@@ -452,7 +468,7 @@ impl Room {
                     let why = "The sender is no longer here.".to_owned();
                     return self.file_status(Some(peer), id, FileState::Failed(why));
                 };
-                self.send_to(h, &PeerMessage::FileRequest { id });
+                self.send_to(h, &PeerMessage::FileRequest { id, resume });
                 self.files
                     .downloads
                     .insert(key, Download::Requested { since_ms: now });
@@ -644,7 +660,9 @@ impl Room {
                     self.file_status(Some(peer), id, FileState::Withdrawn);
                 }
             }
-            PeerMessage::FileRequest { id } => self.on_file_request(h, peer, id, now),
+            PeerMessage::FileRequest { id, resume } => {
+                self.on_file_request(h, peer, id, resume, now)
+            }
             PeerMessage::FileLink {
                 id,
                 offer: true,
@@ -753,7 +771,14 @@ impl Room {
         );
     }
 
-    fn on_file_request(&mut self, h: ConnHandle, peer: &PeerId, id: FileId, now: u64) {
+    fn on_file_request(
+        &mut self,
+        h: ConnHandle,
+        peer: &PeerId,
+        id: FileId,
+        resume: Option<Resume>,
+        now: u64,
+    ) {
         let refusal = match self.files.mine.get(&id) {
             None => Some(Refusal::NotOffered),
             Some(o) if o.view_once && o.served.contains(peer) => Some(Refusal::AlreadyViewed),
@@ -783,10 +808,13 @@ impl Room {
         self.files
             .uploads
             .insert((peer.clone(), id), Running::since(now));
+        // Only a file of known size resumes; a pipe is read once.
+        let resume = resume.filter(|_| size != crate::stream::UNKNOWN_SIZE);
         self.file_out(FileOutput::StartUpload {
             peer: peer.clone(),
             id,
             header,
+            resume,
         });
     }
 

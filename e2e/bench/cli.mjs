@@ -1,0 +1,115 @@
+// Benchmark: the native peer (`hush`), CLI to CLI through the real helper on loopback.
+//
+//   1. Goodput: BENCH_CLI_MIB (256) MiB from `hush send` to `hush receive --dir` (the file
+//      written, every record verified, renamed into place), timed from the receiver's
+//      "receiving" event to its "received" event (--json), beside a raw TCP copy of the same
+//      bytes in the same run (node: file → socket → file on 127.0.0.1, no crypto), run before
+//      and after; the ratio is to the mean of the two (target ≥ 0.5×). The time from starting
+//      the receiver to its exit (join included) is printed too.
+//   2. Memory: the receiving CLI's peak RSS (VmHWM) for a 256 MiB and a 4 GiB file: it must not
+//      grow with the size of the file.
+//
+// Sources are sparse files (content does not matter: every record is encrypted); everything
+// generated is deleted at the end. Figures only, never a pass or fail on thresholds.
+
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { startHelper, token } from '../lib/harness.mjs';
+import { exitCode, hush } from '../lib/cli.mjs';
+import { MiB, writeSparseFile } from '../lib/files.mjs';
+
+const SIZE = Number(process.env.BENCH_CLI_MIB ?? 256) * MiB;
+const BIG = Number(process.env.BENCH_CLI_BIG_MIB ?? 4096) * MiB;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-cli-'));
+const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
+
+/** Copies `src` to `dst` over a TCP connection on 127.0.0.1; milliseconds. */
+async function tcpCopy(src, dst) {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  const started = performance.now();
+  const received = new Promise((resolve, reject) => {
+    server.once('connection', (sock) => pipeline(sock, createWriteStream(dst)).then(resolve, reject));
+  });
+  const sock = net.connect(port, '127.0.0.1');
+  await pipeline(createReadStream(src, { highWaterMark: 1024 * 1024 }), sock);
+  await received;
+  const ms = performance.now() - started;
+  server.close();
+  rmSync(dst, { force: true });
+  return ms;
+}
+
+/** Peak RSS (VmHWM, KiB) of `pid`, polled until it exits. */
+function watchPeak(pid) {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]));
+    } catch {
+      /* exited */
+    }
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+/** One CLI → CLI transfer of `file`; { ms (receiving → received), totalMs, peakKiB }. */
+async function cliTransfer(helper, file, size) {
+  const room = `bench cli ${token(8)}`;
+  const out = path.join(dir, `in-${token(4)}`);
+  const sender = hush(['send', room, file, '--once'], { helperUrl: helper.url, name: 'bench sender' });
+  const started = performance.now();
+  const receiver = hush(['receive', room, '--dir', out, '--json'], { helperUrl: helper.url, name: 'bench receiver' });
+  const peak = watchPeak(receiver.child.pid);
+  let t0;
+  let t1;
+  receiver.child.stdout.on('data', () => {
+    const now = performance.now();
+    if (t0 === undefined && receiver.stdout().includes('"event":"receiving"')) t0 = now;
+    if (t1 === undefined && receiver.stdout().includes('"event":"received"')) t1 = now;
+  });
+  const code = await exitCode(receiver, 600_000);
+  const totalMs = performance.now() - started;
+  const peakKiB = peak();
+  await exitCode(sender, 60_000).catch(() => sender.kill());
+  const got = statSync(path.join(out, path.basename(file)), { throwIfNoEntry: false })?.size;
+  rmSync(out, { recursive: true, force: true });
+  if (code !== 0 || got !== size || t0 === undefined || t1 === undefined) {
+    throw new Error(`transfer failed (exit ${code}, ${got} bytes): ${receiver.stderr()}${receiver.stdout().slice(-500)}`);
+  }
+  return { ms: t1 - t0, totalMs, peakKiB };
+}
+
+const helper = await startHelper();
+try {
+  const src = path.join(dir, 'src.bin');
+  await writeSparseFile(src, SIZE);
+  const tcpBefore = await tcpCopy(src, path.join(dir, 'tcp.bin'));
+  const run = await cliTransfer(helper, src, SIZE);
+  const tcpAfter = await tcpCopy(src, path.join(dir, 'tcp.bin'));
+  const tcp = (mbps(SIZE, tcpBefore) + mbps(SIZE, tcpAfter)) / 2;
+  const hushMbps = mbps(SIZE, run.ms);
+  console.log(`CLI→CLI ${SIZE / MiB} MiB: hush ${hushMbps.toFixed(1)} MB/s (${mbps(SIZE, run.totalMs).toFixed(1)} MB/s from start to exit, join included)`);
+  console.log(`  raw TCP copy on 127.0.0.1: ${mbps(SIZE, tcpBefore).toFixed(1)} before, ${mbps(SIZE, tcpAfter).toFixed(1)} after`);
+  console.log(`  ratio hush / raw TCP: ${(hushMbps / tcp).toFixed(2)}× (target ≥ 0.5×)`);
+  rmSync(src, { force: true });
+
+  const big = path.join(dir, 'big.bin');
+  await writeSparseFile(big, BIG);
+  const bigRun = await cliTransfer(helper, big, BIG);
+  rmSync(big, { force: true });
+  console.log(`receiving CLI peak RSS: ${(run.peakKiB / 1024).toFixed(1)} MiB for ${SIZE / MiB} MiB, ${(bigRun.peakKiB / 1024).toFixed(1)} MiB for ${BIG / MiB} MiB (${mbps(BIG, bigRun.ms).toFixed(1)} MB/s)`);
+  console.log(`  growth: ${((bigRun.peakKiB - run.peakKiB) / 1024).toFixed(1)} MiB`);
+  console.log(JSON.stringify({ bench: 'cli', size: SIZE, hushMbps, tcpMbps: tcp, ratio: hushMbps / tcp, peakSmallKiB: run.peakKiB, peakBigKiB: bigRun.peakKiB }));
+} finally {
+  await helper.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
