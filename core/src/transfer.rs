@@ -177,6 +177,30 @@ pub struct Resume {
     pub digest: [u8; 32],
 }
 
+/// SHA-256 over the first bytes of a file, fed in pieces: what a [`Resume`] carries, computed
+/// by the receiver over what it holds and by the sender over its own file.
+#[derive(Default, Clone)]
+pub struct PrefixDigest(sha2::Sha256);
+
+impl PrefixDigest {
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        use sha2::Digest;
+        self.0.finalize().into()
+    }
+}
+
+/// Bytes a resume after `records` whole records skips (`None` when a file of `size` bytes
+/// cannot resume there: it must still have at least its last record to send).
+pub fn resume_offset(records: u64, size: u64) -> Option<u64> {
+    let offset = records.checked_mul(u64::from(crate::stream::RECORD_SIZE))?;
+    (records > 0 && offset < size && size != crate::stream::UNKNOWN_SIZE).then_some(offset)
+}
+
 /// Tag of the sender's start frame ([`encode_start`]).
 const START_TAG: u8 = 0x53;
 /// Length of the start frame: tag and the first record's index.

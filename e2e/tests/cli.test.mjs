@@ -238,6 +238,42 @@ test('CLI with the browser: the browser lists it, files and chat both ways', { t
   }
 });
 
+test('browser to CLI: an interrupted download resumes from what the CLI holds', { timeout: TEST_MS }, async () => {
+  const src = tempDir('hush-cli-br-resume-');
+  try {
+    await scenario('cli-browser-resume', async (ctx) => {
+      const name = room();
+      const file = await writePatternFile(src.file('talk.webm.bin'), 48 * MiB + 4321);
+      const dst = src.file('in');
+      mkdirSync(dst);
+      const partial = path.join(dst, '.talk.webm.bin.hush-partial');
+      const alice = await ctx.peer('alice', undefined, { goto: false });
+      await joinByLink(alice.page, ctx.url, name);
+      await offerFiles(alice.page, [file.path]);
+      const first = hush(['receive', name, '--dir', dst], { helperUrl: ctx.url, name: 'phone' });
+      await waitFor(() => (statSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= 12 * MiB, {
+        timeout: 60_000,
+        interval: 20,
+        what: '12 MiB received',
+      });
+      first.kill();
+      await exitCode(first, 10_000);
+      const held = statSync(partial).size;
+      assert.ok(held < file.size, 'killed before the end');
+      const again = hush(['receive', name, '--dir', dst, '--json'], { helperUrl: ctx.url, name: 'phone' });
+      assert.equal(await exitCode(again, 120_000), EXIT.OK, again.stderr() + again.stdout());
+      const events = again.stdout().trim().split('\n').map((l) => JSON.parse(l));
+      const from = events.find((e) => e.event === 'receiving')?.resume_from;
+      assert.ok(from > 0 && from <= held, `continued after ${from} of the ${held} bytes held`);
+      assert.equal((await fileSha256(path.join(dst, 'talk.webm.bin'))).sha256, file.sha256, 'the resumed file matches');
+      console.log(`# browser→CLI resumed after ${(from / MiB).toFixed(1)} of ${(file.size / MiB).toFixed(1)} MiB`);
+    });
+  } finally {
+    killAll();
+    src.remove();
+  }
+});
+
 test('CLI errors: wrong room, empty room, no tracker, existing target', { timeout: TEST_MS }, async () => {
   const helper = await startHelper();
   const dir = tempDir('hush-cli-err-');

@@ -219,7 +219,7 @@ impl Driver {
                 id,
                 header,
                 resume,
-            } => self.start_upload(peer, id, header, resume.is_some()),
+            } => self.start_upload(peer, id, header, resume),
             FileOutput::StartDownload {
                 peer,
                 id,
@@ -263,15 +263,13 @@ impl Driver {
         }
     }
 
-    /// `asked_resume`: the receiver holds the start of the file and expects a start frame;
-    /// the page always sends from the start (it has no cheap way to hash a prefix of a
-    /// `File`), which is always safe.
+    /// `resume`: the receiver holds the start of the file (it expects a start frame).
     fn start_upload(
         &mut self,
         peer: PeerId,
         id: FileId,
         header: hush_core::stream::StreamHeader,
-        asked_resume: bool,
+        resume: Option<hush_core::transfer::Resume>,
     ) {
         let (Some(file), Some(root)) = (self.files.mine.get(&id).cloned(), &self.file_root) else {
             return self.room.handle_upload_ended(&peer, id, false);
@@ -302,12 +300,7 @@ impl Driver {
         );
         self.files.uploads.insert((peer, id), control);
         wasm_bindgen_futures::spawn_local(transfer::upload(
-            ch,
-            file,
-            plan,
-            record_key,
-            asked_resume,
-            report,
+            ch, file, plan, record_key, resume, report,
         ));
     }
 

@@ -19,9 +19,9 @@ use hush_core::ids::PeerId;
 use hush_core::seal::Key;
 use hush_core::stream::{StreamPlan, HEADER_LEN};
 use hush_core::transfer::{
-    encode_start, Feedback, FileId, Incoming, Rate, RecordToOpen, Stop, TransferError, Window,
-    HIGH_WATER_BYTES, LOW_WATER_BYTES, OPEN_AHEAD_RECORDS, READY_RESEND_MS, READ_SLICE_RECORDS,
-    WINDOW_RECORDS,
+    encode_start, resume_offset, Feedback, FileId, Incoming, PrefixDigest, Rate, RecordToOpen,
+    Resume, Stop, TransferError, Window, HIGH_WATER_BYTES, LOW_WATER_BYTES, OPEN_AHEAD_RECORDS,
+    READY_RESEND_MS, READ_SLICE_RECORDS, WINDOW_RECORDS,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -340,10 +340,10 @@ pub async fn upload(
     file: web_sys::File,
     plan: StreamPlan,
     key: Key,
-    asked_resume: bool,
+    resume: Option<Resume>,
     mut report: Reporter,
 ) {
-    let outcome = send_all(&mut ch, &file, &plan, &key, asked_resume, &mut report).await;
+    let outcome = send_all(&mut ch, &file, &plan, &key, resume, &mut report).await;
     let outcome = match outcome {
         Ok(()) => Outcome::Verified(None),
         Err(fail) => fail,
@@ -365,7 +365,7 @@ async fn send_all(
     file: &web_sys::File,
     plan: &StreamPlan,
     key: &Key,
-    asked_resume: bool,
+    resume: Option<Resume>,
     report: &mut Reporter,
 ) -> Result<(), Outcome> {
     let stop = report.control.stop.clone();
@@ -403,25 +403,44 @@ async fn send_all(
             receiver_closed()
         }
     };
-    if asked_resume {
-        // From the start: the receiver drops what it held.
-        ch.send(&encode_start(0)).map_err(|e| send_failed(ch, e))?;
+    let total = plan.header().total_size;
+    let slice_len = READ_SLICE_RECORDS * u64::from(plan.header().record_size);
+    // Asked to continue after records the receiver holds: only if this file still starts with
+    // the very same bytes (else from the start, and the receiver drops what it held).
+    let mut first = 0;
+    if let Some(r) = resume {
+        if let Some(skip) = resume_offset(r.records, total) {
+            let mut digest = PrefixDigest::default();
+            let mut hashing = Reader::new(file, skip, slice_len);
+            let mut left = skip;
+            while left > 0 {
+                let n = left.min(slice_len) as u32;
+                match hashing.take(n).await {
+                    Ok(Some(bytes)) => digest.update(&bytes.to_vec()),
+                    _ => break,
+                }
+                left -= u64::from(n);
+            }
+            if left == 0 && digest.finish() == r.digest {
+                first = r.records;
+            }
+        }
+        ch.send(&encode_start(first))
+            .map_err(|e| send_failed(ch, e))?;
     }
     ch.send(plan.header_bytes())
         .map_err(|e| send_failed(ch, e))?;
     report
         .dispatch
         .emit(report.upload_view(UploadState::Sending, 0));
-    let total = plan.header().total_size;
-    let mut reader = Reader::new(
-        file,
-        total,
-        READ_SLICE_RECORDS * u64::from(plan.header().record_size),
-    );
+    let skip = first * u64::from(plan.header().record_size);
+    let mut reader = Reader::new(file, total, slice_len);
+    reader.requested = skip;
+    window = Window::starting_at(first);
     // Records being sealed, oldest first, with their plaintext length.
     let mut sealing: VecDeque<(js_sys::Promise, u64)> = VecDeque::new();
-    let mut next = 0u64;
-    let mut offset = 0u64;
+    let mut next = first;
+    let mut offset = skip;
     loop {
         // Keep SEAL_AHEAD records sealing while earlier ones wait for room on the channel.
         while sealing.len() < SEAL_AHEAD {
