@@ -131,6 +131,7 @@ bench:
 	  exit 0; \
 	fi; \
 	$(MAKE) --no-print-directory build; \
+	cargo build --release -p hush-cli --example bare_channel; \
 	e2e/run.sh --bench "$${files[@]}"
 
 clean:

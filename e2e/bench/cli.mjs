@@ -6,6 +6,9 @@
 //      bytes in the same run (node: file → socket → file on 127.0.0.1, no crypto), run before
 //      and after; the ratio is to the mean of the two (target ≥ 0.5×). The time from starting
 //      the receiver to its exit (join included) is printed too.
+//      Beside them, the floor of the native stack itself: a bare webrtc-rs data channel between
+//      two peer connections on 127.0.0.1 (cli/examples/bare_channel.rs: the same settings, no
+//      crypto of ours, no disk), and Hush's ratio to it.
 //   2. Memory: the receiving CLI's peak RSS (VmHWM) for a 256 MiB and a 4 GiB file: it must not
 //      grow with the size of the file.
 //
@@ -17,7 +20,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { startHelper, token } from '../lib/harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { ROOT, startHelper, token } from '../lib/harness.mjs';
 import { exitCode, hush } from '../lib/cli.mjs';
 import { MiB, writeSparseFile } from '../lib/files.mjs';
 
@@ -88,18 +92,29 @@ async function cliTransfer(helper, file, size) {
   return { ms: t1 - t0, totalMs, peakKiB };
 }
 
+/** MB/s of a bare webrtc-rs data channel moving `size` bytes (the native stack's floor). */
+function bareChannel(size) {
+  const bin = path.join(ROOT, 'target', 'release', 'examples', 'bare_channel');
+  const out = execFileSync(bin, { env: { ...process.env, BARE_MIB: String(Math.round(size / MiB)) }, timeout: 600_000 });
+  return JSON.parse(out.toString().trim().split('\n').pop()).mbps;
+}
+
 const helper = await startHelper();
 try {
   const src = path.join(dir, 'src.bin');
   await writeSparseFile(src, SIZE);
   const tcpBefore = await tcpCopy(src, path.join(dir, 'tcp.bin'));
+  const bareBefore = bareChannel(SIZE);
   const run = await cliTransfer(helper, src, SIZE);
+  const bareAfter = bareChannel(SIZE);
   const tcpAfter = await tcpCopy(src, path.join(dir, 'tcp.bin'));
+  const bare = (bareBefore + bareAfter) / 2;
   const tcp = (mbps(SIZE, tcpBefore) + mbps(SIZE, tcpAfter)) / 2;
   const hushMbps = mbps(SIZE, run.ms);
   console.log(`CLI→CLI ${SIZE / MiB} MiB: hush ${hushMbps.toFixed(1)} MB/s (${mbps(SIZE, run.totalMs).toFixed(1)} MB/s from start to exit, join included)`);
   console.log(`  raw TCP copy on 127.0.0.1: ${mbps(SIZE, tcpBefore).toFixed(1)} before, ${mbps(SIZE, tcpAfter).toFixed(1)} after`);
   console.log(`  ratio hush / raw TCP: ${(hushMbps / tcp).toFixed(2)}× (target ≥ 0.5×)`);
+  console.log(`  bare webrtc-rs data channel (the native stack's floor): ${bareBefore.toFixed(1)} before, ${bareAfter.toFixed(1)} after; hush / bare: ${(hushMbps / bare).toFixed(2)}×`);
   rmSync(src, { force: true });
 
   const big = path.join(dir, 'big.bin');
@@ -108,7 +123,7 @@ try {
   rmSync(big, { force: true });
   console.log(`receiving CLI peak RSS: ${(run.peakKiB / 1024).toFixed(1)} MiB for ${SIZE / MiB} MiB, ${(bigRun.peakKiB / 1024).toFixed(1)} MiB for ${BIG / MiB} MiB (${mbps(BIG, bigRun.ms).toFixed(1)} MB/s)`);
   console.log(`  growth: ${((bigRun.peakKiB - run.peakKiB) / 1024).toFixed(1)} MiB`);
-  console.log(JSON.stringify({ bench: 'cli', size: SIZE, hushMbps, tcpMbps: tcp, ratio: hushMbps / tcp, peakSmallKiB: run.peakKiB, peakBigKiB: bigRun.peakKiB }));
+  console.log(JSON.stringify({ bench: 'cli', size: SIZE, hushMbps, tcpMbps: tcp, ratio: hushMbps / tcp, bareMbps: bare, ratioBare: hushMbps / bare, peakSmallKiB: run.peakKiB, peakBigKiB: bigRun.peakKiB }));
 } finally {
   await helper.stop();
   rmSync(dir, { recursive: true, force: true });
