@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { scenario, startHelper, token, waitFor, STEP_MS } from '../lib/harness.mjs';
 import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
 import { joinByLink, messageBox, peerItems, sendMessage, setName, waitForMessages } from '../lib/hush.mjs';
@@ -235,6 +236,52 @@ test('CLI with the browser: the browser lists it, files and chat both ways', { t
   } finally {
     killAll();
     src.remove();
+  }
+});
+
+test('CLI errors: the sender leaves mid-transfer, the disk fills up', { timeout: TEST_MS }, async (t) => {
+  const helper = await startHelper();
+  const src = tempDir('hush-cli-fail-src-');
+  const dst = tempDir('hush-cli-fail-dst-');
+  try {
+    const file = await writePatternFile(src.file('big.bin'), 80 * MiB);
+    const name = room();
+    // The sender is killed once a quarter has arrived: the receiver says so and exits 6,
+    // keeping what verified for a later resume.
+    const sender = hush(['send', name, file.path], { helperUrl: helper.url, name: 'leaver' });
+    const receiver = hush(['receive', name, '--dir', dst.dir], { helperUrl: helper.url });
+    const partial = path.join(dst.dir, '.big.bin.hush-partial');
+    await waitFor(() => (statSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= 20 * MiB, { timeout: 60_000, interval: 20, what: '20 MiB received' });
+    sender.kill();
+    assert.equal(await exitCode(receiver, 60_000), EXIT.TRANSFER, receiver.stderr());
+    assert.match(receiver.stderr(), /big\.bin: .*(left|interrupted)/);
+    assert.ok(!existsSync(path.join(dst.dir, 'big.bin')), 'no file under its name');
+
+    // A 4 MiB disk (a tmpfs inside the test namespace) and a 6 MiB file: exit 7.
+    const small = path.join(dst.dir, 'small-disk');
+    mkdirSync(small);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    } catch (e) {
+      t.skip(`cannot mount a tmpfs here (${e.message.split('\n')[0]}); run inside the e2e namespace`);
+      return;
+    }
+    try {
+      const six = await writePatternFile(src.file('six.bin'), 6 * MiB);
+      const room2 = room();
+      const s2 = hush(['send', room2, six.path], { helperUrl: helper.url, name: 'sender' });
+      const full = hush(['receive', room2, '--dir', small], { helperUrl: helper.url });
+      assert.equal(await exitCode(full, 60_000), EXIT.DISK_FULL, full.stderr());
+      assert.match(full.stderr(), /the disk is full/);
+      s2.kill();
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  } finally {
+    killAll();
+    src.remove();
+    dst.remove();
+    await helper.stop();
   }
 });
 
