@@ -2,6 +2,7 @@
 // lifetime, its stdout and stderr kept, killed when the test process ends.
 
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, withTimeout } from './harness.mjs';
@@ -43,6 +44,8 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
   let out = '';
   let err = '';
   const outChunks = [];
+  // Text split across chunks is decoded whole (a QR code is multi-byte UTF-8).
+  const outText = new StringDecoder('utf8');
   const waiters = new Set();
   const check = () => {
     for (const w of waiters) {
@@ -55,7 +58,7 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
   };
   child.stdout.on('data', (d) => {
     outChunks.push(d);
-    out += d.toString('latin1');
+    out += outText.write(d);
     check();
   });
   child.stderr.on('data', (d) => {

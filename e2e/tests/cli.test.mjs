@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { scenario, startHelper, token, waitFor, STEP_MS } from '../lib/harness.mjs';
 import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
-import { joinByLink, messageBox, peerItems, sendMessage, setName, waitForMessages } from '../lib/hush.mjs';
+import { GENERATED_ROOM, joinByLink, peerItems, sendMessage, setName, waitForMessages } from '../lib/hush.mjs';
 import {
   MiB,
   cardButton,
@@ -152,6 +152,20 @@ test('CLI to CLI: a download killed half-way resumes, and a changed file starts 
     dst.remove();
     await helper.stop();
   }
+});
+
+test('hush room new: a fresh name, its link and a QR code of it', { timeout: 30_000 }, async () => {
+  const made = hush(['room', 'new', '--app', 'http://192.168.1.10:8080/']);
+  assert.equal(await exitCode(made, 10_000), EXIT.OK, made.stderr());
+  const [name, link, ...qr] = made.stdout().split('\n');
+  assert.match(name, GENERATED_ROOM);
+  assert.equal(link, `http://192.168.1.10:8080/#/r/${name}`);
+  assert.ok(qr.filter((l) => /[█▀▄]/.test(l)).length >= 10, 'a QR code drawn in the terminal');
+  const again = hush(['room', 'new', '--json']);
+  assert.equal(await exitCode(again, 10_000), EXIT.OK);
+  const ev = JSON.parse(again.stdout());
+  assert.match(ev.name, GENERATED_ROOM);
+  assert.notEqual(ev.name, name, 'every name is fresh');
 });
 
 test('CLI chat: lines go both ways and end of input leaves', { timeout: TEST_MS }, async () => {
