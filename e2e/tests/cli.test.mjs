@@ -299,6 +299,49 @@ test('CLI errors: the sender leaves mid-transfer, the disk fills up', { timeout:
   }
 });
 
+test('CLI to browser: a folder lands in the folder the browser chose, tree and all', { timeout: TEST_MS }, async () => {
+  const src = tempDir('hush-cli-folder-');
+  try {
+    await scenario('cli-browser-folder', async (ctx) => {
+      const name = room();
+      const tree = src.file('notes');
+      mkdirSync(path.join(tree, 'week 1', 'day'), { recursive: true });
+      const files = {
+        'notes/a.txt': 'alpha\n',
+        'notes/week 1/b.md': '# bee\n'.repeat(50),
+        'notes/week 1/day/c.bin': 'c'.repeat(70_000),
+      };
+      for (const [rel, body] of Object.entries(files)) writeFileSync(path.join(src.dir, rel), body);
+      const sender = hush(['send', name, tree, '--once'], { helperUrl: ctx.url, name: 'cli folder' });
+      const alice = await ctx.peer('alice', undefined, { goto: false });
+      // The folder dialog, answered with a folder of the page's private file system.
+      await alice.context.addInitScript(`window.showDirectoryPicker = async () =>
+        (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });`);
+      await joinByLink(alice.page, ctx.url, name);
+      for (const rel of Object.keys(files)) {
+        await waitForCardState(alice.page, rel, 'offered');
+        await cardButton(alice.page, rel, 'Download').click();
+        await waitForCardState(alice.page, rel, 'verified', { timeout: 60_000 });
+      }
+      const saved = await alice.page.evaluate(async (paths) => {
+        const out = {};
+        for (const p of paths) {
+          let dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked');
+          const parts = p.split('/');
+          for (const d of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(d);
+          out[p] = await (await (await dir.getFileHandle(parts.at(-1))).getFile()).text();
+        }
+        return out;
+      }, Object.keys(files));
+      assert.deepEqual(saved, files, 'every file in its place in the chosen folder');
+      assert.equal(await exitCode(sender, 30_000), EXIT.OK);
+    });
+  } finally {
+    killAll();
+    src.remove();
+  }
+});
+
 test('browser to CLI: an interrupted download resumes from what the CLI holds', { timeout: TEST_MS }, async () => {
   const src = tempDir('hush-cli-br-resume-');
   try {

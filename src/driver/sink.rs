@@ -1,7 +1,9 @@
 //! Where a received file's plaintext goes, as it arrives:
 //! - `Memory`: a `Blob` for inline media and view-once files (both size-capped);
 //! - `Disk`: the File System Access API (`showSaveFilePicker`), which writes to a temporary
-//!   file and replaces the target only on `close()`, so an aborted transfer leaves nothing;
+//!   file and replaces the target only on `close()`, so an aborted transfer leaves nothing; a
+//!   file from a folder (its name is a relative path) goes into a folder chosen once per page
+//!   with `showDirectoryPicker`, its subfolders recreated;
 //! - `Download`: a download streamed through our own service worker (`public/sw.js`) where
 //!   that API is missing; aborting it makes the browser drop the partial download.
 //!
@@ -108,6 +110,90 @@ pub fn register_service_worker() {
     let _ = sw.register(SERVICE_WORKER);
 }
 
+fn has_dir_picker() -> bool {
+    web_sys::window().is_some_and(|w| get(&w, "showDirectoryPicker").is_function())
+}
+
+thread_local! {
+    /// The folder files from a folder are saved into, chosen once per page.
+    static FOLDER: std::cell::RefCell<Option<JsValue>> = const { std::cell::RefCell::new(None) };
+}
+
+fn call1(
+    obj: &JsValue,
+    method: &str,
+    a: &JsValue,
+    b: &JsValue,
+) -> Result<js_sys::Promise, JsError> {
+    let f: js_sys::Function = get(obj, method)
+        .dyn_into()
+        .map_err(|_| JsError(format!("{method} is not available")))?;
+    Ok(f.call2(obj, a, b)?.dyn_into::<js_sys::Promise>()?)
+}
+
+fn is_abort(e: &JsError) -> bool {
+    e.0.contains("abort") || e.0.contains("Abort")
+}
+
+/// A file of a folder (`path` is a sanitized relative path): into the chosen folder, its
+/// subfolders created. `Ok(None)` when the user dismissed the folder dialog. A file already
+/// there is never replaced.
+async fn open_in_folder(path: &str) -> Result<Option<Target>, JsError> {
+    let w = web_sys::window().ok_or_else(|| JsError("no window".into()))?;
+    let folder = match FOLDER.with(|f| f.borrow().clone()) {
+        Some(d) => d,
+        None => {
+            let picker: js_sys::Function = get(&w, "showDirectoryPicker").dyn_into()?;
+            let opts = js_sys::Object::new();
+            js_sys::Reflect::set(&opts, &"mode".into(), &"readwrite".into())?;
+            let d = match picker.call1(&w, &opts) {
+                Ok(p) => match await_promise(p.dyn_into()?).await {
+                    Ok(d) => d,
+                    Err(e) if is_abort(&e) => return Ok(None),
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e.into()),
+            };
+            FOLDER.with(|f| *f.borrow_mut() = Some(d.clone()));
+            d
+        }
+    };
+    let (file, dirs) = {
+        let parts: Vec<&str> = path.split('/').collect();
+        let Some((file, dirs)) = parts.split_last() else {
+            return Err(JsError("empty file name".into()));
+        };
+        (
+            file.to_string(),
+            dirs.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let create = js_sys::Object::new();
+    js_sys::Reflect::set(&create, &"create".into(), &true.into())?;
+    let mut dir = folder;
+    for d in &dirs {
+        dir = await_promise(call1(&dir, "getDirectoryHandle", &d.into(), &create)?).await?;
+    }
+    let none = js_sys::Object::new();
+    if await_promise(call1(&dir, "getFileHandle", &file.as_str().into(), &none)?)
+        .await
+        .is_ok()
+    {
+        return Err(JsError(format!(
+            "{path} already exists in the chosen folder"
+        )));
+    }
+    let handle = await_promise(call1(
+        &dir,
+        "getFileHandle",
+        &file.as_str().into(),
+        &create,
+    )?)
+    .await?;
+    let writable = await_promise(call0(&handle, "createWritable")?).await?;
+    Ok(Some(Target::Fs { writable, handle }))
+}
+
 fn has_save_picker() -> bool {
     web_sys::window().is_some_and(|w| get(&w, "showSaveFilePicker").is_function())
 }
@@ -121,9 +207,17 @@ impl Sink {
         size: u64,
         mime: &str,
     ) -> Result<Option<Sink>, JsError> {
-        // A file from a folder is shown with its path; it is saved under its own name.
+        // A file from a folder is shown with its path; it goes into a chosen folder where the
+        // browser can, else it is saved under its own name.
+        let path = name;
         let name = hush_core::filename::base_name(name);
         let to = match kind {
+            SinkKind::Disk if path.contains('/') && has_dir_picker() => {
+                match open_in_folder(path).await? {
+                    Some(to) => to,
+                    None => return Ok(None),
+                }
+            }
             SinkKind::Memory => Target::Memory {
                 parts: js_sys::Array::new(),
                 mime: mime.to_owned(),
