@@ -9,6 +9,10 @@
 //      Beside them, the floor of the native stack itself: a bare webrtc-rs data channel between
 //      two peer connections on 127.0.0.1 (cli/examples/bare_channel.rs: the same settings, no
 //      crypto of ours, no disk), and Hush's ratio to it.
+//   3. With browsers (BENCH_CLI_BROWSER_MIB, 128 MiB, each browser freshly launched, saving to
+//      its private file system): browser → browser, CLI → browser and browser → CLI in the same
+//      run, each timed from the click on "Download" (or the CLI's "receiving") to the file
+//      verified on disk.
 //   2. Memory: the receiving CLI's peak RSS (VmHWM) for a 256 MiB and a 4 GiB file: it must not
 //      grow with the size of the file.
 //
@@ -21,12 +25,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execFileSync } from 'node:child_process';
-import { ROOT, startHelper, token } from '../lib/harness.mjs';
+import { ROOT, closeBrowser, launchBrowser, newPeer, startHelper, token } from '../lib/harness.mjs';
+import { joinByLink } from '../lib/hush.mjs';
+import { cardButton, offerFiles, useSavePath, waitForCardState } from '../lib/files.mjs';
 import { exitCode, hush } from '../lib/cli.mjs';
 import { MiB, writeSparseFile } from '../lib/files.mjs';
 
 const SIZE = Number(process.env.BENCH_CLI_MIB ?? 256) * MiB;
 const BIG = Number(process.env.BENCH_CLI_BIG_MIB ?? 4096) * MiB;
+const BROWSER_SIZE = Number(process.env.BENCH_CLI_BROWSER_MIB ?? 128) * MiB;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-cli-'));
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 
@@ -123,6 +130,68 @@ try {
   rmSync(big, { force: true });
   console.log(`receiving CLI peak RSS: ${(run.peakKiB / 1024).toFixed(1)} MiB for ${SIZE / MiB} MiB, ${(bigRun.peakKiB / 1024).toFixed(1)} MiB for ${BIG / MiB} MiB (${mbps(BIG, bigRun.ms).toFixed(1)} MB/s)`);
   console.log(`  growth: ${((bigRun.peakKiB - run.peakKiB) / 1024).toFixed(1)} MiB`);
+  // 3. With browsers, each freshly launched.
+  const file = path.join(dir, 'browser.bin');
+  await writeSparseFile(file, BROWSER_SIZE);
+  const fresh = async (label) => {
+    const browser = await launchBrowser();
+    const peer = await newPeer(browser, undefined, { label, goto: false });
+    await useSavePath(peer.context, 'opfs');
+    return { browser, peer };
+  };
+  /** A browser downloads `name` offered in `room`: ms from the click to verified. */
+  const browserGets = async (peer, name) => {
+    await waitForCardState(peer.page, name, 'offered', { timeout: 60_000 });
+    const t0 = performance.now();
+    await cardButton(peer.page, name, 'Download').click();
+    await waitForCardState(peer.page, name, 'verified', { timeout: 600_000, interval: 20 });
+    return performance.now() - t0;
+  };
+  const figures = {};
+  {
+    const room = `bench b2b ${token(6)}`;
+    const a = await fresh('alice');
+    const b = await fresh('bob');
+    await joinByLink(a.peer.page, helper.url, room);
+    await joinByLink(b.peer.page, helper.url, room);
+    await offerFiles(a.peer.page, [file]);
+    figures.b2b = mbps(BROWSER_SIZE, await browserGets(b.peer, 'browser.bin'));
+    await closeBrowser(a.browser);
+    await closeBrowser(b.browser);
+  }
+  {
+    const room = `bench c2b ${token(6)}`;
+    const sender = hush(['send', room, file], { helperUrl: helper.url, name: 'bench cli' });
+    const b = await fresh('bob');
+    await joinByLink(b.peer.page, helper.url, room);
+    figures.c2b = mbps(BROWSER_SIZE, await browserGets(b.peer, 'browser.bin'));
+    sender.kill();
+    await closeBrowser(b.browser);
+  }
+  {
+    const room = `bench b2c ${token(6)}`;
+    const a = await fresh('alice');
+    await joinByLink(a.peer.page, helper.url, room);
+    await offerFiles(a.peer.page, [file]);
+    const out = path.join(dir, 'from-browser');
+    const receiver = hush(['receive', room, '--dir', out, '--json'], { helperUrl: helper.url, name: 'bench cli' });
+    let t0;
+    let t1;
+    receiver.child.stdout.on('data', () => {
+      const now = performance.now();
+      if (t0 === undefined && receiver.stdout().includes('"event":"receiving"')) t0 = now;
+      if (t1 === undefined && receiver.stdout().includes('"event":"received"')) t1 = now;
+    });
+    const code = await exitCode(receiver, 600_000);
+    if (code !== 0 || t0 === undefined || t1 === undefined) throw new Error(`browser → CLI failed: ${receiver.stderr()}`);
+    figures.b2c = mbps(BROWSER_SIZE, t1 - t0);
+    rmSync(out, { recursive: true, force: true });
+    await closeBrowser(a.browser);
+  }
+  rmSync(file, { force: true });
+  console.log(`with browsers, ${BROWSER_SIZE / MiB} MiB: browser → browser ${figures.b2b.toFixed(1)} MB/s; CLI → browser ${figures.c2b.toFixed(1)} MB/s (${(figures.c2b / figures.b2b).toFixed(2)}×); browser → CLI ${figures.b2c.toFixed(1)} MB/s (${(figures.b2c / figures.b2b).toFixed(2)}×)`);
+  console.log(JSON.stringify({ bench: 'cli-browser', size: BROWSER_SIZE, ...figures }));
+
   console.log(JSON.stringify({ bench: 'cli', size: SIZE, hushMbps, tcpMbps: tcp, ratio: hushMbps / tcp, bareMbps: bare, ratioBare: hushMbps / bare, peakSmallKiB: run.peakKiB, peakBigKiB: bigRun.peakKiB }));
 } finally {
   await helper.stop();

@@ -67,6 +67,13 @@ pub const LEVEL_POLL_MS: u64 = 500;
 /// While a tracker waits to reconnect, the engine wakes this often so the countdown shown
 /// to the user stays true.
 pub const STATUS_REFRESH_MS: u64 = 1_000;
+/// Our hello is repeated this often on a new connection until the peer's arrives. A WebRTC
+/// stack can drop a message that arrives in the instant its association comes up (webrtc-rs
+/// does, before it has mapped a pre-negotiated channel's stream), so nothing else is sent on a
+/// connection until the peer has spoken: then its side is certainly reading.
+pub const HELLO_RESEND_MS: u64 = 250;
+/// A connection whose peer has not said hello this long after it opened is closed.
+pub const HELLO_TIMEOUT_MS: u64 = 10_000;
 /// Frames from one peer a shell may hold posted and not yet handled. A peer that gets this
 /// far ahead is flooding: the shell says so ([`Room::handle_flooded`]) and the peer is banned
 /// rather than letting memory grow.
@@ -235,6 +242,9 @@ struct Conn {
     /// The negotiation this connection carries; `None` while our offer is unanswered.
     mesh: Option<mesh::ConnId>,
     open: bool,
+    /// When our hello goes out again (until the peer's arrives), and when the connection
+    /// opened.
+    hello: Option<(u64, u64)>,
     /// From the peer's hello; the peer is listed once it is known.
     name: Option<String>,
     bad_frames: u32,
@@ -249,6 +259,7 @@ impl Conn {
             offer_id,
             mesh: None,
             open: false,
+            hello: None,
             name: None,
             bad_frames: 0,
             media: MediaFlags::default(),
@@ -460,6 +471,11 @@ impl Room {
                 }
             }
         }
+        for c in self.conns.values() {
+            if let (true, Some((t, _))) = (c.open, c.hello) {
+                min(Some(t));
+            }
+        }
         min(self.files.next_timeout());
         at
     }
@@ -491,6 +507,7 @@ impl Room {
             }
         }
         self.resend_answers(now);
+        self.resend_hellos(now);
         for i in 0..self.trackers.len() {
             if self.trackers[i].silent(now) {
                 // Accepted our socket, never answered: down, as far as this room goes.
@@ -614,13 +631,23 @@ impl Room {
             return;
         }
         c.open = true;
-        let Some(peer) = c.peer().cloned() else {
+        if c.peer().is_none() {
             return;
-        };
+        }
+        // Only our hello until the peer speaks (see HELLO_RESEND_MS).
+        c.hello = Some((now.saturating_add(HELLO_RESEND_MS), now));
+        self.send_hello(h);
+    }
+
+    fn send_hello(&mut self, h: ConnHandle) {
         let hello = PeerMessage::Hello {
             name: self.name.clone(),
         };
         self.send_to(h, &hello);
+    }
+
+    /// The peer's first hello: its side is reading, so everything else may follow.
+    fn greet(&mut self, h: ConnHandle, peer: PeerId) {
         self.send_offers_to(h);
         // A late joiner gets the media already flowing: labels and state, then (from the
         // shell, on `Opened`) the tracks.
@@ -630,6 +657,32 @@ impl Room {
             self.send_to(h, &media_state(self.media.1));
         }
         self.event(Event::Opened { peer, conn: h });
+    }
+
+    /// Repeats our hello where the peer's has not arrived; gives up on a silent one.
+    fn resend_hellos(&mut self, now: u64) {
+        let due: Vec<(ConnHandle, bool)> = self
+            .conns
+            .iter()
+            .filter_map(|(h, c)| match c.hello {
+                Some((at, opened)) if c.open && now >= at => {
+                    Some((*h, now.saturating_sub(opened) >= HELLO_TIMEOUT_MS))
+                }
+                _ => None,
+            })
+            .collect();
+        for (h, expired) in due {
+            if expired {
+                self.close_conn(h, Some("never said hello".to_owned()));
+                continue;
+            }
+            if let Some(c) = self.conns.get_mut(&h) {
+                if let Some((at, _)) = &mut c.hello {
+                    *at = now.saturating_add(HELLO_RESEND_MS);
+                }
+            }
+            self.send_hello(h);
+        }
     }
 
     /// `conn` closed (channel closed, ICE failed) or the shell could not set it up.
@@ -815,18 +868,33 @@ impl Room {
 
     fn on_message(&mut self, h: ConnHandle, peer: PeerId, msg: PeerMessage, now: u64) {
         match msg {
-            PeerMessage::Hello { name } | PeerMessage::SetName { name } => {
+            PeerMessage::Hello { name } => {
                 let name = wire::sanitize_name(&name, "Guest");
                 let Some(c) = self.conns.get_mut(&h) else {
                     return;
                 };
-                let first = c.name.is_none();
-                c.name = Some(name.clone());
-                if first {
-                    self.event(Event::PeerUp { peer, name });
-                } else {
-                    self.event(Event::PeerName { peer, name });
+                if c.name.is_some() {
+                    // The peer repeats its hello: it has not heard ours.
+                    return self.send_hello(h);
                 }
+                c.name = Some(name.clone());
+                c.hello = None;
+                self.event(Event::PeerUp {
+                    peer: peer.clone(),
+                    name,
+                });
+                self.greet(h, peer);
+            }
+            PeerMessage::SetName { name } => {
+                let name = wire::sanitize_name(&name, "Guest");
+                let Some(c) = self.conns.get_mut(&h) else {
+                    return;
+                };
+                if c.name.is_none() {
+                    return;
+                }
+                c.name = Some(name.clone());
+                self.event(Event::PeerName { peer, name });
             }
             PeerMessage::Chat {
                 id,
@@ -892,11 +960,13 @@ impl Room {
         self.push(Output::Send { conn: h, frame });
     }
 
+    /// To every open connection whose peer said hello (heartbeats to every open one).
     fn broadcast(&mut self, msg: &PeerMessage) {
+        let ping = matches!(msg, PeerMessage::Ping { .. });
         let open: Vec<ConnHandle> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.open)
+            .filter(|(_, c)| c.open && (ping || c.name.is_some()))
             .map(|(h, _)| *h)
             .collect();
         for h in open {

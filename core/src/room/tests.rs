@@ -51,6 +51,14 @@ fn forward_offer(a: &Announce, i: usize) -> String {
 
 /// A and B connected: (a, b, a's handle for b, b's handle for a).
 fn pair() -> (Room, Room, ConnHandle, ConnHandle) {
+    let (mut a, mut b, ha, hb) = open_pair();
+    deliver(&mut a, ha, &mut b, hb, 60);
+    deliver(&mut b, hb, &mut a, ha, 60);
+    (a, b, ha, hb)
+}
+
+/// Two engines whose connection just opened on both sides, nothing delivered yet.
+fn open_pair() -> (Room, Room, ConnHandle, ConnHandle) {
     let (mut a, mut b) = (room(1), room(2));
     let ann = announce_of(&mut a, 10);
     drain(&mut b);
@@ -91,9 +99,46 @@ fn pair() -> (Room, Room, ConnHandle, ConnHandle) {
         .expect("a applies the answer");
     a.handle_channel_open(ha, 50);
     b.handle_channel_open(hb, 50);
-    deliver(&mut a, ha, &mut b, hb, 60);
-    deliver(&mut b, hb, &mut a, ha, 60);
     (a, b, ha, hb)
+}
+
+/// Invariant: a hello lost as the connection comes up is repeated, a peer that hears a repeat
+/// answers with its own, and nothing but the hello is sent before the peer has spoken.
+#[test]
+fn a_lost_hello_is_repeated_until_both_sides_know_each_other() {
+    let (mut a, mut b, ha, hb) = open_pair();
+    // a's hello is lost; before the peer speaks, a sent nothing else.
+    let lost: Vec<Output> = drain(&mut a);
+    assert_eq!(
+        lost.iter()
+            .filter(|o| matches!(o, Output::Send { .. }))
+            .count(),
+        1,
+        "only the hello: {lost:?}"
+    );
+    // b's hello reaches a: a lists b, and stops repeating.
+    let outs = deliver(&mut b, hb, &mut a, ha, 60);
+    assert!(!events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { .. })));
+    let a_out = drain(&mut a);
+    assert!(events(&a_out)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { .. })));
+    // b has not heard a: it repeats; a answers the repeat; b lists a.
+    b.handle_timeout(50 + HELLO_RESEND_MS);
+    deliver(&mut b, hb, &mut a, ha, 50 + HELLO_RESEND_MS);
+    let b_out = deliver(&mut a, ha, &mut b, hb, 50 + HELLO_RESEND_MS);
+    let mut b_out = b_out;
+    b_out.extend(drain(&mut b));
+    assert!(events(&b_out)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { .. })));
+    // Both know each other: no more hellos.
+    assert_eq!(
+        a.poll_timeout().map(|t| t > 50 + 2 * HELLO_RESEND_MS),
+        Some(true)
+    );
 }
 
 /// Hands every frame `from` sends on `fh` to `to` on `th`; returns the other outputs.
