@@ -211,10 +211,16 @@ export async function waitForTransferItem(page, name, peerName, re, timeout = CO
 // ---------------------------------------------------------------------------------------------
 // Save paths (init scripts)
 
-/** Forces the service-worker download path: no File System Access save picker. */
+/**
+ * Forces the service-worker download path: no File System Access save picker, and no folder
+ * picker either (a file shown with a path is then saved under its own name, as in browsers
+ * without showDirectoryPicker; the folder path has its own test with a stubbed picker).
+ */
 export const SAVE_SW_SCRIPT = `(() => {
-  delete window.showSaveFilePicker;
-  try { delete Window.prototype.showSaveFilePicker; } catch {}
+  for (const name of ['showSaveFilePicker', 'showDirectoryPicker']) {
+    delete window[name];
+    try { delete Window.prototype[name]; } catch {}
+  }
 })();`;
 
 /**
@@ -225,6 +231,9 @@ export const SAVE_SW_SCRIPT = `(() => {
  */
 export const SAVE_OPFS_SCRIPT = `(() => {
   if (window.__savedFiles) return;
+  // Every file through the save picker, one at a time (see SAVE_SW_SCRIPT).
+  delete window.showDirectoryPicker;
+  try { delete Window.prototype.showDirectoryPicker; } catch {}
   const saved = (window.__savedFiles = []);
   const picker = async function showSaveFilePicker(options = {}) {
     const rec = { suggestedName: options?.suggestedName ?? null, opfsName: 'hush-save-' + saved.length,

@@ -320,15 +320,20 @@ test('CLI to browser: a folder lands in the folder the browser chose, tree and a
       for (const [rel, body] of Object.entries(files)) writeFileSync(path.join(src.dir, rel), body);
       const sender = hush(['send', name, tree, '--once'], { helperUrl: ctx.url, name: 'cli folder' });
       const alice = await ctx.peer('alice', undefined, { goto: false });
-      // The folder dialog, answered with a folder of the page's private file system.
-      await alice.context.addInitScript(`window.showDirectoryPicker = async () =>
-        (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });`);
+      // The folder dialog, answered with a folder of the page's private file system; it
+      // counts how often it was opened.
+      await alice.context.addInitScript(`window.__pickerCalls = 0;
+        window.showDirectoryPicker = async () => {
+          window.__pickerCalls++;
+          await new Promise((r) => setTimeout(r, 300));
+          return (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+        };`);
       await joinByLink(alice.page, ctx.url, name);
-      for (const rel of Object.keys(files)) {
-        await waitForCardState(alice.page, rel, 'offered');
-        await cardButton(alice.page, rel, 'Download').click();
-        await waitForCardState(alice.page, rel, 'verified', { timeout: 60_000 });
-      }
+      // Every file at once: the downloads share one folder dialog.
+      for (const rel of Object.keys(files)) await waitForCardState(alice.page, rel, 'offered');
+      for (const rel of Object.keys(files)) await cardButton(alice.page, rel, 'Download').click();
+      for (const rel of Object.keys(files)) await waitForCardState(alice.page, rel, 'verified', { timeout: 60_000 });
+      assert.equal(await alice.page.evaluate(() => window.__pickerCalls), 1, 'one folder dialog for the whole folder');
       const saved = await alice.page.evaluate(async (paths) => {
         const out = {};
         for (const p of paths) {

@@ -115,8 +115,9 @@ fn has_dir_picker() -> bool {
 }
 
 thread_local! {
-    /// The folder files from a folder are saved into, chosen once per page.
-    static FOLDER: std::cell::RefCell<Option<JsValue>> = const { std::cell::RefCell::new(None) };
+    /// The folder files from a folder are saved into, chosen once per page: the picker's
+    /// promise, so downloads that start together share one dialog instead of opening one each.
+    static FOLDER: std::cell::RefCell<Option<js_sys::Promise>> = const { std::cell::RefCell::new(None) };
 }
 
 fn call1(
@@ -140,22 +141,23 @@ fn is_abort(e: &JsError) -> bool {
 /// there is never replaced.
 async fn open_in_folder(path: &str) -> Result<Option<Target>, JsError> {
     let w = web_sys::window().ok_or_else(|| JsError("no window".into()))?;
-    let folder = match FOLDER.with(|f| f.borrow().clone()) {
-        Some(d) => d,
+    let chosen = match FOLDER.with(|f| f.borrow().clone()) {
+        Some(p) => p,
         None => {
             let picker: js_sys::Function = get(&w, "showDirectoryPicker").dyn_into()?;
             let opts = js_sys::Object::new();
             js_sys::Reflect::set(&opts, &"mode".into(), &"readwrite".into())?;
-            let d = match picker.call1(&w, &opts) {
-                Ok(p) => match await_promise(p.dyn_into()?).await {
-                    Ok(d) => d,
-                    Err(e) if is_abort(&e) => return Ok(None),
-                    Err(e) => return Err(e),
-                },
-                Err(e) => return Err(e.into()),
-            };
-            FOLDER.with(|f| *f.borrow_mut() = Some(d.clone()));
-            d
+            let p: js_sys::Promise = picker.call1(&w, &opts)?.dyn_into()?;
+            FOLDER.with(|f| *f.borrow_mut() = Some(p.clone()));
+            p
+        }
+    };
+    let folder = match await_promise(chosen).await {
+        Ok(d) => d,
+        Err(e) => {
+            // Dismissed or refused: the next download asks again.
+            FOLDER.with(|f| *f.borrow_mut() = None);
+            return if is_abort(&e) { Ok(None) } else { Err(e) };
         }
     };
     let (file, dirs) = {

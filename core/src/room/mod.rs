@@ -247,6 +247,9 @@ struct Conn {
     hello: Option<(u64, u64)>,
     /// From the peer's hello; the peer is listed once it is known.
     name: Option<String>,
+    /// The name our last hello on this connection carried: a rename before the peer has
+    /// spoken is only told in the hello, so greeting tells a newer one.
+    hello_name: String,
     bad_frames: u32,
     media: MediaFlags,
     speaking: bool,
@@ -261,6 +264,7 @@ impl Conn {
             open: false,
             hello: None,
             name: None,
+            hello_name: String::new(),
             bad_frames: 0,
             media: MediaFlags::default(),
             speaking: false,
@@ -640,6 +644,10 @@ impl Room {
     }
 
     fn send_hello(&mut self, h: ConnHandle) {
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        c.hello_name.clone_from(&self.name);
         let hello = PeerMessage::Hello {
             name: self.name.clone(),
         };
@@ -648,6 +656,10 @@ impl Room {
 
     /// The peer's first hello: its side is reading, so everything else may follow.
     fn greet(&mut self, h: ConnHandle, peer: PeerId) {
+        if self.conns.get(&h).is_some_and(|c| c.hello_name != self.name) {
+            let name = self.name.clone();
+            self.send_to(h, &PeerMessage::SetName { name });
+        }
         self.send_offers_to(h);
         // A late joiner gets the media already flowing: labels and state, then (from the
         // shell, on `Opened`) the tracks.

@@ -141,6 +141,29 @@ fn a_lost_hello_is_repeated_until_both_sides_know_each_other() {
     );
 }
 
+/// Invariant: a rename made after our hello went out but before the peer's arrived still
+/// reaches the peer (it is told when we greet it).
+#[test]
+fn a_rename_before_the_peer_speaks_reaches_it() {
+    let (mut a, mut b, ha, hb) = open_pair();
+    // a's hello reaches b, which lists a under its first name.
+    deliver(&mut a, ha, &mut b, hb, 60);
+    assert!(events(&drain(&mut b))
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { name, .. } if name == "peer 1")));
+    // a renames before it has heard b: only greeted peers get broadcasts.
+    a.set_name("Mallory");
+    // b's hello reaches a; a greets b, telling the new name.
+    deliver(&mut b, hb, &mut a, ha, 70);
+    deliver(&mut a, ha, &mut b, hb, 80);
+    assert!(
+        events(&drain(&mut b))
+            .iter()
+            .any(|e| matches!(e, Event::PeerName { name, .. } if name == "Mallory")),
+        "b learns the new name"
+    );
+}
+
 /// Hands every frame `from` sends on `fh` to `to` on `th`; returns the other outputs.
 fn deliver(
     from: &mut Room,
