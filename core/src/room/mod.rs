@@ -656,7 +656,11 @@ impl Room {
 
     /// The peer's first hello: its side is reading, so everything else may follow.
     fn greet(&mut self, h: ConnHandle, peer: PeerId) {
-        if self.conns.get(&h).is_some_and(|c| c.hello_name != self.name) {
+        if self
+            .conns
+            .get(&h)
+            .is_some_and(|c| c.hello_name != self.name)
+        {
             let name = self.name.clone();
             self.send_to(h, &PeerMessage::SetName { name });
         }
@@ -885,8 +889,16 @@ impl Room {
                 let Some(c) = self.conns.get_mut(&h) else {
                     return;
                 };
-                if c.name.is_some() {
-                    // The peer repeats its hello: it has not heard ours.
+                if let Some(known) = &c.name {
+                    // The peer repeats its hello: it has not heard ours. It may have been
+                    // renamed since its first one.
+                    if *known != name {
+                        c.name = Some(name.clone());
+                        self.event(Event::PeerName {
+                            peer: peer.clone(),
+                            name,
+                        });
+                    }
                     return self.send_hello(h);
                 }
                 c.name = Some(name.clone());

@@ -142,26 +142,47 @@ fn a_lost_hello_is_repeated_until_both_sides_know_each_other() {
 }
 
 /// Invariant: a rename made after our hello went out but before the peer's arrived still
-/// reaches the peer (it is told when we greet it).
+/// reaches the peer, whichever hello then arrives first: ours repeated (it carries the new
+/// name) or the peer's (greeting it tells the new name).
 #[test]
 fn a_rename_before_the_peer_speaks_reaches_it() {
-    let (mut a, mut b, ha, hb) = open_pair();
-    // a's hello reaches b, which lists a under its first name.
-    deliver(&mut a, ha, &mut b, hb, 60);
-    assert!(events(&drain(&mut b))
-        .iter()
-        .any(|e| matches!(e, Event::PeerUp { name, .. } if name == "peer 1")));
-    // a renames before it has heard b: only greeted peers get broadcasts.
-    a.set_name("Mallory");
-    // b's hello reaches a; a greets b, telling the new name.
-    deliver(&mut b, hb, &mut a, ha, 70);
-    deliver(&mut a, ha, &mut b, hb, 80);
-    assert!(
-        events(&drain(&mut b))
+    fn renamed(got: &[Output]) -> bool {
+        events(got)
             .iter()
-            .any(|e| matches!(e, Event::PeerName { name, .. } if name == "Mallory")),
-        "b learns the new name"
-    );
+            .any(|e| matches!(e, Event::PeerName { name, .. } if name == "Mallory"))
+    }
+    for ours_repeated_first in [true, false] {
+        let (mut a, mut b, ha, hb) = open_pair();
+        // a's hello reaches b, which lists a under its first name; b's hello is held back.
+        deliver(&mut a, ha, &mut b, hb, 60);
+        let up = drain(&mut b);
+        assert!(
+            events(&up)
+                .iter()
+                .any(|e| matches!(e, Event::PeerUp { name, .. } if name == "peer 1")),
+            "{up:?}"
+        );
+        // a renames before it has heard b: broadcasts skip peers that have not spoken.
+        a.set_name("Mallory");
+        let mut got = Vec::new();
+        if ours_repeated_first {
+            a.handle_timeout(50 + HELLO_RESEND_MS);
+            deliver(&mut a, ha, &mut b, hb, 60 + HELLO_RESEND_MS);
+            got.extend(drain(&mut b));
+        } else {
+            // b's hello was only late: it reaches a now, and a greets b.
+            for o in &up {
+                if let Output::Send { conn, frame } = o {
+                    if *conn == hb {
+                        a.handle_frame(ha, frame, 70);
+                    }
+                }
+            }
+            deliver(&mut a, ha, &mut b, hb, 80);
+            got.extend(drain(&mut b));
+        }
+        assert!(renamed(&got), "b learns the new name: {got:?}");
+    }
 }
 
 /// Hands every frame `from` sends on `fh` to `to` on `th`; returns the other outputs.
