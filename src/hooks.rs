@@ -6,7 +6,7 @@ use crate::driver::{self, RoomHandle};
 use crate::js::{await_promise, get};
 use crate::listener::Listener;
 use crate::settings;
-use crate::state::{ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, RoomState};
+use crate::state::{DeviceKind, DeviceView, FileKey, MediaFlags, RoomState};
 use hush_core::wire::StreamKind;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -20,7 +20,6 @@ pub struct RoomContext {
     pub state: UseReducerHandle<RoomState>,
     pub my_name: Rc<str>,
     pub set_my_name: Callback<String>,
-    pub send_chat: Callback<String>,
     pub leave: Callback<()>,
     /// The running room, once started (media streams are read through it, never stored in
     /// state).
@@ -49,6 +48,9 @@ pub fn room_provider(props: &ProviderProps) -> Html {
                 Callback::from(move |a| dispatcher.dispatch(a)),
             );
             handle.set(Some(h.clone()));
+            if !settings::share_typing() {
+                h.share_typing(false);
+            }
             // Closing the tab says goodbye at once, so others see us leave immediately.
             let on_hide = {
                 let h = h.clone();
@@ -80,21 +82,12 @@ pub fn room_provider(props: &ProviderProps) -> Html {
             },
         )
     };
-    let send_chat = use_callback(
-        (*handle).clone(),
-        |text: String, handle: &Option<RoomHandle>| {
-            if let Some(h) = handle {
-                h.send_chat(text);
-            }
-        },
-    );
     let leave = use_callback((), |(), _| crate::route::go(&crate::route::Route::Landing));
     let ctx = RoomContext {
         room_name: props.room_name.as_str().into(),
         state,
         my_name: my_name.as_str().into(),
         set_my_name,
-        send_chat,
         leave,
         handle: (*handle).clone(),
     };
@@ -113,11 +106,44 @@ pub fn use_room() -> RoomContext {
     use_context::<RoomContext>().expect("use_room outside RoomProvider")
 }
 
-/// Chat messages and the callback that sends one.
+/// What the composer can do.
+#[derive(Clone, PartialEq)]
+pub struct ChatApi {
+    /// Send a message (to one peer, by id, when set); the error says why it was not sent,
+    /// and the draft stays.
+    pub send: Callback<(String, Option<String>), Result<(), String>>,
+    /// The user is writing (to one peer when set: `true`), or cleared the draft (`false`).
+    pub typing: Callback<(Option<String>, bool)>,
+    /// Whether peers see when we type (remembered on this device).
+    pub share_typing: Callback<bool>,
+}
+
 #[hook]
-pub fn use_chat() -> (Rc<Vec<Rc<ChatLine>>>, Callback<String>) {
-    let room = use_room();
-    (room.state.messages.clone(), room.send_chat)
+pub fn use_chat() -> ChatApi {
+    let h = use_room().handle;
+    ChatApi {
+        send: use_callback(
+            h.clone(),
+            |(text, to): (String, Option<String>), h: &Option<RoomHandle>| match h {
+                Some(h) => h.send_chat(text, to).map_err(|e| e.to_string()),
+                None => Err("Not connected yet".into()),
+            },
+        ),
+        typing: use_callback(
+            h.clone(),
+            |(to, on): (Option<String>, bool), h: &Option<RoomHandle>| {
+                if let Some(h) = h {
+                    h.typing(to, on);
+                }
+            },
+        ),
+        share_typing: use_callback(h, |share: bool, h: &Option<RoomHandle>| {
+            settings::save_share_typing(share);
+            if let Some(h) = h {
+                h.share_typing(share);
+            }
+        }),
+    }
 }
 
 /// What can be done with files (the offers themselves are in the room state).

@@ -1,7 +1,8 @@
-//! Settings kept across visits. Only the display name is stored (in `localStorage`): never a
-//! room name, a message, a file or a key.
+//! Settings kept across visits, in `localStorage`: the display name and whether others see
+//! when we type. Never a room name, a message, a file or a key.
 
 const NAME_KEY: &str = "hush.displayName";
+const SHARE_TYPING_KEY: &str = "hush.shareTyping";
 
 const ADJECTIVES: [&str; 16] = [
     "Amber", "Brave", "Calm", "Clever", "Gentle", "Happy", "Jolly", "Kind", "Lucky", "Merry",
@@ -36,5 +37,18 @@ pub fn display_name() -> String {
 pub fn save_display_name(name: &str) {
     if let Some(s) = storage() {
         let _ = s.set_item(NAME_KEY, name);
+    }
+}
+
+/// Whether peers see when we type (on unless turned off).
+pub fn share_typing() -> bool {
+    storage()
+        .and_then(|s| s.get_item(SHARE_TYPING_KEY).ok().flatten())
+        .is_none_or(|v| v != "off")
+}
+
+pub fn save_share_typing(share: bool) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(SHARE_TYPING_KEY, if share { "on" } else { "off" });
     }
 }

@@ -70,6 +70,8 @@ pub struct PeerView {
     pub path: Path,
     pub media: MediaFlags,
     pub speaking: bool,
+    /// Writing a message (that may be for everyone or for us alone).
+    pub typing: bool,
     /// Bumped whenever a media stream of this peer arrives or changes, so tiles re-attach.
     pub streams_gen: u32,
 }
@@ -85,6 +87,8 @@ pub struct ChatLine {
     pub text: String,
     /// A file offer shown at this place in the log (its details are in `RoomState::files`).
     pub file: Option<FileKey>,
+    /// A direct message: the name of the other peer (the sender, or whom we wrote to).
+    pub private_with: Option<String>,
 }
 
 /// Identifies a file offer: who offers it (`None`: we do) and its id (hex).
@@ -213,6 +217,8 @@ pub struct RoomState {
     pub media_error: Option<String>,
     /// Lines ever added to the log (numbers the next one).
     pub lines_added: u64,
+    /// The peer (id) the composer writes to privately; `None`: everyone.
+    pub private_to: Option<String>,
 }
 
 impl Default for RoomState {
@@ -231,6 +237,7 @@ impl Default for RoomState {
             speaker: None,
             media_error: None,
             lines_added: 0,
+            private_to: None,
         }
     }
 }
@@ -255,6 +262,12 @@ pub enum RoomAction {
         reason: Option<String>,
     },
     Chat(ChatLine),
+    Typing {
+        id: String,
+        typing: bool,
+    },
+    /// The composer writes to this peer alone (`None`: to everyone).
+    PrivateTo(Option<String>),
     Trackers(Vec<TrackerView>),
     BadFrame,
     Notice(String),
@@ -323,6 +336,7 @@ impl RoomState {
                         path: Path::Unknown,
                         media: MediaFlags::default(),
                         speaking: false,
+                        typing: false,
                         streams_gen: 0,
                     });
                 }
@@ -338,6 +352,9 @@ impl RoomState {
                 }
             }
             RoomAction::PeerDown { id, reason } => {
+                if s.private_to.as_ref() == Some(&id) {
+                    s.private_to = None;
+                }
                 if let Some(i) = s.peers.iter().position(|p| p.id == id) {
                     let gone = s.peers.remove(i);
                     let note = match reason {
@@ -348,6 +365,14 @@ impl RoomState {
                 }
             }
             RoomAction::Chat(line) => push_line(&mut s, line),
+            RoomAction::Typing { id, typing } => {
+                if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
+                    p.typing = typing;
+                }
+            }
+            RoomAction::PrivateTo(id) => {
+                s.private_to = id.filter(|id| s.peers.iter().any(|p| p.id == *id));
+            }
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
             RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
@@ -384,6 +409,7 @@ impl RoomState {
                     at_ms,
                     text: String::new(),
                     file: Some(key.clone()),
+                    private_with: None,
                 };
                 s.files.insert(key, file);
                 push_line(&mut s, line);
@@ -465,6 +491,7 @@ mod tests {
             at_ms: 1,
             text: text.into(),
             file: None,
+            private_with: None,
         })
     }
 
@@ -524,6 +551,37 @@ mod tests {
         });
         assert!(s.peers.is_empty());
         assert_eq!(s.notices, ["Bob was disconnected: sent malformed data"]);
+    }
+
+    /// Invariant: the composer writes privately only to a listed peer, and goes back to
+    /// everyone when that peer leaves; a peer that leaves stops showing as typing.
+    #[test]
+    fn a_private_target_is_a_listed_peer_and_goes_with_it() {
+        let up = |id: &str| RoomAction::PeerUp {
+            id: id.into(),
+            name: id.to_uppercase(),
+        };
+        let s = RoomState::default().apply(up("p")).apply(up("q"));
+        let s = s.apply(RoomAction::PrivateTo(Some("nobody".into())));
+        assert_eq!(s.private_to, None, "not a listed peer");
+        let s = s.apply(RoomAction::PrivateTo(Some("p".into())));
+        assert_eq!(s.private_to.as_deref(), Some("p"));
+        let s = s.apply(RoomAction::Typing {
+            id: "p".into(),
+            typing: true,
+        });
+        assert!(s.peers[0].typing);
+        let s = s.apply(RoomAction::PeerDown {
+            id: "q".into(),
+            reason: None,
+        });
+        assert_eq!(s.private_to.as_deref(), Some("p"), "another peer left");
+        let s = s.apply(RoomAction::PeerDown {
+            id: "p".into(),
+            reason: None,
+        });
+        assert_eq!(s.private_to, None);
+        assert!(s.peers.iter().all(|p| !p.typing));
     }
 
     /// Invariant: a finished download keeps its outcome when the sender withdraws or leaves.

@@ -779,6 +779,21 @@ fn keep_error(first: &mut Option<CliError>, e: CliError, report: &Report) {
     }
 }
 
+/// Sends one line of `hush chat`; gives it back when the rate limit holds it.
+fn send_line(shell: &mut Shell, report: &Report, text: String) -> Option<String> {
+    use hush_core::room::ChatError;
+    let sent = shell.room().send_chat(&text, shell::now_ms());
+    shell.flush();
+    match sent {
+        Ok(()) | Err(ChatError::Empty) => None,
+        Err(ChatError::TooFast) => Some(text),
+        Err(e) => {
+            report.error(&e.to_string());
+            None
+        }
+    }
+}
+
 async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliError> {
     let mut shell = join(g, report, room).await?;
     let mut trackers = TrackerWatch::default();
@@ -796,14 +811,23 @@ async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliErro
     });
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // A line the rate limit held back: piped input is paced, not dropped, and no more is read
+    // until it has gone.
+    let mut held: Option<String> = None;
+    let pace = Duration::from_millis(hush_core::room::CHAT_REFILL_MS);
     loop {
         tokio::select! {
+            () = tokio::time::sleep(pace), if held.is_some() => {
+                if let Some(text) = held.take() {
+                    held = send_line(&mut shell, report, text);
+                }
+            }
             hs = shell.next() => {
                 for h in hs {
                     match h {
                         Happening::Room(RoomEvent::Trackers(s)) => trackers.update(&s)?,
-                        Happening::Room(RoomEvent::Chat { from, name, text, .. }) => {
-                            report.chat(&name, &text, from.is_none());
+                        Happening::Room(RoomEvent::Chat { from, name, text, direct, .. }) => {
+                            report.chat(&name, &text, from.is_none(), direct.is_some());
                         }
                         Happening::Room(e) => peers.follow(&e, report),
                         Happening::OpenSink { peer, id, .. } => shell.sink_ready(peer, id, Ok(None)),
@@ -811,15 +835,8 @@ async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliErro
                     }
                 }
             }
-            line = lines.recv() => match line {
-                Some(Some(text)) => {
-                    if let Err(e) = shell.room().send_chat(&text, shell::now_ms()) {
-                        if !matches!(e, hush_core::room::ChatError::Empty) {
-                            report.error(&e.to_string());
-                        }
-                    }
-                    shell.flush();
-                }
+            line = lines.recv(), if held.is_none() => match line {
+                Some(Some(text)) => held = send_line(&mut shell, report, text),
                 // End of input: goodbye.
                 Some(None) | None => {
                     shell.leave().await;

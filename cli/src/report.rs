@@ -77,15 +77,17 @@ impl Report {
     }
 
     /// A chat line: always on stdout for people (it is the conversation), JSON in JSON mode.
-    pub fn chat(&self, from: &str, text: &str, mine: bool) {
+    /// A chat line; `private`: a direct message between us and one peer.
+    pub fn chat(&self, from: &str, text: &str, mine: bool, private: bool) {
         match self.mode {
-            Mode::Json => {
-                self.emit_json(json!({"event": "chat", "from": from, "text": text, "mine": mine}))
-            }
+            Mode::Json => self.emit_json(
+                json!({"event": "chat", "from": from, "text": text, "mine": mine, "private": private}),
+            ),
             _ if mine => {}
             _ => {
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{from}: {text}");
+                let tag = if private { " (privately)" } else { "" };
+                let _ = writeln!(out, "{from}{tag}: {text}");
                 let _ = out.flush();
             }
         }

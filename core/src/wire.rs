@@ -101,6 +101,14 @@ pub enum PeerMessage {
         offer: bool,
         sdp: String,
     },
+    /// I am typing a message (`on`), or stopped without sending one.
+    Typing { on: bool },
+    /// A chat message to the receiver alone (ids as in [`PeerMessage::Chat`], one sequence).
+    Direct {
+        id: u64,
+        sent_at_ms: u64,
+        text: String,
+    },
 }
 
 /// What a media stream carries.
@@ -181,7 +189,7 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::NameTooLong);
             }
         }
-        PeerMessage::Chat { text, .. } => {
+        PeerMessage::Chat { text, .. } | PeerMessage::Direct { text, .. } => {
             if text.len() > MAX_CHAT_BYTES {
                 return Err(WireError::TextTooLong);
             }
@@ -214,6 +222,7 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
         PeerMessage::Ping { .. }
         | PeerMessage::Pong { .. }
         | PeerMessage::Bye
+        | PeerMessage::Typing { .. }
         | PeerMessage::MediaState { .. }
         | PeerMessage::FileWithdraw { .. }
         | PeerMessage::FileRequest { .. }
@@ -294,6 +303,12 @@ mod tests {
             PeerMessage::Ping { t: 1 },
             PeerMessage::Pong { t: 1 },
             PeerMessage::Bye,
+            PeerMessage::Typing { on: true },
+            PeerMessage::Direct {
+                id: 8,
+                sent_at_ms: 1_700_000_000_001,
+                text: "only you".into(),
+            },
             PeerMessage::Description {
                 offer: true,
                 sdp: "v=0".into(),

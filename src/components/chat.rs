@@ -1,8 +1,8 @@
-//! The chat: the message log and the composer.
+//! The chat: the message log, who is typing, and the composer.
 
 use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
-use crate::state::{ChatLine, FileView};
+use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, ChatError};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -13,6 +13,7 @@ pub fn chat() -> Html {
     html! {
         <section class="chat">
             <MessageLog />
+            <TypingStatus />
             <Composer />
             <SendFiles />
         </section>
@@ -26,8 +27,10 @@ fn clock(ms: u64) -> String {
 
 #[function_component(MessageLog)]
 fn message_log() -> Html {
-    let (messages, _) = use_chat();
     let room = use_room();
+    let messages = room.state.messages.clone();
+    // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
+    let dropped = room.state.lines_added > messages.len() as u64;
     let files = &room.state.files;
     let list = use_node_ref();
     {
@@ -41,6 +44,9 @@ fn message_log() -> Html {
     }
     html! {
         <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list}>
+            if dropped {
+                <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
+            }
             { for messages.iter().map(|m| {
                 let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
                 html! { <MessageLine key={m.seq} line={m.clone()} {file} /> }
@@ -64,7 +70,12 @@ struct LineProps {
 #[function_component(MessageLine)]
 fn message_line(props: &LineProps) -> Html {
     let m = &props.line;
-    let class = if m.from.is_none() { "msg mine" } else { "msg" };
+    let mine = m.from.is_none();
+    let class = classes!(
+        "msg",
+        mine.then_some("mine"),
+        m.private_with.is_some().then_some("private")
+    );
     if let Some(key) = &m.file {
         let Some(file) = &props.file else {
             return html! {};
@@ -77,38 +88,90 @@ fn message_line(props: &LineProps) -> Html {
             </li>
         };
     }
+    let private = m.private_with.as_ref().map(|with| {
+        if mine {
+            format!("privately to {with}")
+        } else {
+            "privately".to_owned()
+        }
+    });
     html! {
         <li class={class}>
             <span class="who">{ &m.name }</span>{ " " }
+            if let Some(p) = private {
+                <span class="private-tag">{ p }</span>{ " " }
+            }
             <time>{ clock(m.at_ms) }</time>
             <p class="text">{ &m.text }</p>
         </li>
     }
 }
 
+/// "Bob is typing…" under the log (kept in place, empty, when nobody types).
+#[function_component(TypingStatus)]
+fn typing_status() -> Html {
+    let room = use_room();
+    let names: Vec<&str> = room
+        .state
+        .peers
+        .iter()
+        .filter(|p| p.typing)
+        .map(|p| p.name.as_str())
+        .collect();
+    let text = match names.as_slice() {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        [a, b, c] => format!("{a}, {b} and {c} are typing…"),
+        _ => "Several people are typing…".to_owned(),
+    };
+    html! { <p class="typing" role="status" aria-label="Typing">{ text }</p> }
+}
+
 #[function_component(Composer)]
 fn composer() -> Html {
-    let (_, send) = use_chat();
+    let room = use_room();
+    let chat = use_chat();
+    let to = room.state.private_to.clone();
+    let to_name = to
+        .as_ref()
+        .and_then(|id| room.state.peers.iter().find(|p| p.id == *id))
+        .map(|p| p.name.clone());
     let draft = use_state(String::new);
-    // Why the draft was not sent (it stays in the box to be shortened).
+    // Why the draft was not sent (it stays in the box to be shortened or sent again).
     let refused = use_state(|| None::<String>);
     let submit = {
-        let (draft, send, refused) = (draft.clone(), send.clone(), refused.clone());
+        let (draft, refused, send, to) = (
+            draft.clone(),
+            refused.clone(),
+            chat.send.clone(),
+            to.clone(),
+        );
         move || match check_chat(&draft) {
-            Ok(_) => {
-                send.emit((*draft).clone());
-                draft.set(String::new());
-                refused.set(None);
-            }
+            Ok(_) => match send.emit(((*draft).clone(), to.clone())) {
+                Ok(()) => {
+                    draft.set(String::new());
+                    refused.set(None);
+                }
+                Err(why) => refused.set(Some(why)),
+            },
             Err(ChatError::Empty) => {}
             Err(e) => refused.set(Some(e.to_string())),
         }
     };
     let on_input = {
-        let (draft, refused) = (draft.clone(), refused.clone());
+        let (draft, refused, typing, to) = (
+            draft.clone(),
+            refused.clone(),
+            chat.typing.clone(),
+            to.clone(),
+        );
         Callback::from(move |e: InputEvent| {
             let el: web_sys::HtmlTextAreaElement = e.target_unchecked_into();
-            draft.set(el.value());
+            let text = el.value();
+            // The engine tells peers at most every few seconds, whatever the key rate.
+            typing.emit((to.clone(), !text.trim().is_empty()));
+            draft.set(text);
             if refused.is_some() {
                 refused.set(None);
             }
@@ -128,9 +191,23 @@ fn composer() -> Html {
         e.prevent_default();
         submit();
     });
+    let to_everyone = {
+        let state = room.state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(None)))
+    };
+    let placeholder = match &to_name {
+        Some(n) => format!("Write to {n} privately…"),
+        None => "Write a message…".to_owned(),
+    };
     html! {
         <form class="composer" onsubmit={on_submit}>
-            <textarea aria-label="Message" rows="1" placeholder="Write a message…"
+            if let Some(name) = &to_name {
+                <p class="private-to">
+                    { "Private to " }<strong>{ name }</strong>{ " " }
+                    <button type="button" class="link" onclick={to_everyone}>{ "Write to everyone" }</button>
+                </p>
+            }
+            <textarea aria-label="Message" rows="1" placeholder={placeholder}
                 value={(*draft).clone()} oninput={on_input} onkeydown={on_key} />
             <button type="submit" class="primary">{ "Send" }</button>
             if let Some(why) = &*refused {

@@ -1,7 +1,7 @@
 //! The sidebar: your name, the peers, the trackers and recent notices.
 
-use crate::hooks::use_room;
-use crate::state::Path;
+use crate::hooks::{use_chat, use_room};
+use crate::state::{Path, RoomAction};
 use yew::prelude::*;
 
 #[function_component(Sidebar)]
@@ -9,6 +9,7 @@ pub fn sidebar() -> Html {
     html! {
         <aside class="sidebar">
             <NameField />
+            <ShareTyping />
             <PeerList />
             <Notices />
             <Trackers />
@@ -51,10 +52,35 @@ fn name_field() -> Html {
     }
 }
 
+/// "Show others when I'm typing": on unless turned off, remembered on this device.
+#[function_component(ShareTyping)]
+fn share_typing() -> Html {
+    let chat = use_chat();
+    let on = use_state(crate::settings::share_typing);
+    let on_change = {
+        let on = on.clone();
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            on.set(input.checked());
+            chat.share_typing.emit(input.checked());
+        })
+    };
+    html! {
+        <label class="check">
+            <input type="checkbox" checked={*on} onchange={on_change} />
+            { " Show others when I'm typing" }
+        </label>
+    }
+}
+
 #[function_component(PeerList)]
 fn peer_list() -> Html {
     let room = use_room();
     let peers = &room.state.peers;
+    let private_to = |id: String| {
+        let state = room.state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(Some(id.clone()))))
+    };
     html! {
         <section class="peers">
             <h2>{ format!("Peers ({})", peers.len()) }</h2>
@@ -73,6 +99,7 @@ fn peer_list() -> Html {
                                 <span class={classes!("flag", p.media.camera.then_some("on"))}>{ if p.media.camera { "camera on" } else { "camera off" } }</span>
                             </span>
                             <span class={class}>{ label }</span>
+                            <button type="button" class="link" onclick={private_to(p.id.clone())}>{ "Message privately" }</button>
                         </li>
                     }
                 }) }

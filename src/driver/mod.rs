@@ -67,7 +67,14 @@ const PATH_CHECKS: u32 = 5;
 pub enum Event {
     /// The engine's timer fired.
     Wake,
-    SendChat(String),
+    /// A chat message posted while the room was still starting (to one peer when set).
+    SendChat(String, Option<String>),
+    /// The user types a message (to one peer when set), or stopped (`on: false`).
+    Typing {
+        to: Option<String>,
+        on: bool,
+    },
+    ShareTyping(bool),
     SetName(String),
     TrackerOpen(usize, u32),
     TrackerDown(usize, u32),
@@ -156,8 +163,24 @@ impl RoomHandle {
         let _ = self.tx.clone().try_send(ev);
     }
 
-    pub fn send_chat(&self, text: String) {
-        self.post(Event::SendChat(text));
+    /// Sends a chat message (to the peer `to` alone when set) at once, so the composer knows
+    /// whether to clear its draft; while the room is still starting it goes once it runs.
+    pub fn send_chat(&self, text: String, to: Option<String>) -> Result<(), room::ChatError> {
+        if let Ok(mut slot) = self.driver.try_borrow_mut() {
+            if let Some(d) = slot.as_mut() {
+                return d.chat(&text, to.as_deref());
+            }
+        }
+        self.post(Event::SendChat(text, to));
+        Ok(())
+    }
+
+    pub fn typing(&self, to: Option<String>, on: bool) {
+        self.post(Event::Typing { to, on });
+    }
+
+    pub fn share_typing(&self, share: bool) {
+        self.post(Event::ShareTyping(share));
     }
 
     pub fn set_name(&self, name: String) {
@@ -347,6 +370,20 @@ struct Driver {
 }
 
 impl Driver {
+    /// Sends a chat message now (to the peer with id `to` alone when set).
+    fn chat(&mut self, text: &str, to: Option<&str>) -> Result<(), room::ChatError> {
+        let now = now_ms();
+        let sent = match to {
+            None => self.room.send_chat(text, now),
+            Some(id) => match PeerId::try_from(id) {
+                Ok(peer) => self.room.send_direct(&peer, text, now),
+                Err(_) => Err(room::ChatError::NotHere("That peer".into())),
+            },
+        };
+        self.flush();
+        sent
+    }
+
     fn handle(&mut self, ev: Event) {
         let now = now_ms();
         match ev {
@@ -356,13 +393,19 @@ impl Driver {
                 self.report_transfer_activity();
                 self.room.handle_timeout(now);
             }
-            Event::SendChat(text) => {
-                if let Err(e) = self.room.send_chat(&text, now) {
+            Event::SendChat(text, to) => {
+                if let Err(e) = self.chat(&text, to.as_deref()) {
                     if e != room::ChatError::Empty {
                         self.dispatch.emit(RoomAction::Notice(e.to_string()));
                     }
                 }
             }
+            Event::Typing { to, on: true } => {
+                let to = to.and_then(|id| PeerId::try_from(id).ok());
+                self.room.typing(to.as_ref(), now);
+            }
+            Event::Typing { on: false, .. } => self.room.stop_typing(),
+            Event::ShareTyping(share) => self.room.set_share_typing(share),
             Event::SetName(name) => self.room.set_name(&name),
             Event::TrackerOpen(i, g) => {
                 if self.tracker_at(i, g) {
@@ -638,6 +681,7 @@ impl Driver {
                 name,
                 at_ms,
                 text,
+                direct,
             } => self.dispatch.emit(RoomAction::Chat(ChatLine {
                 seq: 0,
                 from: from.map(|p| p.to_string()),
@@ -645,7 +689,12 @@ impl Driver {
                 at_ms,
                 text,
                 file: None,
+                private_with: direct.map(|p| self.room.peer_name(&p)),
             })),
+            RoomEvent::Typing { peer, typing } => self.dispatch.emit(RoomAction::Typing {
+                id: peer.to_string(),
+                typing,
+            }),
             RoomEvent::BadFrame { .. } => self.dispatch.emit(RoomAction::BadFrame),
             RoomEvent::Notice(n) => self.dispatch.emit(RoomAction::Notice(n)),
             RoomEvent::PeerMedia { peer, media } => self.dispatch.emit(RoomAction::PeerMedia {

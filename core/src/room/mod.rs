@@ -14,15 +14,18 @@
 //! the shell sends.
 //!
 //! # Layout
-//! - `mod.rs`: the engine value, its inputs and outputs, peers, chat, bans, heartbeats.
+//! - `mod.rs`: the engine value, its inputs and outputs, peers, bans, heartbeats.
+//! - `chat`: messages to all or to one, typing, the chat rate limit.
 //! - `signaling`: tracker messages, announces sized to the swarm, offers and answers.
 //! - `trackers`: one tracker slot's status, backoff and schedule.
 //! - `files`: file offers, requests, refusals, caps, view-once, transfer bookkeeping.
 
+mod chat;
 mod files;
 mod signaling;
 mod trackers;
 
+pub use chat::{CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS, TYPING_REFRESH_MS, TYPING_SHOWN_MS};
 pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, FileState};
 pub use signaling::{MAX_BAD_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};
 pub use trackers::{
@@ -108,6 +111,10 @@ pub enum ChatError {
     Empty,
     #[error("Message not sent: longer than {} KiB", MAX_CHAT_BYTES / 1024)]
     TooLong,
+    #[error("Sending too fast: wait a moment")]
+    TooFast,
+    #[error("{0} is no longer here")]
+    NotHere(String),
 }
 
 /// The message that would be sent for `text`, or why none would: the composer asks before it
@@ -181,12 +188,19 @@ pub enum Event {
         peer: PeerId,
         conn: ConnHandle,
     },
-    /// A chat line (`from: None` for our own).
+    /// A chat line (`from: None` for our own). `direct`: a private message between us and
+    /// this peer.
     Chat {
         from: Option<PeerId>,
         name: String,
         at_ms: u64,
         text: String,
+        direct: Option<PeerId>,
+    },
+    /// A peer started or stopped typing.
+    Typing {
+        peer: PeerId,
+        typing: bool,
     },
     /// A malformed or oversized frame from `peer` was dropped.
     BadFrame {
@@ -253,6 +267,7 @@ struct Conn {
     bad_frames: u32,
     media: MediaFlags,
     speaking: bool,
+    chat: chat::PeerChat,
 }
 
 impl Conn {
@@ -268,6 +283,7 @@ impl Conn {
             bad_frames: 0,
             media: MediaFlags::default(),
             speaking: false,
+            chat: chat::PeerChat::default(),
         }
     }
 
@@ -287,8 +303,7 @@ pub struct Room {
     shown_trackers: Vec<TrackerStatus>,
     conns: VecMap<ConnHandle, Conn>,
     next_conn: u32,
-    /// Id of our last chat message (ids start at 1).
-    chat_seq: u64,
+    chat: chat::ChatState,
     next_ping_ms: u64,
     next_levels_ms: u64,
     next_status_ms: u64,
@@ -391,7 +406,7 @@ impl Room {
             shown_trackers: Vec::new(),
             conns: VecMap::default(),
             next_conn: 0,
-            chat_seq: 0,
+            chat: chat::ChatState::default(),
             next_ping_ms: now_ms.saturating_add(PING_INTERVAL_MS),
             next_levels_ms: now_ms,
             next_status_ms: now_ms,
@@ -481,6 +496,7 @@ impl Room {
             }
         }
         min(self.files.next_timeout());
+        min(self.chat_next_timeout());
         at
     }
 
@@ -536,6 +552,7 @@ impl Room {
             self.next_status_ms = now.saturating_add(STATUS_REFRESH_MS);
         }
         self.files_timeout(now);
+        self.chat_timeout(now);
         if now >= self.next_levels_ms {
             self.next_levels_ms = now.saturating_add(LEVEL_POLL_MS);
             let mics: Vec<ConnHandle> = self
@@ -556,24 +573,6 @@ impl Room {
     }
 
     // ---- user commands ----
-
-    /// Sends a chat message to everyone; the composer should have asked [`check_chat`].
-    pub fn send_chat(&mut self, text: &str, now: u64) -> Result<(), ChatError> {
-        let text = check_chat(text)?.to_owned();
-        self.chat_seq += 1;
-        self.broadcast(&PeerMessage::Chat {
-            id: self.chat_seq,
-            sent_at_ms: now,
-            text: text.clone(),
-        });
-        self.event(Event::Chat {
-            from: None,
-            name: self.name.clone(),
-            at_ms: now,
-            text,
-        });
-        Ok(())
-    }
 
     pub fn set_name(&mut self, name: &str) {
         self.name = wire::sanitize_name(name, &self.name);
@@ -834,6 +833,12 @@ impl Room {
         self.push(Output::Close(h));
         match &c.mesh {
             Some(m) => {
+                if c.chat.is_typing() {
+                    self.event(Event::Typing {
+                        peer: m.peer.clone(),
+                        typing: false,
+                    });
+                }
                 let left = self.mesh.on_closed(m);
                 if left || reason.is_some() {
                     // Transfers on this connection end with its channels anyway; the peer's
@@ -924,19 +929,13 @@ impl Room {
                 id,
                 sent_at_ms,
                 text,
-            } => {
-                if !self.mesh.accept_chat(&peer, id) {
-                    return;
-                }
-                let name = self.peer_name(&peer);
-                self.event(Event::Chat {
-                    from: Some(peer),
-                    name,
-                    // A sender's clock may run ahead; never show a message from the future.
-                    at_ms: sent_at_ms.min(now),
-                    text: wire::sanitize_text(&text),
-                });
-            }
+            } => self.on_chat(h, peer, (id, sent_at_ms, text), false, now),
+            PeerMessage::Direct {
+                id,
+                sent_at_ms,
+                text,
+            } => self.on_chat(h, peer, (id, sent_at_ms, text), true, now),
+            PeerMessage::Typing { on } => self.on_typing(h, peer, on, now),
             PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
             PeerMessage::Pong { .. } => {}
             PeerMessage::Bye => self.close_conn(h, None),

@@ -498,7 +498,7 @@ fn frames_never_reuse_a_nonce() {
     let (mut a, _b, _ha, _hb) = pair();
     drain(&mut a);
     for i in 0..200 {
-        a.send_chat("x", 100 + i).expect("sent");
+        a.send_chat("x", 100 + i * CHAT_REFILL_MS).expect("sent");
     }
     let mut nonces: Vec<Vec<u8>> = drain(&mut a)
         .into_iter()
@@ -614,4 +614,171 @@ fn rooms_spread_evenly_over_trackers_and_members_agree() {
         "two members of one room pick the same trackers"
     );
     assert_eq!(a, choose_trackers(&keys().info_hash, &ids, 2));
+}
+
+fn chats(outs: &[Output]) -> Vec<(Option<PeerId>, String, Option<PeerId>)> {
+    events(outs)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Chat {
+                from, text, direct, ..
+            } => Some((from.clone(), text.clone(), direct.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn typing_events(outs: &[Output]) -> Vec<bool> {
+    events(outs)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Typing { typing, .. } => Some(*typing),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Invariant: past a burst of CHAT_BURST, our messages are refused (nothing sent, nothing
+/// shown, the composer keeps the draft) until the rate allows one again.
+#[test]
+fn our_messages_past_the_rate_are_refused_and_nothing_is_sent() {
+    let (mut a, _b, _ha, _hb) = pair();
+    drain(&mut a);
+    for i in 0..CHAT_BURST {
+        assert!(a.can_chat(100));
+        a.send_chat(&format!("m{i}"), 100)
+            .expect("within the burst");
+    }
+    drain(&mut a);
+    assert!(!a.can_chat(100));
+    assert_eq!(a.send_chat("one more", 100), Err(ChatError::TooFast));
+    assert!(drain(&mut a).is_empty(), "nothing sent or shown");
+    assert!(a.can_chat(100 + CHAT_REFILL_MS));
+    a.send_chat("later", 100 + CHAT_REFILL_MS)
+        .expect("the rate allows one");
+    assert_eq!(
+        a.send_chat("again", 100 + CHAT_REFILL_MS),
+        Err(ChatError::TooFast)
+    );
+}
+
+/// Invariant: a peer's messages past its rate (a burst plus slack) are dropped, the user is
+/// told once per flood, and the peer stays (only its excess is lost).
+#[test]
+fn a_flooding_peers_excess_is_dropped_and_told_once() {
+    let (a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    let k = keys();
+    let (aid, bid) = (a.me().clone(), b.me().clone());
+    let frame = |id: u64, n: u8| {
+        let msg = PeerMessage::Chat {
+            id,
+            sent_at_ms: 100,
+            text: format!("flood {id}"),
+        };
+        wire::encode(&k.chat, [n; 12], aid.as_str(), bid.as_str(), &msg)
+    };
+    let total = u64::from(CHAT_BURST + CHAT_BURST_SLACK) + 20;
+    for id in 1..=total {
+        b.handle_frame(hb, &frame(id, id as u8), 100);
+    }
+    let outs = drain(&mut b);
+    assert_eq!(
+        chats(&outs).len(),
+        (CHAT_BURST + CHAT_BURST_SLACK) as usize,
+        "the excess is dropped"
+    );
+    let told = events(&outs)
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(n) if n.contains("too fast")))
+        .count();
+    assert_eq!(told, 1, "told once per flood");
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Close(_))),
+        "the peer stays"
+    );
+    // Once the rate allows again, its messages are shown.
+    b.handle_frame(hb, &frame(total + 1, 200), 100 + 10 * CHAT_REFILL_MS);
+    assert_eq!(chats(&drain(&mut b)).len(), 1);
+    drop((a, ha));
+}
+
+/// Invariant: a direct message goes out on its peer's connection alone and is shown as
+/// private on both sides; a third peer never sees it.
+#[test]
+fn a_direct_message_goes_only_to_its_peer() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    drain(&mut a);
+    let bid = b.me().clone();
+    a.send_direct(&bid, "just you", 100).expect("sent");
+    let outs = drain(&mut a);
+    let sends: Vec<ConnHandle> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sends, vec![ha], "one frame, on b's connection");
+    assert_eq!(
+        chats(&outs),
+        vec![(None, "just you".to_owned(), Some(bid.clone()))]
+    );
+    for o in outs {
+        if let Output::Send { frame, .. } = o {
+            b.handle_frame(hb, &frame, 101);
+        }
+    }
+    let aid = a.me().clone();
+    assert_eq!(
+        chats(&drain(&mut b)),
+        vec![(Some(aid.clone()), "just you".to_owned(), Some(aid))]
+    );
+    let stranger = PeerId::random(&[7; crate::ids::ID_LEN]);
+    assert!(matches!(
+        a.send_direct(&stranger, "hi", 102),
+        Err(ChatError::NotHere(_))
+    ));
+}
+
+/// Invariant: typing is told at most every TYPING_REFRESH_MS, shown until the peer sends,
+/// stops or goes quiet for TYPING_SHOWN_MS, and never told while sharing is off.
+#[test]
+fn typing_is_shown_refreshed_and_cleared() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    drain(&mut a);
+    a.typing(None, 100);
+    a.typing(None, 200);
+    deliver(&mut a, ha, &mut b, hb, 200);
+    assert_eq!(
+        typing_events(&drain(&mut b)),
+        vec![true],
+        "one start, debounced"
+    );
+    // A message clears it at the receiver.
+    a.send_chat("done", 300).expect("sent");
+    deliver(&mut a, ha, &mut b, hb, 300);
+    assert_eq!(typing_events(&drain(&mut b)), vec![false]);
+    // Typing again, then the draft is cleared.
+    a.typing(None, 400);
+    deliver(&mut a, ha, &mut b, hb, 400);
+    assert_eq!(typing_events(&drain(&mut b)), vec![true]);
+    a.stop_typing();
+    deliver(&mut a, ha, &mut b, hb, 500);
+    assert_eq!(typing_events(&drain(&mut b)), vec![false]);
+    // A last "typing" with nothing after runs out.
+    a.typing(None, 600);
+    deliver(&mut a, ha, &mut b, hb, 600);
+    drain(&mut b);
+    let until = b.poll_timeout().expect("a wake-up");
+    assert!(until <= 600 + TYPING_SHOWN_MS);
+    b.handle_timeout(600 + TYPING_SHOWN_MS);
+    assert_eq!(typing_events(&drain(&mut b)), vec![false]);
+    // Sharing off: nothing is told.
+    a.set_share_typing(false);
+    drain(&mut a);
+    a.typing(None, 10_000);
+    assert!(drain(&mut a).is_empty());
 }

@@ -207,7 +207,8 @@ pub struct World {
     trackers: Vec<Tracker>,
     master: [u8; 32],
     /// (sender engine, seq) of messages every present peer must get, with the receivers.
-    must_deliver: Vec<(usize, u64, Vec<usize>)>,
+    /// Sender, sequence number, who must get it, and whether it was a direct message.
+    must_deliver: Vec<(usize, u64, Vec<usize>, bool)>,
 }
 
 /// One-way delay of a loopback-ish link or tracker hop.
@@ -441,15 +442,39 @@ impl World {
             Action::Chat(e) => {
                 if self.live(e) {
                     let seq = self.peers[e].sent + 1;
-                    self.peers[e].sent = seq;
-                    let receivers: Vec<usize> = (0..self.peers.len())
+                    let mut receivers: Vec<usize> = (0..self.peers.len())
                         .filter(|&o| o != e && self.live(o))
                         .collect();
-                    self.must_deliver.push((e, seq, receivers));
-                    self.with_room(e, |r, now| {
-                        r.send_chat(&format!("c{e}-{seq}"), now)
-                            .map_err(|err| err.to_string())
-                    })??;
+                    // Three messages in ten go to one listed peer alone.
+                    let to = (self.rng.below(10) < 3)
+                        .then(|| {
+                            let listed = &self.peers[e].listed;
+                            receivers.retain(|&o| {
+                                self.peers[o]
+                                    .id
+                                    .as_ref()
+                                    .is_some_and(|id| listed.contains(id))
+                            });
+                            let pick = self.rng.below(receivers.len().max(1) as u64) as usize;
+                            let o = *receivers.get(pick)?;
+                            receivers = vec![o];
+                            self.peers[o].id.clone()
+                        })
+                        .flatten();
+                    let sent = self.with_room(e, |r, now| match &to {
+                        Some(to) => r.send_direct(to, &format!("d{e}-{seq}"), now),
+                        None => r.send_chat(&format!("c{e}-{seq}"), now),
+                    })?;
+                    match sent {
+                        Ok(()) => {
+                            self.peers[e].sent = seq;
+                            self.must_deliver.push((e, seq, receivers, to.is_some()));
+                        }
+                        // A burst from one peer beyond the rate limit is refused up front,
+                        // as the composer would be.
+                        Err(hush_core::room::ChatError::TooFast) => {}
+                        Err(err) => return Err(err.to_string()),
+                    }
                 }
             }
         }
@@ -861,10 +886,23 @@ impl World {
     }
 
     pub fn check_chat_delivered(&self) -> Result<(), String> {
-        for (from, seq, receivers) in &self.must_deliver {
+        for (from, seq, receivers, direct) in &self.must_deliver {
             let Some(id) = &self.peers[*from].id else {
                 continue;
             };
+            if *direct {
+                let seen_by = |r: usize| {
+                    self.peers[r]
+                        .chat_seen
+                        .get(id)
+                        .is_some_and(|v| v.contains(seq))
+                };
+                if let Some(r) =
+                    (0..self.peers.len()).find(|&r| !receivers.contains(&r) && seen_by(r))
+                {
+                    return Err(format!("peer {r} saw peer {from}'s direct message {seq}"));
+                }
+            }
             for r in receivers {
                 if !self.live(*r) {
                     continue;
