@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { assertNoPageErrors, RESULTS, scenario, sleep, token, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, RESULTS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
 import {
   GENERATED_ROOM,
   clickAndTimePeers,
@@ -225,6 +225,136 @@ test('a message over the length limit is not sent and stays in the box, with the
     assert.equal(await box.inputValue(), '', 'a sent draft is cleared');
     const seen = await logText(b.page);
     assert.ok(!seen.includes('xxxxxxxxxxxxxxxx'), 'the overlong text never reached the peer');
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+/** The "Typing" status line's text. */
+const typingText = (page) => page.getByRole('status', { name: 'Typing' }).innerText();
+
+/** Waits until `page`'s "Typing" line matches `re`. */
+async function waitTyping(page, re, timeout = 10_000) {
+  await waitFor(async () => re.test(await typingText(page)), { timeout, what: `"Typing" to match ${re}` });
+}
+
+test('typing shows at the others and clears on send; a direct message reaches only its peer, marked private on both sides', { timeout: TEST_MS }, async () => {
+  await scenario('typing-and-direct', async (ctx) => {
+    const { members: [a, b, c] } = await mesh(ctx, ['dm-a', 'dm-b', 'dm-c']);
+    const box = messageBox(a.page);
+
+    // Typing without sending: both others see it; sending clears it.
+    await box.fill(`draft ${token()}`);
+    await box.press('Space');
+    for (const o of [b, c]) await waitTyping(o.page, new RegExp(`${a.name} is typing`));
+    const open = `open-${token()}`;
+    await box.fill(open);
+    await box.press('Enter');
+    await waitForMessages(b.page, [open]);
+    await waitTyping(b.page, /^\s*$/);
+
+    // A private message to b: b sees it marked private, a sees whom it went to, c never sees it.
+    await a.page
+      .getByRole('list', { name: 'Peers' })
+      .getByRole('listitem')
+      .filter({ hasText: b.name })
+      .getByRole('button', { name: 'Message privately' })
+      .click();
+    await a.page.getByText(`Private to ${b.name}`).waitFor({ state: 'visible', timeout: 5_000 });
+    const secret = `secret-${token()}`;
+    await sendMessage(a.page, secret, { enter: true });
+    await waitForMessages(b.page, [secret]);
+    const atB = await b.page.getByRole('listitem').filter({ hasText: secret }).innerText();
+    assert.match(atB, new RegExp(`${a.name}[\\s\\S]*privately`), `b's entry shows sender and "privately": ${atB}`);
+    const atA = await a.page.getByRole('listitem').filter({ hasText: secret }).innerText();
+    assert.match(atA, new RegExp(`privately to ${b.name}`), `a's entry shows whom it went to: ${atA}`);
+
+    // Back to everyone: the next message reaches c, and c (which gets a's messages in order on
+    // one channel) never showed the private one.
+    await a.page.getByRole('button', { name: 'Write to everyone' }).click();
+    const after = `after-${token()}`;
+    await sendMessage(a.page, after, { enter: true });
+    await waitForMessages(c.page, [after]);
+    await waitForMessages(b.page, [after]);
+    assert.ok(!(await logText(c.page)).includes(secret), 'the third peer never sees the private message');
+    const afterAtB = await b.page.getByRole('listitem').filter({ hasText: after }).innerText();
+    assert.doesNotMatch(afterAtB, /privately/, 'a message to everyone is not marked private');
+
+    // Sharing typing turned off: the others no longer see it.
+    await a.page.getByRole('checkbox', { name: "Show others when I'm typing" }).uncheck();
+    await box.fill(`quiet ${token()}`);
+    await box.press('Space');
+    await sleep(QUIET_MS);
+    assert.equal((await typingText(b.page)).trim(), '', 'typing is not shown while sharing is off');
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('sending faster than the rate limit is refused with the reason, the draft kept, and nothing lost', { timeout: TEST_MS }, async () => {
+  await scenario('chat-rate-limit', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['rate-a', 'rate-b']);
+    const tag = token();
+    // Type-and-Enter as fast as the page handles it, until a draft stays in the box.
+    const { sent, kept } = await a.page.getByRole('textbox', { name: 'Message' }).evaluate(async (box, tag) => {
+      const tick = () => new Promise((r) => setTimeout(r, 0));
+      const sent = [];
+      for (let i = 0; i < 60; i++) {
+        const text = `fast-${tag}-${i}`;
+        box.value = text;
+        box.dispatchEvent(new InputEvent('input', { bubbles: true }));
+        await tick();
+        box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+        await tick();
+        if (box.value !== '') return { sent, kept: text };
+        sent.push(text);
+      }
+      return { sent, kept: null };
+    }, tag);
+    assert.ok(kept, `a burst of ${sent.length} messages never met the limit`);
+    assert.ok(sent.length >= 10, `the first 10 of a burst go out (${sent.length} did)`);
+    await a.page.getByRole('alert').filter({ hasText: /too fast/i }).waitFor({ state: 'visible', timeout: 5_000 });
+    assert.equal(await messageBox(a.page).inputValue(), kept, 'the refused draft stays in the box');
+    // Everything that was sent arrives; a moment later the kept draft goes too.
+    await waitForMessages(b.page, sent);
+    await sleep(1_500);
+    await sendButton(a.page).click();
+    await waitForMessages(b.page, [kept]);
+    assert.equal(await messageBox(a.page).inputValue(), '', 'sent, the box clears');
+    assert.ok(!(await logText(b.page)).includes('too fast'), 'an honest sender is never dropped by its peer');
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a hidden tab counts unread messages in its title; a reader scrolled up gets a "New messages" button instead of a jump', { timeout: TEST_MS }, async () => {
+  await scenario('unread-and-scroll', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['unread-a', 'unread-b']);
+    const setHidden = (hidden) =>
+      a.page.evaluate((hidden) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+    await setHidden(true);
+    const unread = [1, 2].map((i) => `unread-${i}-${token()}`);
+    for (const t of unread) await sendMessage(b.page, t);
+    await waitForMessages(a.page, unread);
+    await waitFor(async () => (await a.page.title()) === '(2) Hush', { timeout: 5_000, what: 'title "(2) Hush"' });
+    await setHidden(false);
+    await waitFor(async () => (await a.page.title()) === 'Hush', { timeout: 5_000, what: 'title back to "Hush"' });
+
+    // Enough tall messages to scroll, then the reader scrolls up and a new one arrives.
+    const tall = Array.from({ length: 8 }, (_, i) => `tall-${i}-${token()}\n${'line\n'.repeat(12)}end`);
+    for (const t of tall) await sendMessage(b.page, t);
+    await waitForMessages(a.page, tall.map((t) => t.split('\n')[0]));
+    const log = a.page.getByRole('log', { name: 'Messages' });
+    await log.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    const late = `late-${token()}`;
+    await sendMessage(b.page, late);
+    await waitForMessages(a.page, [late]);
+    const button = a.page.getByRole('button', { name: 'New messages' });
+    await button.waitFor({ state: 'visible', timeout: 5_000 });
+    assert.ok((await log.evaluate((el) => el.scrollTop)) < 50, 'the reader stays where they were');
+    await button.click();
+    await waitFor(async () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 50), { timeout: 5_000, what: 'the log at the bottom' });
+    await button.waitFor({ state: 'hidden', timeout: 5_000 });
     assertNoPageErrors(ctx.peers);
   });
 });

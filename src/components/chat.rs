@@ -2,6 +2,7 @@
 
 use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
+use crate::listener::Listener;
 use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, ChatError};
 use std::rc::Rc;
@@ -13,6 +14,7 @@ pub fn chat() -> Html {
     html! {
         <section class="chat">
             <MessageLog />
+            <UnreadTitle />
             <TypingStatus />
             <Composer />
             <SendFiles />
@@ -25,6 +27,9 @@ fn clock(ms: u64) -> String {
     format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
 }
 
+/// How close to the bottom (px) the log counts as "at the bottom".
+const BOTTOM_SLACK_PX: i32 = 48;
+
 #[function_component(MessageLog)]
 fn message_log() -> Html {
     let room = use_room();
@@ -33,30 +38,115 @@ fn message_log() -> Html {
     let dropped = room.state.lines_added > messages.len() as u64;
     let files = &room.state.files;
     let list = use_node_ref();
+    // Whether the reader was at the bottom before the last change: only then does the log
+    // follow new messages; otherwise they wait behind a "New messages" button.
+    let at_bottom = use_mut_ref(|| true);
+    let unseen = use_state(|| false);
     {
-        // Follow new messages to the bottom.
-        let list = list.clone();
-        use_effect_with(messages.len(), move |_| {
+        let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
+        let mine = messages.last().is_some_and(|m| m.from.is_none());
+        use_effect_with(room.state.lines_added, move |_| {
             if let Some(el) = list.cast::<web_sys::Element>() {
-                el.set_scroll_top(el.scroll_height());
+                if *at_bottom.borrow() || mine {
+                    el.set_scroll_top(el.scroll_height());
+                } else {
+                    unseen.set(true);
+                }
             }
         });
     }
+    let on_scroll = {
+        let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
+        Callback::from(move |_: Event| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                let bottom =
+                    el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK_PX;
+                *at_bottom.borrow_mut() = bottom;
+                if bottom && *unseen {
+                    unseen.set(false);
+                }
+            }
+        })
+    };
+    let to_bottom = {
+        let (list, unseen) = (list.clone(), unseen.clone());
+        Callback::from(move |_: MouseEvent| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+            unseen.set(false);
+        })
+    };
     html! {
-        <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list}>
-            if dropped {
-                <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
+        <div class="log-wrap">
+            <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list} onscroll={on_scroll}>
+                if dropped {
+                    <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
+                }
+                { for messages.iter().map(|m| {
+                    let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
+                    html! { <MessageLine key={m.seq} line={m.clone()} {file} /> }
+                }) }
+                if messages.is_empty() {
+                    <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
+                }
+            </ol>
+            if *unseen {
+                <button type="button" class="new-messages primary" onclick={to_bottom}>{ "New messages" }</button>
             }
-            { for messages.iter().map(|m| {
-                let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
-                html! { <MessageLine key={m.seq} line={m.clone()} {file} /> }
-            }) }
-            if messages.is_empty() {
-                <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
-            }
-        </ol>
+        </div>
     }
 }
+
+/// The tab's title counts messages from others that arrived while the page was hidden.
+#[function_component(UnreadTitle)]
+fn unread_title() -> Html {
+    let room = use_room();
+    let unread = use_mut_ref(|| 0u64);
+    let seen_lines = use_mut_ref(|| room.state.lines_added);
+    {
+        let (unread, seen_lines) = (unread.clone(), seen_lines.clone());
+        let messages = room.state.messages.clone();
+        use_effect_with(room.state.lines_added, move |&added| {
+            let from = *seen_lines.borrow();
+            *seen_lines.borrow_mut() = added;
+            if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                if doc.hidden() {
+                    let new = messages
+                        .iter()
+                        .filter(|m| m.seq >= from && m.from.is_some())
+                        .count() as u64;
+                    if new > 0 {
+                        *unread.borrow_mut() += new;
+                        doc.set_title(&format!("({}) {TITLE}", unread.borrow()));
+                    }
+                }
+            }
+        });
+    }
+    use_effect_with((), move |()| {
+        let doc = web_sys::window().and_then(|w| w.document());
+        let listener = doc.map(|d| {
+            let target: web_sys::EventTarget = d.clone().into();
+            Listener::new(&target, "visibilitychange", move |_| {
+                if !d.hidden() {
+                    *unread.borrow_mut() = 0;
+                    d.set_title(TITLE);
+                }
+            })
+        });
+        move || {
+            drop(listener);
+            if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+                d.set_title(TITLE);
+            }
+        }
+    });
+    html! {}
+}
+
+/// The page's own title.
+const TITLE: &str = "Hush";
 
 #[derive(Properties, PartialEq)]
 struct LineProps {

@@ -11,10 +11,12 @@ use crate::wire::{self, PeerMessage};
 
 /// Messages one may send at once.
 pub const CHAT_BURST: u32 = 10;
-/// After a burst, one more message is allowed per this long (five a second).
-pub const CHAT_REFILL_MS: u64 = 200;
-/// Extra burst a peer's messages get over our own limit before they are dropped.
-pub const CHAT_BURST_SLACK: u32 = 2;
+/// After a burst, one more message is allowed per this long (ten a second: faster than anyone
+/// types, slow enough that a flood costs receivers little).
+pub const CHAT_REFILL_MS: u64 = 100;
+/// Extra burst a peer's messages get over our own limit before they are dropped: a network
+/// stall can deliver an honest sender's messages bunched together.
+pub const CHAT_BURST_SLACK: u32 = 10;
 /// While the user keeps typing, "typing" is told again this often (a receiver forgets it
 /// after [`TYPING_SHOWN_MS`], so a lost or a last one does not stick).
 pub const TYPING_REFRESH_MS: u64 = 3_000;
