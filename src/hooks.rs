@@ -109,13 +109,17 @@ pub fn use_room() -> RoomContext {
 /// What the composer can do.
 #[derive(Clone, PartialEq)]
 pub struct ChatApi {
-    /// Send a message (to one peer, by id, when set); the error says why it was not sent,
-    /// and the draft stays.
-    pub send: Callback<(String, Option<String>), Result<(), String>>,
+    /// Send a message (to one peer, by id, when set; view once when true); the error says
+    /// why it was not sent, and the draft stays.
+    pub send: Callback<(String, Option<String>, bool), Result<(), String>>,
     /// The user is writing (to one peer when set: `true`), or cleared the draft (`false`).
     pub typing: Callback<(Option<String>, bool)>,
     /// Whether peers see when we type (remembered on this device).
     pub share_typing: Callback<bool>,
+    /// Set the room's vanishing-message timer (ms; `None`: off) for everyone.
+    pub set_timer: Callback<Option<u64>>,
+    /// Reveal a view-once message: its sender's id and the message id.
+    pub reveal: Callback<(String, u64)>,
 }
 
 #[hook]
@@ -124,8 +128,8 @@ pub fn use_chat() -> ChatApi {
     ChatApi {
         send: use_callback(
             h.clone(),
-            |(text, to): (String, Option<String>), h: &Option<RoomHandle>| match h {
-                Some(h) => h.send_chat(text, to).map_err(|e| e.to_string()),
+            |(text, to, once): (String, Option<String>, bool), h: &Option<RoomHandle>| match h {
+                Some(h) => h.send_chat(text, to, once).map_err(|e| e.to_string()),
                 None => Err("Not connected yet".into()),
             },
         ),
@@ -137,10 +141,20 @@ pub fn use_chat() -> ChatApi {
                 }
             },
         ),
-        share_typing: use_callback(h, |share: bool, h: &Option<RoomHandle>| {
+        share_typing: use_callback(h.clone(), |share: bool, h: &Option<RoomHandle>| {
             settings::save_share_typing(share);
             if let Some(h) = h {
                 h.share_typing(share);
+            }
+        }),
+        set_timer: use_callback(h.clone(), |ttl: Option<u64>, h: &Option<RoomHandle>| {
+            if let Some(h) = h {
+                h.set_timer(ttl);
+            }
+        }),
+        reveal: use_callback(h, |(from, id): (String, u64), h: &Option<RoomHandle>| {
+            if let Some(h) = h {
+                h.reveal(from, id);
             }
         }),
     }

@@ -89,6 +89,35 @@ pub struct ChatLine {
     pub file: Option<FileKey>,
     /// A direct message: the name of the other peer (the sender, or whom we wrote to).
     pub private_with: Option<String>,
+    /// The message's id in its sender's sequence (0 for file and announcement lines).
+    pub id: u64,
+    /// When it vanishes (the room's timer when it was sent, or a revealed view-once message).
+    pub expires_at_ms: Option<u64>,
+    pub view_once: bool,
+    /// Our view-once message: who has seen it.
+    pub viewed_by: Vec<String>,
+    /// A line the room says (a timer change), not a message.
+    pub announce: bool,
+}
+
+impl ChatLine {
+    /// A message line (`from: None`: ours); the other fields start empty.
+    pub fn message(from: Option<String>, name: String, at_ms: u64, text: String) -> Self {
+        Self {
+            seq: 0,
+            from,
+            name,
+            at_ms,
+            text,
+            file: None,
+            private_with: None,
+            id: 0,
+            expires_at_ms: None,
+            view_once: false,
+            viewed_by: Vec::new(),
+            announce: false,
+        }
+    }
 }
 
 /// Identifies a file offer: who offers it (`None`: we do) and its id (hex).
@@ -219,6 +248,8 @@ pub struct RoomState {
     pub lines_added: u64,
     /// The peer (id) the composer writes to privately; `None`: everyone.
     pub private_to: Option<String>,
+    /// The room's vanishing-message timer (ms; `None`: off).
+    pub timer: Option<u64>,
 }
 
 impl Default for RoomState {
@@ -238,6 +269,7 @@ impl Default for RoomState {
             media_error: None,
             lines_added: 0,
             private_to: None,
+            timer: None,
         }
     }
 }
@@ -268,6 +300,22 @@ pub enum RoomAction {
     },
     /// The composer writes to this peer alone (`None`: to everyone).
     PrivateTo(Option<String>),
+    /// A message's time is up: it leaves the log (and memory).
+    Vanish {
+        from: Option<String>,
+        id: u64,
+    },
+    /// The room's timer changed; `line` announces it in the log.
+    Timer {
+        ttl_ms: Option<u64>,
+        line: String,
+        at_ms: u64,
+    },
+    /// `name` saw our view-once message `id`.
+    Viewed {
+        id: u64,
+        name: String,
+    },
     Trackers(Vec<TrackerView>),
     BadFrame,
     Notice(String),
@@ -370,6 +418,32 @@ impl RoomState {
                     p.typing = typing;
                 }
             }
+            RoomAction::Vanish { from, id } => {
+                let messages = Rc::make_mut(&mut s.messages);
+                messages.retain(|m| m.file.is_some() || m.announce || m.id != id || m.from != from);
+            }
+            RoomAction::Timer {
+                ttl_ms,
+                line,
+                at_ms,
+            } => {
+                s.timer = ttl_ms;
+                let mut l = ChatLine::message(None, String::new(), at_ms, line);
+                l.announce = true;
+                push_line(&mut s, l);
+            }
+            RoomAction::Viewed { id, name } => {
+                let messages = Rc::make_mut(&mut s.messages);
+                if let Some(m) = messages
+                    .iter_mut()
+                    .find(|m| m.from.is_none() && m.view_once && m.id == id)
+                {
+                    let m = Rc::make_mut(m);
+                    if !m.viewed_by.contains(&name) {
+                        m.viewed_by.push(name);
+                    }
+                }
+            }
             RoomAction::PrivateTo(id) => {
                 s.private_to = id.filter(|id| s.peers.iter().any(|p| p.id == *id));
             }
@@ -402,15 +476,9 @@ impl RoomState {
             RoomAction::Speaker(id) => s.speaker = id,
             RoomAction::MediaError(e) => s.media_error = e,
             RoomAction::FileOffered { key, file, at_ms } => {
-                let line = ChatLine {
-                    seq: 0,
-                    from: key.owner.clone(),
-                    name: file.sender.clone(),
-                    at_ms,
-                    text: String::new(),
-                    file: Some(key.clone()),
-                    private_with: None,
-                };
+                let mut line =
+                    ChatLine::message(key.owner.clone(), file.sender.clone(), at_ms, String::new());
+                line.file = Some(key.clone());
                 s.files.insert(key, file);
                 push_line(&mut s, line);
                 // Offers whose log line scrolled away go too.
@@ -484,15 +552,12 @@ mod tests {
     use super::*;
 
     fn chat(text: &str) -> RoomAction {
-        RoomAction::Chat(ChatLine {
-            seq: 0,
-            from: Some("p".into()),
-            name: "Bob".into(),
-            at_ms: 1,
-            text: text.into(),
-            file: None,
-            private_with: None,
-        })
+        RoomAction::Chat(ChatLine::message(
+            Some("p".into()),
+            "Bob".into(),
+            1,
+            text.into(),
+        ))
     }
 
     fn file(status: FileStatus) -> FileView {
@@ -582,6 +647,41 @@ mod tests {
         });
         assert_eq!(s.private_to, None);
         assert!(s.peers.iter().all(|p| !p.typing));
+    }
+
+    /// Invariant: a vanishing message leaves the log, and only that one (same id from
+    /// another sender, or our own, stays); views of our view-once message are listed once.
+    #[test]
+    fn vanished_lines_go_and_views_are_listed() {
+        let line = |from: Option<&str>, id: u64, once: bool| {
+            let mut l = ChatLine::message(from.map(Into::into), "X".into(), 1, format!("{id}"));
+            l.id = id;
+            l.view_once = once;
+            RoomAction::Chat(l)
+        };
+        let s = RoomState::default()
+            .apply(line(Some("p"), 1, false))
+            .apply(line(Some("q"), 1, false))
+            .apply(line(None, 1, true));
+        let s = s.apply(RoomAction::Vanish {
+            from: Some("p".into()),
+            id: 1,
+        });
+        let left: Vec<Option<String>> = s.messages.iter().map(|m| m.from.clone()).collect();
+        assert_eq!(left, [Some("q".to_owned()), None]);
+        let viewed = RoomAction::Viewed {
+            id: 1,
+            name: "Bob".into(),
+        };
+        let s = s.apply(viewed.clone()).apply(viewed);
+        assert_eq!(s.messages[1].viewed_by, ["Bob"]);
+        let s = s.apply(RoomAction::Timer {
+            ttl_ms: Some(30_000),
+            line: "Bob set messages to vanish after 30 s".into(),
+            at_ms: 2,
+        });
+        assert_eq!(s.timer, Some(30_000));
+        assert!(s.messages.last().is_some_and(|m| m.announce));
     }
 
     /// Invariant: a finished download keeps its outcome when the sender withdraws or leaves.

@@ -396,6 +396,14 @@ impl Peers {
             RoomEvent::Notice(text) => {
                 report.say("notice", json!({"text": text}), || format!("hush: {text}"))
             }
+            RoomEvent::Timer { name, ttl_ms, .. } => {
+                report.say("timer", json!({"name": name, "ttl_ms": ttl_ms}), || {
+                    format!(
+                        "hush: {}",
+                        hush_core::room::timer_announcement(name, *ttl_ms)
+                    )
+                })
+            }
             _ => {}
         }
     }
@@ -826,7 +834,13 @@ async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliErro
                 for h in hs {
                     match h {
                         Happening::Room(RoomEvent::Trackers(s)) => trackers.update(&s)?,
-                        Happening::Room(RoomEvent::Chat { from, name, text, direct, .. }) => {
+                        Happening::Room(RoomEvent::Chat { from, name, text, direct, view_once, .. }) => {
+                            // A terminal keeps what it printed: a view-once message is not.
+                            let text = if view_once && from.is_some() {
+                                "(a view-once message: open the room in a browser to see it)".to_owned()
+                            } else {
+                                text
+                            };
                             report.chat(&name, &text, from.is_none(), direct.is_some());
                         }
                         Happening::Room(e) => peers.follow(&e, report),

@@ -103,12 +103,23 @@ pub enum PeerMessage {
     },
     /// I am typing a message (`on`), or stopped without sending one.
     Typing { on: bool },
-    /// A chat message to the receiver alone (ids as in [`PeerMessage::Chat`], one sequence).
-    Direct {
+    /// A chat message with more to it than [`PeerMessage::Chat`] (ids from the same
+    /// sequence): to the receiver alone (`direct`), vanishing `ttl_ms` after it arrives (the
+    /// room's timer when it was sent), or to be shown once (`view_once`).
+    Message {
         id: u64,
         sent_at_ms: u64,
         text: String,
+        direct: bool,
+        ttl_ms: Option<u64>,
+        view_once: bool,
     },
+    /// The room's vanishing-message timer (`None`: off) and the version of that setting: one
+    /// more than the last version its sender knew (a Lamport clock). The highest version wins
+    /// everywhere, ties going to the greater peer id.
+    Timer { ttl_ms: Option<u64>, version: u64 },
+    /// I have seen your view-once message `id`.
+    Viewed { id: u64 },
 }
 
 /// What a media stream carries.
@@ -189,7 +200,7 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::NameTooLong);
             }
         }
-        PeerMessage::Chat { text, .. } | PeerMessage::Direct { text, .. } => {
+        PeerMessage::Chat { text, .. } | PeerMessage::Message { text, .. } => {
             if text.len() > MAX_CHAT_BYTES {
                 return Err(WireError::TextTooLong);
             }
@@ -223,6 +234,8 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
         | PeerMessage::Pong { .. }
         | PeerMessage::Bye
         | PeerMessage::Typing { .. }
+        | PeerMessage::Timer { .. }
+        | PeerMessage::Viewed { .. }
         | PeerMessage::MediaState { .. }
         | PeerMessage::FileWithdraw { .. }
         | PeerMessage::FileRequest { .. }
@@ -304,11 +317,19 @@ mod tests {
             PeerMessage::Pong { t: 1 },
             PeerMessage::Bye,
             PeerMessage::Typing { on: true },
-            PeerMessage::Direct {
+            PeerMessage::Message {
                 id: 8,
                 sent_at_ms: 1_700_000_000_001,
                 text: "only you".into(),
+                direct: true,
+                ttl_ms: Some(30_000),
+                view_once: true,
             },
+            PeerMessage::Timer {
+                ttl_ms: Some(60_000),
+                version: 3,
+            },
+            PeerMessage::Viewed { id: 8 },
             PeerMessage::Description {
                 offer: true,
                 sdp: "v=0".into(),

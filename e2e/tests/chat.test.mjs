@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { assertNoPageErrors, RESULTS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, CONNECT_MS, RESULTS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
 import {
   GENERATED_ROOM,
   clickAndTimePeers,
@@ -355,6 +355,56 @@ test('a hidden tab counts unread messages in its title; a reader scrolled up get
     await button.click();
     await waitFor(async () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 50), { timeout: 5_000, what: 'the log at the bottom' });
     await button.waitFor({ state: 'hidden', timeout: 5_000 });
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('the room timer makes messages vanish from every screen, and a view-once message is covered, revealed once, then gone, its sender told who saw it', { timeout: TEST_MS }, async () => {
+  await scenario('vanishing-and-view-once', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['vanish-a', 'vanish-b']);
+    const gone = (page, text, timeout) =>
+      waitFor(async () => !(await logText(page)).includes(text), { timeout, what: `"${text}" to vanish` });
+
+    // a sets a 30 s timer: announced on both sides, b's selector follows.
+    await a.page.getByRole('combobox', { name: 'Vanishing messages' }).selectOption({ label: '30 s' });
+    await waitForMessages(a.page, ['You set messages to vanish after 30 s']);
+    await waitForMessages(b.page, [`${a.name} set messages to vanish after 30 s`]);
+    assert.equal(await b.page.getByRole('combobox', { name: 'Vanishing messages' }).inputValue(), '30000');
+    const brief = `brief-${token()}`;
+    const sentAt = Date.now();
+    await sendMessage(a.page, brief);
+    await waitForMessages(b.page, [brief]);
+    for (const m of [a, b]) {
+      const entry = await m.page.getByRole('listitem').filter({ hasText: brief }).innerText();
+      assert.match(entry, /vanishes in 0:[0-3]\d/, `${m.name} shows the countdown: ${entry}`);
+    }
+
+    // b turns it off: the next message stays.
+    await b.page.getByRole('combobox', { name: 'Vanishing messages' }).selectOption({ label: 'Off' });
+    await waitForMessages(a.page, [`${b.name} turned vanishing messages off`]);
+    const stays = `stays-${token()}`;
+    await sendMessage(a.page, stays);
+    await waitForMessages(b.page, [stays]);
+
+    // View once: covered at b until revealed; a learns who saw it; gone from b soon after.
+    await a.page.getByRole('checkbox', { name: 'View once' }).check();
+    const peek = `peek-${token()}`;
+    await sendMessage(a.page, peek);
+    assert.equal(await a.page.getByRole('checkbox', { name: 'View once' }).isChecked(), false, 'view once is for one message');
+    await waitForMessages(a.page, ['not viewed yet']);
+    const reveal = b.page.getByRole('button', { name: 'Reveal' });
+    await reveal.waitFor({ state: 'visible', timeout: CONNECT_MS });
+    assert.ok(!(await logText(b.page)).includes(peek), 'covered: the text is not on screen before it is revealed');
+    await reveal.click();
+    await waitForMessages(b.page, [peek]);
+    await waitForMessages(a.page, [`viewed by ${b.name}`]);
+    await gone(b.page, peek, 20_000);
+    assert.equal(await b.page.getByRole('button', { name: 'Reveal' }).count(), 0, 'nothing left to reveal');
+
+    // The timed message vanishes from both screens 30 s after it was sent; the later one stays.
+    await gone(a.page, brief, Math.max(0, sentAt + 30_000 - Date.now()) + 8_000);
+    await gone(b.page, brief, 8_000);
+    for (const m of [a, b]) assert.ok((await logText(m.page)).includes(stays), `${m.name} keeps the message sent with the timer off`);
     assertNoPageErrors(ctx.peers);
   });
 });

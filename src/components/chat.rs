@@ -2,9 +2,10 @@
 
 use super::files::{FileCard, SendFiles};
 use crate::hooks::{use_chat, use_room};
+use crate::js::now_ms;
 use crate::listener::Listener;
 use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
-use hush_core::room::{check_chat, ChatError};
+use hush_core::room::{check_chat, timer_label, ChatError, TIMER_CHOICES_MS, VIEW_ONCE_SHOWN_MS};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
@@ -33,6 +34,7 @@ const BOTTOM_SLACK_PX: i32 = 48;
 #[function_component(MessageLog)]
 fn message_log() -> Html {
     let room = use_room();
+    let chat = use_chat();
     let messages = room.state.messages.clone();
     // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
     let dropped = room.state.lines_added > messages.len() as u64;
@@ -85,7 +87,7 @@ fn message_log() -> Html {
                 }
                 { for messages.iter().map(|m| {
                     let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
-                    html! { <MessageLine key={m.seq} line={m.clone()} {file} /> }
+                    html! { <MessageLine key={m.seq} line={m.clone()} {file} reveal={chat.reveal.clone()} /> }
                 }) }
                 if messages.is_empty() {
                     <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
@@ -153,6 +155,8 @@ struct LineProps {
     line: Rc<ChatLine>,
     /// The file card this line shows, if it is a file offer.
     file: Option<FileView>,
+    /// Reveals a view-once message (sender id, message id).
+    reveal: Callback<(String, u64)>,
 }
 
 /// One line of the log. Keyed by its place in the log, with props compared by value: a new
@@ -160,7 +164,14 @@ struct LineProps {
 #[function_component(MessageLine)]
 fn message_line(props: &LineProps) -> Html {
     let m = &props.line;
+    // When a revealed view-once message vanishes (the engine removes it then).
+    let revealed = use_state(|| None::<u64>);
     let mine = m.from.is_none();
+    if m.announce {
+        return html! {
+            <li class="announce"><time>{ clock(m.at_ms) }</time>{ " " }{ &m.text }</li>
+        };
+    }
     let class = classes!(
         "msg",
         mine.then_some("mine"),
@@ -185,15 +196,95 @@ fn message_line(props: &LineProps) -> Html {
             "privately".to_owned()
         }
     });
+    let covered = m.view_once && !mine && revealed.is_none();
+    let on_reveal = {
+        let (reveal, revealed, from, id) =
+            (props.reveal.clone(), revealed.clone(), m.from.clone(), m.id);
+        Callback::from(move |_: MouseEvent| {
+            if let Some(from) = &from {
+                reveal.emit((from.clone(), id));
+                revealed.set(Some(now_ms().saturating_add(VIEW_ONCE_SHOWN_MS)));
+            }
+        })
+    };
+    let vanishes = m.expires_at_ms.or(*revealed);
     html! {
         <li class={class}>
             <span class="who">{ &m.name }</span>{ " " }
             if let Some(p) = private {
                 <span class="private-tag">{ p }</span>{ " " }
             }
+            if m.view_once {
+                <span class="private-tag">{ "view once" }</span>{ " " }
+            }
             <time>{ clock(m.at_ms) }</time>
-            <p class="text">{ &m.text }</p>
+            if let Some(until) = vanishes.filter(|_| !covered) {
+                { " " }<Countdown {until} />
+            }
+            if covered {
+                <p class="text covered">
+                    { "A view-once message: it vanishes a few seconds after you open it. " }
+                    <button type="button" onclick={on_reveal}>{ "Reveal" }</button>
+                </p>
+            } else {
+                <p class="text">{ &m.text }</p>
+            }
+            if mine && m.view_once {
+                <p class="viewed">{
+                    if m.viewed_by.is_empty() { "not viewed yet".to_owned() }
+                    else { format!("viewed by {}", m.viewed_by.join(", ")) }
+                }</p>
+            }
         </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct CountdownProps {
+    /// When the line vanishes (page clock, ms).
+    until: u64,
+}
+
+/// "vanishes in 0:42", updated every second.
+#[function_component(Countdown)]
+fn countdown(props: &CountdownProps) -> Html {
+    let tick = use_state(|| 0u32);
+    {
+        let tick = tick.clone();
+        use_effect_with((), move |()| {
+            let t =
+                gloo_timers::callback::Interval::new(1_000, move || tick.set(tick.wrapping_add(1)));
+            move || drop(t)
+        });
+    }
+    let left = props.until.saturating_sub(now_ms()).div_ceil(1_000);
+    html! {
+        <span class="vanish" title="This message vanishes from every screen">
+            { format!("vanishes in {}:{:02}", left / 60, left % 60) }
+        </span>
+    }
+}
+
+/// The room's vanishing-message timer: anyone may change it, for everyone.
+#[function_component(TimerSelect)]
+fn timer_select() -> Html {
+    let room = use_room();
+    let chat = use_chat();
+    let current = room.state.timer;
+    let on_change = Callback::from(move |e: Event| {
+        let el: web_sys::HtmlSelectElement = e.target_unchecked_into();
+        chat.set_timer.emit(el.value().parse::<u64>().ok());
+    });
+    html! {
+        <label class="timer">
+            { "Vanishing messages " }
+            <select aria-label="Vanishing messages" onchange={on_change}>
+                <option value="off" selected={current.is_none()}>{ "Off" }</option>
+                { for TIMER_CHOICES_MS.iter().map(|t| html! {
+                    <option value={t.to_string()} selected={current == Some(*t)}>{ timer_label(Some(*t)) }</option>
+                }) }
+            </select>
+        </label>
     }
 }
 
@@ -228,20 +319,23 @@ fn composer() -> Html {
         .and_then(|id| room.state.peers.iter().find(|p| p.id == *id))
         .map(|p| p.name.clone());
     let draft = use_state(String::new);
+    let view_once = use_state(|| false);
     // Why the draft was not sent (it stays in the box to be shortened or sent again).
     let refused = use_state(|| None::<String>);
     let submit = {
-        let (draft, refused, send, to) = (
+        let (draft, refused, send, to, once) = (
             draft.clone(),
             refused.clone(),
             chat.send.clone(),
             to.clone(),
+            view_once.clone(),
         );
         move || match check_chat(&draft) {
-            Ok(_) => match send.emit(((*draft).clone(), to.clone())) {
+            Ok(_) => match send.emit(((*draft).clone(), to.clone(), *once)) {
                 Ok(()) => {
                     draft.set(String::new());
                     refused.set(None);
+                    once.set(false);
                 }
                 Err(why) => refused.set(Some(why)),
             },
@@ -281,6 +375,13 @@ fn composer() -> Html {
         e.prevent_default();
         submit();
     });
+    let on_once = {
+        let once = view_once.clone();
+        Callback::from(move |e: Event| {
+            let el: web_sys::HtmlInputElement = e.target_unchecked_into();
+            once.set(el.checked());
+        })
+    };
     let to_everyone = {
         let state = room.state.clone();
         Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(None)))
@@ -300,6 +401,13 @@ fn composer() -> Html {
             <textarea aria-label="Message" rows="1" placeholder={placeholder}
                 value={(*draft).clone()} oninput={on_input} onkeydown={on_key} />
             <button type="submit" class="primary">{ "Send" }</button>
+            <div class="composer-options">
+                <label class="check">
+                    <input type="checkbox" checked={*view_once} onchange={on_once} />
+                    { " View once" }
+                </label>
+                <TimerSelect />
+            </div>
             if let Some(why) = &*refused {
                 <p class="composer-error" role="alert">{ why }</p>
             }

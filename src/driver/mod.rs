@@ -67,8 +67,12 @@ const PATH_CHECKS: u32 = 5;
 pub enum Event {
     /// The engine's timer fired.
     Wake,
-    /// A chat message posted while the room was still starting (to one peer when set).
-    SendChat(String, Option<String>),
+    /// A chat message posted while the room was still starting (to one peer when set; view
+    /// once when true).
+    SendChat(String, Option<String>, bool),
+    SetTimer(Option<u64>),
+    /// The user reveals a view-once message: sender and id.
+    Reveal(String, u64),
     /// The user types a message (to one peer when set), or stopped (`on: false`).
     Typing {
         to: Option<String>,
@@ -165,14 +169,28 @@ impl RoomHandle {
 
     /// Sends a chat message (to the peer `to` alone when set) at once, so the composer knows
     /// whether to clear its draft; while the room is still starting it goes once it runs.
-    pub fn send_chat(&self, text: String, to: Option<String>) -> Result<(), room::ChatError> {
+    pub fn send_chat(
+        &self,
+        text: String,
+        to: Option<String>,
+        view_once: bool,
+    ) -> Result<(), room::ChatError> {
         if let Ok(mut slot) = self.driver.try_borrow_mut() {
             if let Some(d) = slot.as_mut() {
-                return d.chat(&text, to.as_deref());
+                return d.chat(&text, to.as_deref(), view_once);
             }
         }
-        self.post(Event::SendChat(text, to));
+        self.post(Event::SendChat(text, to, view_once));
         Ok(())
+    }
+
+    /// Sets the room's vanishing-message timer for everyone.
+    pub fn set_timer(&self, ttl_ms: Option<u64>) {
+        self.post(Event::SetTimer(ttl_ms));
+    }
+
+    pub fn reveal(&self, from: String, id: u64) {
+        self.post(Event::Reveal(from, id));
     }
 
     pub fn typing(&self, to: Option<String>, on: bool) {
@@ -371,15 +389,23 @@ struct Driver {
 
 impl Driver {
     /// Sends a chat message now (to the peer with id `to` alone when set).
-    fn chat(&mut self, text: &str, to: Option<&str>) -> Result<(), room::ChatError> {
+    fn chat(
+        &mut self,
+        text: &str,
+        to: Option<&str>,
+        view_once: bool,
+    ) -> Result<(), room::ChatError> {
         let now = now_ms();
-        let sent = match to {
-            None => self.room.send_chat(text, now),
-            Some(id) => match PeerId::try_from(id) {
-                Ok(peer) => self.room.send_direct(&peer, text, now),
-                Err(_) => Err(room::ChatError::NotHere("That peer".into())),
-            },
+        let to = match to.map(PeerId::try_from) {
+            None => None,
+            Some(Ok(peer)) => Some(peer),
+            Some(Err(_)) => return Err(room::ChatError::NotHere("That peer".into())),
         };
+        let how = room::Compose {
+            to: to.as_ref(),
+            view_once,
+        };
+        let sent = self.room.send_message(text, how, now);
         self.flush();
         sent
     }
@@ -393,8 +419,8 @@ impl Driver {
                 self.report_transfer_activity();
                 self.room.handle_timeout(now);
             }
-            Event::SendChat(text, to) => {
-                if let Err(e) = self.chat(&text, to.as_deref()) {
+            Event::SendChat(text, to, view_once) => {
+                if let Err(e) = self.chat(&text, to.as_deref(), view_once) {
                     if e != room::ChatError::Empty {
                         self.dispatch.emit(RoomAction::Notice(e.to_string()));
                     }
@@ -406,6 +432,16 @@ impl Driver {
             }
             Event::Typing { on: false, .. } => self.room.stop_typing(),
             Event::ShareTyping(share) => self.room.set_share_typing(share),
+            Event::SetTimer(ttl) => {
+                if let Err(e) = self.room.set_timer(ttl) {
+                    self.dispatch.emit(RoomAction::Notice(e.to_string()));
+                }
+            }
+            Event::Reveal(from, id) => {
+                if let Ok(from) = PeerId::try_from(from) {
+                    self.room.reveal(&from, id, now);
+                }
+            }
             Event::SetName(name) => self.room.set_name(&name),
             Event::TrackerOpen(i, g) => {
                 if self.tracker_at(i, g) {
@@ -682,15 +718,33 @@ impl Driver {
                 at_ms,
                 text,
                 direct,
-            } => self.dispatch.emit(RoomAction::Chat(ChatLine {
-                seq: 0,
+                id,
+                expires_at_ms,
+                view_once,
+            } => {
+                let mut line = ChatLine::message(from.map(|p| p.to_string()), name, at_ms, text);
+                line.private_with = direct.map(|p| self.room.peer_name(&p));
+                line.id = id;
+                // The engine's clock and the page's are one (`now_ms`).
+                line.expires_at_ms = expires_at_ms;
+                line.view_once = view_once;
+                self.dispatch.emit(RoomAction::Chat(line));
+            }
+            RoomEvent::Vanish { from, id } => self.dispatch.emit(RoomAction::Vanish {
                 from: from.map(|p| p.to_string()),
-                name,
-                at_ms,
-                text,
-                file: None,
-                private_with: direct.map(|p| self.room.peer_name(&p)),
-            })),
+                id,
+            }),
+            RoomEvent::Timer { by, name, ttl_ms } => {
+                let who = if by.is_none() { "You" } else { name.as_str() };
+                self.dispatch.emit(RoomAction::Timer {
+                    ttl_ms,
+                    line: room::timer_announcement(who, ttl_ms),
+                    at_ms: now_ms(),
+                });
+            }
+            RoomEvent::Viewed { id, name, .. } => {
+                self.dispatch.emit(RoomAction::Viewed { id, name })
+            }
             RoomEvent::Typing { peer, typing } => self.dispatch.emit(RoomAction::Typing {
                 id: peer.to_string(),
                 typing,

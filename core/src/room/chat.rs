@@ -1,13 +1,20 @@
-//! Chat: messages to everyone or to one peer, the typing indicator, and the rate limit.
+//! Chat: messages to everyone or to one peer, the typing indicator, the rate limit, the
+//! room's vanishing-message timer and view-once messages.
 //!
 //! Our own messages are refused past [`CHAT_BURST`] at once or one per [`CHAT_REFILL_MS`]
 //! after that (the composer keeps the draft and says why). A peer is held to the same rate
 //! with [`CHAT_BURST_SLACK`] more, since the network can bunch an honest burst: what goes
 //! beyond is dropped, and the user is told once per flood.
+//!
+//! The timer is one room-wide setting: the latest change wins everywhere (a Lamport version,
+//! ties broken by the setter's id, so no clock needs to agree). A message carries the timer
+//! it was sent under, and every peer makes it vanish that long after it arrived. The engine
+//! keeps only ids of what is to vanish, never the text.
 
 use super::{ChatError, ConnHandle, Event, Room};
 use crate::ids::PeerId;
 use crate::wire::{self, PeerMessage};
+use std::collections::VecDeque;
 
 /// Messages one may send at once.
 pub const CHAT_BURST: u32 = 10;
@@ -55,15 +62,34 @@ pub(super) struct PeerChat {
     typing_until: Option<u64>,
 }
 
+/// The vanishing-message timers one may choose (30 s, 1 min, 5 min, 1 h).
+pub const TIMER_CHOICES_MS: [u64; 4] = [30_000, 60_000, 300_000, 3_600_000];
+/// A revealed view-once message stays on screen this long, then vanishes.
+pub const VIEW_ONCE_SHOWN_MS: u64 = 10_000;
+/// Messages waiting to vanish, and covered view-once messages, kept track of at most: far
+/// more than the rate limit lets into an hour; beyond it the oldest vanishes at once.
+pub const MAX_VANISHING: usize = 50_000;
+/// Our own view-once messages whose views are still reported.
+pub const MAX_OWN_VIEW_ONCE: usize = 1_000;
+
 /// Our side of the chat.
 #[derive(Debug)]
 pub(super) struct ChatState {
-    /// Id of our last message (ids start at 1; direct messages share the sequence).
+    /// Id of our last message (ids start at 1; every kind of message shares the sequence).
     seq: u64,
     rate: Bucket,
     share_typing: bool,
     /// When we last said we type, and to whom (`None`: everyone).
     typing_sent: Option<(u64, Option<PeerId>)>,
+    /// The room's timer and the version of its last change (`None` before any).
+    timer: Option<u64>,
+    timer_version: Option<(u64, PeerId)>,
+    /// When a line vanishes: its sender (`None`: us) and id. Unordered (timers differ).
+    vanishing: Vec<(u64, Option<PeerId>, u64)>,
+    /// View-once messages shown covered, not revealed yet.
+    covered: VecDeque<(PeerId, u64)>,
+    /// Our view-once messages, whose viewers are reported to us.
+    own_once: VecDeque<u64>,
 }
 
 impl Default for ChatState {
@@ -73,41 +99,162 @@ impl Default for ChatState {
             rate: Bucket::default(),
             share_typing: true,
             typing_sent: None,
+            timer: None,
+            timer_version: None,
+            vanishing: Vec::new(),
+            covered: VecDeque::new(),
+            own_once: VecDeque::new(),
         }
     }
+}
+
+/// A timer as people say it: "30 s", "1 min", "5 min", "1 h" (`None`: "off").
+pub fn timer_label(ttl_ms: Option<u64>) -> String {
+    match ttl_ms {
+        None => "off".to_owned(),
+        Some(t) if t >= 3_600_000 && t % 3_600_000 == 0 => format!("{} h", t / 3_600_000),
+        Some(t) if t >= 60_000 && t % 60_000 == 0 => format!("{} min", t / 60_000),
+        Some(t) => format!("{} s", t.div_ceil(1_000)),
+    }
+}
+
+/// The log's line for a timer change by `name` ("You" for us).
+pub fn timer_announcement(name: &str, ttl_ms: Option<u64>) -> String {
+    match ttl_ms {
+        Some(_) => format!(
+            "{name} set messages to vanish after {}",
+            timer_label(ttl_ms)
+        ),
+        None => format!("{name} turned vanishing messages off"),
+    }
+}
+
+/// What the user asked to send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compose<'a> {
+    /// To this peer alone.
+    pub to: Option<&'a PeerId>,
+    /// Shown covered; gone a few seconds after the receiver reveals it.
+    pub view_once: bool,
 }
 
 impl Room {
     /// Sends a chat message to everyone.
     pub fn send_chat(&mut self, text: &str, now: u64) -> Result<(), ChatError> {
-        let text = self.take_chat(text, now)?;
-        let id = self.chat.seq;
-        self.broadcast(&PeerMessage::Chat {
-            id,
-            sent_at_ms: now,
-            text: text.clone(),
-        });
-        self.show_own(text, None, now);
-        Ok(())
+        self.send_message(text, Compose::default(), now)
     }
 
     /// Sends a chat message to `to` alone, on its connection only.
     pub fn send_direct(&mut self, to: &PeerId, text: &str, now: u64) -> Result<(), ChatError> {
-        let h = self
-            .greeted_conn(to)
-            .ok_or_else(|| ChatError::NotHere(self.peer_name(to)))?;
+        let how = Compose {
+            to: Some(to),
+            ..Compose::default()
+        };
+        self.send_message(text, how, now)
+    }
+
+    /// Sends a chat message as `how` says, under the room's timer.
+    pub fn send_message(
+        &mut self,
+        text: &str,
+        how: Compose<'_>,
+        now: u64,
+    ) -> Result<(), ChatError> {
+        let conn = match how.to {
+            Some(to) => Some(
+                self.greeted_conn(to)
+                    .ok_or_else(|| ChatError::NotHere(self.peer_name(to)))?,
+            ),
+            None => None,
+        };
         let text = self.take_chat(text, now)?;
         let id = self.chat.seq;
-        self.send_to(
-            h,
-            &PeerMessage::Direct {
+        let ttl_ms = self.chat.timer;
+        let msg = if conn.is_none() && ttl_ms.is_none() && !how.view_once {
+            // The plain message every version of Hush reads.
+            PeerMessage::Chat {
                 id,
                 sent_at_ms: now,
                 text: text.clone(),
-            },
-        );
-        self.show_own(text, Some(to.clone()), now);
+            }
+        } else {
+            PeerMessage::Message {
+                id,
+                sent_at_ms: now,
+                text: text.clone(),
+                direct: conn.is_some(),
+                ttl_ms,
+                view_once: how.view_once,
+            }
+        };
+        match conn {
+            Some(h) => self.send_to(h, &msg),
+            None => self.broadcast(&msg),
+        }
+        if how.view_once {
+            if self.chat.own_once.len() >= MAX_OWN_VIEW_ONCE {
+                self.chat.own_once.pop_front();
+            }
+            self.chat.own_once.push_back(id);
+        }
+        let expires_at_ms = ttl_ms.map(|t| self.vanish_at(None, id, now.saturating_add(t)));
+        self.event(Event::Chat {
+            from: None,
+            name: self.name.clone(),
+            at_ms: now,
+            text,
+            direct: how.to.cloned(),
+            id,
+            expires_at_ms,
+            view_once: how.view_once,
+        });
         Ok(())
+    }
+
+    /// Sets the room's vanishing-message timer (one of [`TIMER_CHOICES_MS`], or `None`: off)
+    /// for everyone.
+    pub fn set_timer(&mut self, ttl_ms: Option<u64>) -> Result<(), ChatError> {
+        if ttl_ms.is_some_and(|t| !TIMER_CHOICES_MS.contains(&t)) {
+            return Err(ChatError::BadTimer);
+        }
+        let version = self.chat.timer_version.as_ref().map_or(0, |(v, _)| *v) + 1;
+        self.chat.timer_version = Some((version, self.me.clone()));
+        self.chat.timer = ttl_ms;
+        self.broadcast(&PeerMessage::Timer { ttl_ms, version });
+        self.event(Event::Timer {
+            by: None,
+            name: self.name.clone(),
+            ttl_ms,
+        });
+        Ok(())
+    }
+
+    /// The room's vanishing-message timer.
+    pub fn timer(&self) -> Option<u64> {
+        self.chat.timer
+    }
+
+    /// The user reveals the view-once message `id` from `from`: it is shown, the sender is
+    /// told, and it vanishes [`VIEW_ONCE_SHOWN_MS`] later. A second reveal does nothing.
+    pub fn reveal(&mut self, from: &PeerId, id: u64, now: u64) -> bool {
+        let Some(i) = self
+            .chat
+            .covered
+            .iter()
+            .position(|(p, m)| p == from && *m == id)
+        else {
+            return false;
+        };
+        self.chat.covered.remove(i);
+        if let Some(h) = self.greeted_conn(from) {
+            self.send_to(h, &PeerMessage::Viewed { id });
+        }
+        self.vanish_at(
+            Some(from.clone()),
+            id,
+            now.saturating_add(VIEW_ONCE_SHOWN_MS),
+        );
+        true
     }
 
     /// Whether a message sent now would go (the composer asks before it clears its draft).
@@ -171,14 +318,18 @@ impl Room {
         Ok(text)
     }
 
-    fn show_own(&mut self, text: String, direct: Option<PeerId>, now: u64) {
-        self.event(Event::Chat {
-            from: None,
-            name: self.name.clone(),
-            at_ms: now,
-            text,
-            direct,
-        });
+    /// Books a line to vanish at `at`; returns `at`.
+    fn vanish_at(&mut self, from: Option<PeerId>, id: u64, at: u64) -> u64 {
+        if self.chat.vanishing.len() >= MAX_VANISHING {
+            if let Some(i) =
+                (0..self.chat.vanishing.len()).min_by_key(|&i| self.chat.vanishing[i].0)
+            {
+                let (_, from, id) = self.chat.vanishing.swap_remove(i);
+                self.event(Event::Vanish { from, id });
+            }
+        }
+        self.chat.vanishing.push((at, from, id));
+        at
     }
 
     /// The open connection to `peer` whose hello arrived.
@@ -189,28 +340,88 @@ impl Room {
             .map(|(h, _)| *h)
     }
 
-    /// A chat or direct message from the peer on `h`.
-    pub(super) fn on_chat(
-        &mut self,
-        h: ConnHandle,
-        peer: PeerId,
-        (id, sent_at_ms, text): (u64, u64, String),
-        direct: bool,
-        now: u64,
-    ) {
-        if !self.mesh.accept_chat(&peer, id) || !self.within_rate(h, &peer, now) {
+    /// A newly greeted peer learns the room's timer when one is on.
+    pub(super) fn greet_chat(&mut self, h: ConnHandle) {
+        if let (Some(ttl), Some((version, _))) = (self.chat.timer, &self.chat.timer_version) {
+            let msg = PeerMessage::Timer {
+                ttl_ms: Some(ttl),
+                version: *version,
+            };
+            self.send_to(h, &msg);
+        }
+    }
+
+    /// A chat message (plain or not) from the peer on `h`.
+    pub(super) fn on_chat(&mut self, h: ConnHandle, peer: PeerId, msg: Incoming, now: u64) {
+        if !self.mesh.accept_chat(&peer, msg.id) || !self.within_rate(h, &peer, now) {
             return;
         }
         self.typing_cleared(h, &peer);
+        // A peer cannot make a line stay longer than the longest timer.
+        let ttl = msg
+            .ttl_ms
+            .map(|t| t.min(TIMER_CHOICES_MS[TIMER_CHOICES_MS.len() - 1]));
+        let expires_at_ms =
+            ttl.map(|t| self.vanish_at(Some(peer.clone()), msg.id, now.saturating_add(t)));
+        if msg.view_once {
+            if self.chat.covered.len() >= MAX_VANISHING {
+                if let Some((from, id)) = self.chat.covered.pop_front() {
+                    self.event(Event::Vanish {
+                        from: Some(from),
+                        id,
+                    });
+                }
+            }
+            self.chat.covered.push_back((peer.clone(), msg.id));
+        }
         let name = self.peer_name(&peer);
         self.event(Event::Chat {
-            direct: direct.then(|| peer.clone()),
+            direct: msg.direct.then(|| peer.clone()),
             from: Some(peer),
             name,
             // A sender's clock may run ahead; never show a message from the future.
-            at_ms: sent_at_ms.min(now),
-            text: wire::sanitize_text(&text),
+            at_ms: msg.sent_at_ms.min(now),
+            text: wire::sanitize_text(&msg.text),
+            id: msg.id,
+            expires_at_ms,
+            view_once: msg.view_once,
         });
+    }
+
+    /// A peer set the room's timer; the latest version wins.
+    pub(super) fn on_timer(&mut self, peer: PeerId, ttl_ms: Option<u64>, version: u64) {
+        if ttl_ms.is_some_and(|t| !TIMER_CHOICES_MS.contains(&t)) {
+            return;
+        }
+        let stamp = (version, peer.clone());
+        if self
+            .chat
+            .timer_version
+            .as_ref()
+            .is_some_and(|v| *v >= stamp)
+        {
+            return;
+        }
+        self.chat.timer_version = Some(stamp);
+        if self.chat.timer == ttl_ms {
+            return;
+        }
+        self.chat.timer = ttl_ms;
+        let name = self.peer_name(&peer);
+        self.event(Event::Timer {
+            by: Some(peer),
+            name,
+            ttl_ms,
+        });
+    }
+
+    /// A peer saw our view-once message `id`.
+    pub(super) fn on_viewed(&mut self, peer: PeerId, id: u64) {
+        if !self.chat.own_once.contains(&id) {
+            return;
+        }
+        let name = self.peer_name(&peer);
+        self.event(Event::Viewed { id, peer, name });
     }
 
     fn within_rate(&mut self, h: ConnHandle, peer: &PeerId, now: u64) -> bool {
@@ -259,12 +470,11 @@ impl Room {
         }
     }
 
-    /// When a peer's typing indicator next runs out.
+    /// When a typing indicator next runs out or a line next vanishes.
     pub(super) fn chat_next_timeout(&self) -> Option<u64> {
-        self.conns
-            .values()
-            .filter_map(|c| c.chat.typing_until)
-            .min()
+        let typing = self.conns.values().filter_map(|c| c.chat.typing_until);
+        let vanish = self.chat.vanishing.iter().map(|(at, _, _)| *at);
+        typing.chain(vanish).min()
     }
 
     pub(super) fn chat_timeout(&mut self, now: u64) {
@@ -277,7 +487,29 @@ impl Room {
         for (h, peer) in expired {
             self.typing_cleared(h, &peer);
         }
+        let mut i = 0;
+        while i < self.chat.vanishing.len() {
+            if self.chat.vanishing[i].0 <= now {
+                let (_, from, id) = self.chat.vanishing.swap_remove(i);
+                self.chat
+                    .covered
+                    .retain(|(p, m)| Some(p) != from.as_ref() || *m != id);
+                self.event(Event::Vanish { from, id });
+            } else {
+                i += 1;
+            }
+        }
     }
+}
+
+/// A chat message as it arrived, plain or not.
+pub(super) struct Incoming {
+    pub id: u64,
+    pub sent_at_ms: u64,
+    pub text: String,
+    pub direct: bool,
+    pub ttl_ms: Option<u64>,
+    pub view_once: bool,
 }
 
 impl PeerChat {

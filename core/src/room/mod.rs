@@ -25,7 +25,11 @@ mod files;
 mod signaling;
 mod trackers;
 
-pub use chat::{CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS, TYPING_REFRESH_MS, TYPING_SHOWN_MS};
+pub use chat::{
+    timer_announcement, timer_label, Compose, CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS,
+    MAX_OWN_VIEW_ONCE, MAX_VANISHING, TIMER_CHOICES_MS, TYPING_REFRESH_MS, TYPING_SHOWN_MS,
+    VIEW_ONCE_SHOWN_MS,
+};
 pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, FileState};
 pub use signaling::{MAX_BAD_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};
 pub use trackers::{
@@ -115,6 +119,8 @@ pub enum ChatError {
     TooFast,
     #[error("{0} is no longer here")]
     NotHere(String),
+    #[error("That timer is not one of the choices")]
+    BadTimer,
 }
 
 /// The message that would be sent for `text`, or why none would: the composer asks before it
@@ -188,14 +194,36 @@ pub enum Event {
         peer: PeerId,
         conn: ConnHandle,
     },
-    /// A chat line (`from: None` for our own). `direct`: a private message between us and
-    /// this peer.
+    /// A chat line (`from: None` for our own), `id` in its sender's sequence. `direct`: a
+    /// private message between us and this peer; `expires_at_ms`: when it vanishes (a
+    /// [`Event::Vanish`] follows then); `view_once`: shown covered until revealed
+    /// ([`Room::reveal`]).
     Chat {
         from: Option<PeerId>,
         name: String,
         at_ms: u64,
         text: String,
         direct: Option<PeerId>,
+        id: u64,
+        expires_at_ms: Option<u64>,
+        view_once: bool,
+    },
+    /// A line's time is up: remove it from screen and memory.
+    Vanish {
+        from: Option<PeerId>,
+        id: u64,
+    },
+    /// The room's vanishing-message timer changed (`by: None`: we changed it).
+    Timer {
+        by: Option<PeerId>,
+        name: String,
+        ttl_ms: Option<u64>,
+    },
+    /// A peer saw our view-once message `id`.
+    Viewed {
+        id: u64,
+        peer: PeerId,
+        name: String,
     },
     /// A peer started or stopped typing.
     Typing {
@@ -664,6 +692,7 @@ impl Room {
             self.send_to(h, &PeerMessage::SetName { name });
         }
         self.send_offers_to(h);
+        self.greet_chat(h);
         // A late joiner gets the media already flowing: labels and state, then (from the
         // shell, on `Opened`) the tracks.
         if self.media.1 != MediaFlags::default() {
@@ -929,12 +958,37 @@ impl Room {
                 id,
                 sent_at_ms,
                 text,
-            } => self.on_chat(h, peer, (id, sent_at_ms, text), false, now),
-            PeerMessage::Direct {
+            } => {
+                let msg = chat::Incoming {
+                    id,
+                    sent_at_ms,
+                    text,
+                    direct: false,
+                    ttl_ms: None,
+                    view_once: false,
+                };
+                self.on_chat(h, peer, msg, now);
+            }
+            PeerMessage::Message {
                 id,
                 sent_at_ms,
                 text,
-            } => self.on_chat(h, peer, (id, sent_at_ms, text), true, now),
+                direct,
+                ttl_ms,
+                view_once,
+            } => {
+                let msg = chat::Incoming {
+                    id,
+                    sent_at_ms,
+                    text,
+                    direct,
+                    ttl_ms,
+                    view_once,
+                };
+                self.on_chat(h, peer, msg, now);
+            }
+            PeerMessage::Timer { ttl_ms, version } => self.on_timer(peer, ttl_ms, version),
+            PeerMessage::Viewed { id } => self.on_viewed(peer, id),
             PeerMessage::Typing { on } => self.on_typing(h, peer, on, now),
             PeerMessage::Ping { t } => self.send_to(h, &PeerMessage::Pong { t }),
             PeerMessage::Pong { .. } => {}

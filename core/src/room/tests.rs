@@ -782,3 +782,162 @@ fn typing_is_shown_refreshed_and_cleared() {
     a.typing(None, 10_000);
     assert!(drain(&mut a).is_empty());
 }
+
+fn vanished(outs: &[Output]) -> Vec<(Option<PeerId>, u64)> {
+    events(outs)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Vanish { from, id } => Some((from.clone(), *id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Invariant: a message sent while the room's timer is on carries it; sender and receiver
+/// show when it vanishes and both remove it then; a message sent after the timer is off
+/// stays. A late joiner learns the timer when it is greeted.
+#[test]
+fn the_room_timer_makes_messages_vanish_everywhere() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    drain(&mut a);
+    assert_eq!(a.set_timer(Some(12_345)), Err(ChatError::BadTimer));
+    a.set_timer(Some(30_000)).expect("a choice");
+    let outs = deliver(&mut a, ha, &mut b, hb, 100);
+    assert!(events(&outs).iter().any(|e| matches!(
+        e,
+        Event::Timer {
+            by: None,
+            ttl_ms: Some(30_000),
+            ..
+        }
+    )));
+    let got = drain(&mut b);
+    assert!(events(&got).iter().any(|e| matches!(
+        e,
+        Event::Timer {
+            by: Some(_),
+            ttl_ms: Some(30_000),
+            ..
+        }
+    )));
+    assert_eq!(b.timer(), Some(30_000));
+
+    a.send_chat("soon gone", 1_000).expect("sent");
+    let outs = deliver(&mut a, ha, &mut b, hb, 1_010);
+    assert!(events(&outs).iter().any(|e| matches!(
+        e,
+        Event::Chat {
+            from: None,
+            expires_at_ms: Some(31_000),
+            ..
+        }
+    )));
+    let got = drain(&mut b);
+    let id = events(&got)
+        .iter()
+        .find_map(|e| match e {
+            Event::Chat {
+                expires_at_ms: Some(31_010),
+                id,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .expect("b shows when it vanishes, counted from its arrival");
+    // The timer goes off: the next message stays.
+    b.set_timer(None).expect("off");
+    deliver(&mut b, hb, &mut a, ha, 2_000);
+    assert_eq!(a.timer(), None);
+    a.send_chat("stays", 2_100).expect("sent");
+    deliver(&mut a, ha, &mut b, hb, 2_100);
+    drain(&mut b);
+    assert!(a.poll_timeout().is_some_and(|t| t <= 31_000));
+    a.handle_timeout(31_000);
+    assert_eq!(vanished(&drain(&mut a)), vec![(None, id)]);
+    b.handle_timeout(31_010);
+    assert_eq!(vanished(&drain(&mut b)), vec![(Some(a.me().clone()), id)]);
+    b.handle_timeout(100_000);
+    assert!(
+        vanished(&drain(&mut b)).is_empty(),
+        "the later message stays"
+    );
+}
+
+/// Invariant: concurrent timer changes end the same on both sides (highest version, then
+/// greater peer id), whatever order they arrive in.
+#[test]
+fn concurrent_timer_changes_agree() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut a);
+    drain(&mut b);
+    a.set_timer(Some(60_000)).expect("set");
+    b.set_timer(Some(300_000)).expect("set");
+    deliver(&mut a, ha, &mut b, hb, 100);
+    deliver(&mut b, hb, &mut a, ha, 100);
+    assert_eq!(a.timer(), b.timer(), "both sides agree");
+    let winner = if a.me() > b.me() { 60_000 } else { 300_000 };
+    assert_eq!(a.timer(), Some(winner));
+}
+
+/// Invariant: a view-once message is covered until revealed, revealed once, gone
+/// VIEW_ONCE_SHOWN_MS later, and its sender learns who viewed it.
+#[test]
+fn a_view_once_message_is_revealed_once_then_vanishes_and_the_sender_is_told() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut a);
+    drain(&mut b);
+    let how = Compose {
+        view_once: true,
+        ..Compose::default()
+    };
+    a.send_message("look once", how, 100).expect("sent");
+    deliver(&mut a, ha, &mut b, hb, 110);
+    let got = drain(&mut b);
+    let id = events(&got)
+        .iter()
+        .find_map(|e| match e {
+            Event::Chat {
+                view_once: true,
+                expires_at_ms: None,
+                id,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .expect("shown as view-once, no timer yet");
+    let aid = a.me().clone();
+    assert!(!b.reveal(&aid, id + 1, 200), "no such message");
+    assert!(b.reveal(&aid, id, 200));
+    assert!(!b.reveal(&aid, id, 201), "revealed once");
+    deliver(&mut b, hb, &mut a, ha, 210);
+    let told = drain(&mut a);
+    assert!(events(&told)
+        .iter()
+        .any(|e| matches!(e, Event::Viewed { id: v, name, .. } if *v == id && name == "peer 2")));
+    b.handle_timeout(200 + VIEW_ONCE_SHOWN_MS - 1);
+    assert!(vanished(&drain(&mut b)).is_empty());
+    b.handle_timeout(200 + VIEW_ONCE_SHOWN_MS);
+    assert_eq!(vanished(&drain(&mut b)), vec![(Some(aid), id)]);
+    // A "viewed" for a message that was not view-once is ignored.
+    b.send_chat("plain", 300).expect("sent");
+    deliver(&mut b, hb, &mut a, ha, 300);
+    drain(&mut a);
+}
+
+#[test]
+fn timers_read_as_people_say_them() {
+    let labels: Vec<String> = TIMER_CHOICES_MS
+        .iter()
+        .map(|t| timer_label(Some(*t)))
+        .collect();
+    assert_eq!(labels, ["30 s", "1 min", "5 min", "1 h"]);
+    assert_eq!(
+        timer_announcement("Bob", Some(60_000)),
+        "Bob set messages to vanish after 1 min"
+    );
+    assert_eq!(
+        timer_announcement("You", None),
+        "You turned vanishing messages off"
+    );
+}

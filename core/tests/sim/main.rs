@@ -71,6 +71,7 @@ fn run_seed(seed: u64) -> Result<world::Stats, String> {
     w.offer_files(3_000, 50);
     w.run_for(4_000)?;
     w.check_chat_delivered()?;
+    w.check_timer_agreed()?;
     // Some peers leave or crash; the rest notice and shrink back.
     let gone = w.depart_some();
     w.run_for(GONE_BOUND_MS)?;

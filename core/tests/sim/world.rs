@@ -129,6 +129,8 @@ enum Action {
         bytes: Vec<u8>,
     },
     Chat(usize),
+    /// A peer sets the room's vanishing-message timer (an index into the choices, or off).
+    SetTimer(usize, usize),
     OfferFile(usize),
     Replay {
         t: usize,
@@ -437,6 +439,12 @@ impl World {
                             .map(|_| ())
                             .map_err(|err| err.to_string())
                     })??;
+                }
+            }
+            Action::SetTimer(e, choice) => {
+                if self.live(e) {
+                    let ttl = hush_core::room::TIMER_CHOICES_MS.get(choice).copied();
+                    self.with_room(e, |r, _| r.set_timer(ttl).map_err(|err| err.to_string()))??;
                 }
             }
             Action::Chat(e) => {
@@ -764,13 +772,31 @@ impl World {
 
     // ---- scenario steps ----
 
-    /// `count` chat messages from random live peers over `spread_ms`.
+    /// `count` chat messages from random live peers over `spread_ms`, and now and then a
+    /// change of the room's timer (several at once, some concurrent).
     pub fn chat_burst(&mut self, spread_ms: u64, count: usize) {
         for _ in 0..count {
             let e = self.rng.below(self.peers.len() as u64) as usize;
             let d = self.rng.below(spread_ms);
             self.at(d, Action::Chat(e));
+            if self.rng.below(5) == 0 {
+                let choice = self.rng.below(5) as usize;
+                self.at(d, Action::SetTimer(e, choice));
+            }
         }
+    }
+
+    /// Every live peer has the same room timer.
+    pub fn check_timer_agreed(&self) -> Result<(), String> {
+        let timers: Vec<(usize, Option<u64>)> = self
+            .live_ids()
+            .into_iter()
+            .filter_map(|(e, _)| self.peers[e].room.as_ref().map(|r| (e, r.timer())))
+            .collect();
+        if timers.windows(2).any(|w| w[0].1 != w[1].1) {
+            return Err(format!("peers disagree on the room timer: {timers:?}"));
+        }
+        Ok(())
     }
 
     /// Each live peer offers a file with probability `percent`, within `spread_ms`.
