@@ -4,11 +4,11 @@
 //!
 //! # Layout
 //! - `app`, `route`: hash routing (`#/r/<room name>`; the fragment never reaches a server).
-//! - `pages/`: the landing page and the room page.
+//! - `pages/`: the landing page, the pre-join screen a room link opens on, the room page.
 //! - `components/`: rendering only (chat, peers, header).
 //! - `hooks`: the room context and feature hooks (`use_room`, `use_chat`).
 //! - `driver/`: the shell around `hush_core::room`: trackers, peer connections, media, files.
-//! - `settings`: the only thing stored, the display name.
+//! - `settings`: the only things stored: the display name and whether typing is shown.
 //! - `js`: thin, fallible wrappers over browser APIs (time, randomness, promises);
 //!   `listener`: every event handler, removed when dropped.
 

@@ -45,6 +45,29 @@ pub fn go(route: &Route) {
     }
 }
 
+thread_local! {
+    /// The room this page chose to enter (created it, typed its name, or pressed "Join" on
+    /// its link). A room reached any other way (a link opened, history) asks first.
+    static ENTERED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Marks `name` as entered by the user's own action.
+pub fn enter(name: &str) {
+    ENTERED.with(|e| *e.borrow_mut() = Some(name.to_owned()));
+}
+
+/// Whether the user chose to enter `name` on this page.
+pub fn entered(name: &str) -> bool {
+    ENTERED.with(|e| e.borrow().as_deref() == Some(name))
+}
+
+/// Goes into a room the user chose from this page (no "Join" step).
+#[cfg(target_arch = "wasm32")]
+pub fn go_in(name: String) {
+    enter(&name);
+    go(&Route::Room(name));
+}
+
 /// The full shareable link of a room.
 #[cfg(target_arch = "wasm32")]
 pub fn room_link(name: &str) -> String {

@@ -133,6 +133,26 @@ pub fn strength(name: &str) -> Strength {
     }
 }
 
+/// Words of a room name shown as its short label: enough to tell rooms apart at a glance,
+/// too few to give the name away to someone looking over a shoulder.
+pub const LABEL_WORDS: usize = 2;
+/// Characters of a custom room name shown as its short label.
+pub const LABEL_CHARS: usize = 12;
+
+/// A short label for a (normalised) room name: its first words for a name of words
+/// ("abandon-ability-…"), else its first characters.
+pub fn short_label(name: &str) -> String {
+    let words: Vec<&str> = name.split('-').collect();
+    if words.len() > LABEL_WORDS && words.iter().all(|w| is_word(w)) {
+        return format!("{}-…", words[..LABEL_WORDS].join("-"));
+    }
+    if name.chars().count() > LABEL_CHARS {
+        let head: String = name.chars().take(LABEL_CHARS).collect();
+        return format!("{head}…");
+    }
+    name.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +232,15 @@ mod tests {
         assert_eq!(normalize("   "), Err(RoomNameError::Empty));
         assert_eq!(normalize(&"a".repeat(300)), Err(RoomNameError::TooLong));
         assert_eq!(normalize("a\u{0}b"), Err(RoomNameError::ControlChar));
+    }
+
+    #[test]
+    fn short_labels_show_the_start_only() {
+        let generated = generate(&[7; GENERATE_ENTROPY_LEN]);
+        let label = short_label(&generated);
+        let first_two: Vec<&str> = generated.split('-').take(LABEL_WORDS).collect();
+        assert_eq!(label, format!("{}-…", first_two.join("-")));
+        assert_eq!(short_label("Café night"), "Café night");
+        assert_eq!(short_label("a very long custom room name"), "a very long …");
     }
 }

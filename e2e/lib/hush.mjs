@@ -73,13 +73,17 @@ export async function joinByForm(page, room) {
   await waitInRoom(page);
 }
 
-/** Opens `<url>/#/r/<room>` directly, which joins the room. */
+/** The pre-join screen's "Join" button (a room link opens on it). */
+export const preJoinButton = (page) => page.getByRole('button', { name: 'Join', exact: true });
+
+/** Opens `<url>/#/r/<room>` directly and presses "Join" on the screen it opens on. */
 export async function joinByLink(page, url, room) {
   await withTimeout(
     page.goto(`${url}/#/r/${encodeURIComponent(room)}`, { waitUntil: 'load' }),
     20_000,
     `open room link ${room}`,
   );
+  await preJoinButton(page).click();
   await waitInRoom(page);
 }
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { assertNoPageErrors, CONNECT_MS, RESULTS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, CONNECT_MS, RESULTS, STEP_MS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
 import {
   GENERATED_ROOM,
   clickAndTimePeers,
@@ -21,6 +21,7 @@ import {
   logText,
   messageBox,
   peerItems,
+  preJoinButton,
   roomNameBox,
   sendButton,
   sendMessage,
@@ -406,6 +407,55 @@ test('the room timer makes messages vanish from every screen, and a view-once me
     await gone(b.page, brief, 8_000);
     for (const m of [a, b]) assert.ok((await logText(m.page)).includes(stays), `${m.name} keeps the message sent with the timer off`);
     assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('a room link opens on a screen with the room\'s short label, a name field and "Join": nothing connects before Join', { timeout: TEST_MS }, async () => {
+  await scenario('pre-join', async (ctx) => {
+    const host = await ctx.peer('host');
+    const room = await createRoom(host.page);
+    await waitInRoom(host.page); // the creator goes straight in
+    const guest = await ctx.peer('guest', undefined, { goto: false });
+    // Count every socket and peer connection the page makes.
+    await guest.page.addInitScript(() => {
+      window.__made = { ws: 0, pc: 0 };
+      const wrap = (name, key) => {
+        const Orig = window[name];
+        window[name] = new Proxy(Orig, { construct(t, args) { window.__made[key]++; return Reflect.construct(t, args); } });
+      };
+      wrap('WebSocket', 'ws');
+      wrap('RTCPeerConnection', 'pc');
+    });
+    await withTimeout(guest.page.goto(`${ctx.url}/#/r/${encodeURIComponent(room)}`, { waitUntil: 'load' }), 20_000, 'open the link');
+    await preJoinButton(guest.page).waitFor({ state: 'visible', timeout: STEP_MS });
+    const label = await guest.page.locator('code.room-name').innerText();
+    assert.equal(label, `${room.split('-').slice(0, 2).join('-')}-…`, 'the short label, not the whole name');
+    assert.ok(!(await guest.page.content()).includes(room), 'the full room name is not shown');
+    await sleep(QUIET_MS);
+    assert.deepEqual(await guest.page.evaluate(() => window.__made), { ws: 0, pc: 0 }, 'no socket, no peer connection before Join');
+    assert.equal((await peerItems(host.page)).length, 0, 'the room does not see the guest yet');
+    const name = `guest-${token(3)}`;
+    await guest.page.getByRole('textbox', { name: 'Your name' }).fill(name);
+    await preJoinButton(guest.page).click();
+    await waitInRoom(guest.page);
+    await waitForPeers(host.page, [name]);
+    const made = await guest.page.evaluate(() => window.__made);
+    assert.ok(made.ws > 0 && made.pc > 0, `after Join it connects: ${JSON.stringify(made)}`);
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
+test('inside another page\'s frame the app refuses to run and offers its own tab', { timeout: TEST_MS }, async () => {
+  await scenario('framed', async (ctx) => {
+    const host = await ctx.peer('framer');
+    await host.page.evaluate(() => {
+      document.body.innerHTML = '<iframe id="f" title="framed" src="/#/r/some-room" style="width:600px;height:400px"></iframe>';
+    });
+    const frame = host.page.frameLocator('#f');
+    await frame.getByRole('alert').filter({ hasText: 'Hush runs in its own tab' }).waitFor({ state: 'visible', timeout: STEP_MS });
+    const link = frame.getByRole('link', { name: 'Open Hush in a new tab' });
+    assert.equal(await link.getAttribute('target'), '_blank');
+    assert.equal(await frame.getByRole('button', { name: 'Join', exact: true }).count(), 0, 'no app inside the frame');
   });
 });
 

@@ -25,6 +25,9 @@ struct ConfigFile {
     /// A deployment that spreads rooms over its trackers: how many of them each room uses.
     #[serde(default)]
     trackers_per_room: Option<usize>,
+    /// The deployment lets other pages show the app in a frame.
+    #[serde(default)]
+    allow_embedding: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +64,15 @@ async fn fetch_text(url: &str) -> Result<String, JsError> {
         .await?
         .as_string()
         .ok_or_else(|| JsError(format!("{url}: not text")))
+}
+
+/// Whether `config.json` lets the app run inside another page's frame (off when it cannot be
+/// read: a page that frames the app could otherwise overlay it to trick clicks).
+pub async fn embedding_allowed() -> bool {
+    let Ok(text) = fetch_text(CONFIG_PATH).await else {
+        return false;
+    };
+    serde_json::from_str::<ConfigFile>(&text).is_ok_and(|f| f.allow_embedding)
 }
 
 /// Loads `config.json` and, when it names one, the TURN/STUN configuration endpoint.

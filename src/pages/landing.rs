@@ -2,7 +2,7 @@
 
 use crate::components::strength::StrengthNote;
 use crate::js::random_bytes;
-use crate::route::{self, Route};
+use crate::route;
 use hush_core::room_name::{self, Strength, GENERATE_ENTROPY_LEN};
 use yew::prelude::*;
 
@@ -32,7 +32,7 @@ pub fn landing() -> Html {
                     if weak && confirming.as_deref() != Some(name.as_str()) {
                         confirming.set(Some(name));
                     } else {
-                        route::go(&Route::Room(name));
+                        route::go_in(name);
                     }
                 }
                 Err(err) => error.set(Some(capitalize(&err.to_string()))),
@@ -42,7 +42,7 @@ pub fn landing() -> Html {
     let on_create = {
         let error = error.clone();
         Callback::from(move |_| match random_bytes::<GENERATE_ENTROPY_LEN>() {
-            Ok(e) => route::go(&Route::Room(room_name::generate(&e))),
+            Ok(e) => route::go_in(room_name::generate(&e)),
             Err(err) => error.set(Some(err.to_string())),
         })
     };

@@ -1,2 +1,3 @@
 pub mod landing;
+pub mod prejoin;
 pub mod room;
