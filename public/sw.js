@@ -1,7 +1,13 @@
-// Hush's service worker. It does one thing: stream a received file to the browser's download
-// manager, so a file of any size goes to disk as it arrives, without ever being whole in
-// memory, in browsers without the File System Access API. It caches nothing and answers no
-// other request.
+// Hush's service worker. It does two things:
+//
+// 1. It keeps the app shell (the page, its script, wasm, styles, icons and config.json) in a
+//    cache, so the app starts without a network and can then reach a helper on the LAN. The
+//    shell is fetched from the network first and the cache answers only when the network
+//    cannot; nothing else is ever cached: no room data, no download, no API reply.
+//
+// 2. It streams a received file to the browser's download manager, so a file of any size goes
+//    to disk as it arrives, without ever being whole in memory, in browsers without the File
+//    System Access API.
 //
 // The page decrypts each record and hands the plaintext over a MessageChannel:
 //   page → worker  { type: 'hush-download', id, name, size }  with the channel's port
@@ -21,7 +27,32 @@ const UNCLAIMED_MS = 60_000;
 
 const pending = new Map();
 
+const SHELL_CACHE = 'hush-shell-v1';
+/// What a shell request may be: the page itself, or a file of the app's build.
+const SHELL_FILE = /^(|index\.html|[\w.-]+\.(?:js|wasm|css|svg|png|webmanifest)|config\.json)$/;
+
 self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== SHELL_CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+/** Network first, then the cached copy; a good answer refreshes the cache. */
+async function shell(request) {
+  const cache = await caches.open(SHELL_CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok && response.type === 'basic') await cache.put(request, response.clone());
+    return response;
+  } catch (err) {
+    const cached = await cache.match(request, { ignoreSearch: true });
+    if (cached) return cached;
+    throw err;
+  }
+}
 
 self.addEventListener('message', (event) => {
   const msg = event.data;
@@ -41,7 +72,12 @@ self.addEventListener('message', (event) => {
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   const scope = new URL(self.registration.scope);
-  if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname + PREFIX)) return;
+  if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
+  const path = url.pathname.slice(scope.pathname.length);
+  if (!path.startsWith(PREFIX)) {
+    if (event.request.method === 'GET' && SHELL_FILE.test(path)) event.respondWith(shell(event.request));
+    return;
+  }
   const id = url.pathname.slice(scope.pathname.length + PREFIX.length);
   const entry = pending.get(id);
   if (!entry) {

@@ -38,6 +38,8 @@ pub fn app() -> Html {
     {
         let allowed = allowed.clone();
         use_effect_with((), move |()| {
+            // The worker keeps the app shell for offline starts (and serves downloads).
+            crate::driver::sink::register_service_worker();
             if allowed.is_none() {
                 wasm_bindgen_futures::spawn_local(async move {
                     allowed.set(Some(crate::driver::config::embedding_allowed().await));
