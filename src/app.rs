@@ -38,6 +38,7 @@ pub fn app() -> Html {
     {
         let allowed = allowed.clone();
         use_effect_with((), move |()| {
+            crate::settings::apply_theme(crate::settings::theme());
             // The worker keeps the app shell for offline starts (and serves downloads).
             crate::driver::sink::register_service_worker();
             if allowed.is_none() {

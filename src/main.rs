@@ -8,7 +8,7 @@
 //! - `components/`: rendering only (chat, peers, header).
 //! - `hooks`: the room context and feature hooks (`use_room`, `use_chat`).
 //! - `driver/`: the shell around `hush_core::room`: trackers, peer connections, media, files.
-//! - `settings`: the only things stored: the display name and whether typing is shown.
+//! - `settings`: the only things stored: the display name, whether typing is shown, the theme.
 //! - `js`: thin, fallible wrappers over browser APIs (time, randomness, promises);
 //!   `listener`: every event handler, removed when dropped.
 

@@ -1,8 +1,74 @@
-//! Settings kept across visits, in `localStorage`: the display name and whether others see
-//! when we type. Never a room name, a message, a file or a key.
+//! Settings kept across visits, in `localStorage`: the display name, whether others see when
+//! we type, and the colour theme. Never a room name, a message, a file or a key.
 
 const NAME_KEY: &str = "hush.displayName";
 const SHARE_TYPING_KEY: &str = "hush.shareTyping";
+const THEME_KEY: &str = "hush.theme";
+
+/// The colour theme: the system's, or one the user picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    fn key(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+
+    /// What the theme button says.
+    pub fn label(self) -> &'static str {
+        match self {
+            Theme::System => "Theme: system",
+            Theme::Light => "Theme: light",
+            Theme::Dark => "Theme: dark",
+        }
+    }
+
+    /// The next one the button switches to.
+    pub fn next(self) -> Self {
+        match self {
+            Theme::System => Theme::Light,
+            Theme::Light => Theme::Dark,
+            Theme::Dark => Theme::System,
+        }
+    }
+}
+
+/// The saved theme (the system's unless the user picked one).
+pub fn theme() -> Theme {
+    match storage()
+        .and_then(|s| s.get_item(THEME_KEY).ok().flatten())
+        .as_deref()
+    {
+        Some("light") => Theme::Light,
+        Some("dark") => Theme::Dark,
+        _ => Theme::System,
+    }
+}
+
+/// Remembers `theme` and applies it to the page (`data-theme` on the root element).
+pub fn set_theme(theme: Theme) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(THEME_KEY, theme.key());
+    }
+    apply_theme(theme);
+}
+
+pub fn apply_theme(theme: Theme) {
+    let root = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element());
+    if let Some(root) = root {
+        let _ = root.set_attribute("data-theme", theme.key());
+    }
+}
 
 const ADJECTIVES: [&str; 16] = [
     "Amber", "Brave", "Calm", "Clever", "Gentle", "Happy", "Jolly", "Kind", "Lucky", "Merry",

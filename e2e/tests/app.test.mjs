@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertNoPageErrors, scenario, STEP_MS, waitFor, withTimeout } from '../lib/harness.mjs';
-import { createButton, waitOnLanding } from '../lib/hush.mjs';
+import jsQR from 'jsqr';
+import { createButton, createRoom, waitInRoom, waitOnLanding } from '../lib/hush.mjs';
 
 const TEST_MS = 120_000;
 
@@ -45,5 +46,91 @@ test('the app is installable and starts offline from its cached shell; room data
     for (const p of cached) assert.match(p, /^\/(|index\.html|[\w.-]+\.(js|wasm|css|svg|png|webmanifest)|config\.json)$/, `only shell files are cached: ${p}`);
     await page.context().setOffline(false);
     assertNoPageErrors([{ ...peer, errors: peer.errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::/.test(e)) }]);
+  });
+});
+
+test('the room\'s QR code decodes to its link', { timeout: TEST_MS }, async () => {
+  await scenario('room-qr', async (ctx) => {
+    const peer = await ctx.peer('qr');
+    const room = await createRoom(peer.page);
+    await waitInRoom(peer.page);
+    await peer.page.getByRole('button', { name: 'QR code' }).click();
+    const dialog = peer.page.getByRole('dialog', { name: 'Room link QR code' });
+    const svg = dialog.getByRole('img', { name: 'QR code of the room link' });
+    await svg.waitFor({ state: 'visible', timeout: STEP_MS });
+    // Rasterise the SVG in the page, decode it here.
+    const { width, height, data } = await svg.evaluate(async (el) => {
+      const size = 400;
+      const url = URL.createObjectURL(new Blob([el.outerHTML], { type: 'image/svg+xml' }));
+      const img = new Image(size, size);
+      await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; img.src = url; });
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = size;
+      const g = canvas.getContext('2d');
+      g.drawImage(img, 0, 0, size, size);
+      URL.revokeObjectURL(url);
+      return { width: size, height: size, data: Array.from(g.getImageData(0, 0, size, size).data) };
+    });
+    const code = jsQR(Uint8ClampedArray.from(data), width, height);
+    assert.ok(code, 'the QR code decodes');
+    assert.equal(code.data, `${ctx.url}/#/r/${room}`);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'hidden', timeout: STEP_MS });
+    assertNoPageErrors([peer]);
+  });
+});
+
+test('on a phone-sized screen the sidebar is a drawer; the theme can be switched; the screen stays awake during a call', { timeout: TEST_MS }, async () => {
+  await scenario('mobile-theme-wakelock', async (ctx) => {
+    const peer = await ctx.peer('phone', undefined, { goto: false });
+    const { page } = peer;
+    await page.setViewportSize({ width: 390, height: 780 });
+    // Record wake-lock requests and releases (headless Chromium has no screen to keep on).
+    await page.addInitScript(() => {
+      window.__locks = { requested: 0, released: 0 };
+      Object.defineProperty(navigator, 'wakeLock', {
+        configurable: true,
+        value: {
+          request: async () => {
+            window.__locks.requested++;
+            return { release: async () => { window.__locks.released++; } };
+          },
+        },
+      });
+    });
+    await withTimeout(page.goto(ctx.url, { waitUntil: 'load' }), 20_000, 'open the app');
+    await createRoom(page);
+    await waitInRoom(page);
+
+    // The drawer: the sidebar is off screen until "People" opens it.
+    const nameBox = page.getByRole('textbox', { name: 'Your name' });
+    assert.equal(await nameBox.isVisible(), false, 'the sidebar starts closed');
+    const people = page.getByRole('button', { name: /^People \(\d+\)$/ });
+    await people.click();
+    await nameBox.waitFor({ state: 'visible', timeout: STEP_MS });
+    assert.equal(await people.getAttribute('aria-expanded'), 'true');
+    await page.mouse.click(380, 400); // the backdrop, right of the drawer
+    await nameBox.waitFor({ state: 'hidden', timeout: STEP_MS });
+    const composer = await page.getByRole('textbox', { name: 'Message' }).boundingBox();
+    assert.ok(composer && composer.y + composer.height <= 780, `the composer is on screen: ${JSON.stringify(composer)}`);
+
+    // Theme: system → light → dark; dark changes the page's colours.
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.getByRole('button', { name: 'Theme: system' }).click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+    const light = await bg();
+    await page.getByRole('button', { name: 'Theme: light' }).click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    assert.notEqual(await bg(), light, 'dark looks different');
+    assert.equal(await page.evaluate(() => localStorage.getItem('hush.theme')), 'dark', 'remembered');
+    await page.getByRole('button', { name: 'Theme: dark' }).click();
+
+    // Wake lock: taken when the microphone goes on, released when it goes off.
+    const mic = page.getByRole('button', { name: 'Microphone', exact: true });
+    await mic.click();
+    await waitFor(async () => (await page.evaluate(() => window.__locks.requested)) >= 1, { timeout: STEP_MS, what: 'a wake lock during the call' });
+    await mic.click();
+    await waitFor(async () => (await page.evaluate(() => window.__locks.released)) >= 1, { timeout: STEP_MS, what: 'the wake lock released after the call' });
+    assertNoPageErrors([peer]);
   });
 });

@@ -1,36 +1,36 @@
-//! The room's header: its name, the copy-link and leave buttons.
+//! The room's header: its name, sharing, and the leave button.
 
+use crate::components::share::ShareButtons;
 use crate::components::strength::StrengthNote;
 use crate::hooks::use_room;
-use crate::route;
+use crate::settings;
 use crate::state::Phase;
-use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
-/// Puts `text` on the clipboard. Uses `navigator.clipboard` through reflection because
-/// web-sys gates the Clipboard API behind an unstable flag.
-fn copy_to_clipboard(text: &str) -> bool {
-    let Some(nav) = web_sys::window().map(|w| w.navigator()) else {
-        return false;
-    };
-    let clip = crate::js::get(&nav, "clipboard");
-    let write = crate::js::get(&clip, "writeText");
-    let Ok(f) = write.dyn_into::<js_sys::Function>() else {
-        return false;
-    };
-    f.call1(&clip, &JsValue::from_str(text)).is_ok()
+#[derive(Properties, PartialEq)]
+pub struct HeaderProps {
+    /// Whether the sidebar drawer is open (narrow screens).
+    pub drawer_open: bool,
+    pub on_drawer: Callback<()>,
 }
 
-use wasm_bindgen::JsCast;
-
 #[function_component(RoomHeader)]
-pub fn room_header() -> Html {
+pub fn room_header(props: &HeaderProps) -> Html {
     let room = use_room();
-    let copied = use_state(|| false);
-    let on_copy = {
-        let (copied, name) = (copied.clone(), room.room_name.clone());
-        Callback::from(move |_| copied.set(copy_to_clipboard(&route::room_link(&name))))
+    let theme = use_state(settings::theme);
+    let on_theme = {
+        let theme = theme.clone();
+        Callback::from(move |_: MouseEvent| {
+            let next = theme.next();
+            settings::set_theme(next);
+            theme.set(next);
+        })
     };
+    let on_drawer = {
+        let f = props.on_drawer.clone();
+        Callback::from(move |_: MouseEvent| f.emit(()))
+    };
+    let people = room.state.peers.len();
     let on_leave = {
         let leave = room.leave.clone();
         Callback::from(move |_| leave.emit(()))
@@ -42,14 +42,17 @@ pub fn room_header() -> Html {
     };
     html! {
         <header class="room-header">
+            <button class="drawer-toggle" aria-expanded={props.drawer_open.to_string()} onclick={on_drawer}>
+                { format!("People ({people})") }
+            </button>
             <div class="room-title">
                 <h1>{ "Hush" }</h1>
                 <code class="room-name" title="Room name">{ &*room.room_name }</code>
                 { status }
             </div>
             <div class="actions">
-                <button onclick={on_copy}>{ "Copy link" }</button>
-                if *copied { <span class="copied" role="status">{ "Link copied" }</span> }
+                <ShareButtons room_name={room.room_name.clone()} />
+                <button onclick={on_theme}>{ theme.label() }</button>
                 <button class="danger" onclick={on_leave}>{ "Leave room" }</button>
             </div>
             <StrengthNote name={room.room_name.to_string()} />

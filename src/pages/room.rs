@@ -6,6 +6,7 @@ use crate::components::{
     header::RoomHeader,
     media::{MediaBar, MediaGrid},
     peers::Sidebar,
+    wakelock::WakeLock,
 };
 use crate::hooks::RoomProvider;
 use yew::prelude::*;
@@ -17,11 +18,25 @@ pub struct RoomProps {
 
 #[function_component(RoomPage)]
 pub fn room_page(props: &RoomProps) -> Html {
+    // On a narrow screen the sidebar is a drawer.
+    let drawer = use_state(|| false);
+    let toggle = {
+        let drawer = drawer.clone();
+        Callback::from(move |()| drawer.set(!*drawer))
+    };
+    let close = {
+        let drawer = drawer.clone();
+        Callback::from(move |_: MouseEvent| drawer.set(false))
+    };
     html! {
         <RoomProvider room_name={props.name.clone()}>
             <FileDrop>
-                <div class="room">
-                    <RoomHeader />
+                <div class={classes!("room", drawer.then_some("drawer-open"))}>
+                    <RoomHeader drawer_open={*drawer} on_drawer={toggle} />
+                    <WakeLock />
+                    if *drawer {
+                        <div class="drawer-backdrop" onclick={close}></div>
+                    }
                     <MediaBar />
                     <div class="room-body">
                         <Sidebar />
