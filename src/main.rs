@@ -6,6 +6,7 @@
 //! - `app`, `route`: hash routing (`#/r/<room name>`; the fragment never reaches a server).
 //! - `pages/`: the landing page, the pre-join screen a room link opens on, the room page.
 //! - `components/`: rendering only (chat, peers, header).
+//! - `markdown`: the chat's safe markdown subset, parsed into a tree the chat renders.
 //! - `hooks`: the room context and feature hooks (`use_room`, `use_chat`).
 //! - `driver/`: the shell around `hush_core::room`: trackers, peer connections, media, files.
 //! - `settings`: the only things stored: the display name, whether typing is shown, the theme.
@@ -27,6 +28,8 @@ mod hooks;
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod listener;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod markdown;
 #[cfg(target_arch = "wasm32")]
 mod pages;
 // The pure parts (routes, the reducer) build on the host too, where plain `cargo test` runs

@@ -1,6 +1,7 @@
 //! The chat: the message log, who is typing, and the composer.
 
 use super::files::{FileCard, SendFiles};
+use super::markdown::Markdown;
 use crate::hooks::{use_chat, use_room};
 use crate::js::now_ms;
 use crate::listener::Listener;
@@ -227,7 +228,7 @@ fn message_line(props: &LineProps) -> Html {
                     <button type="button" onclick={on_reveal}>{ "Reveal" }</button>
                 </p>
             } else {
-                <p class="text">{ &m.text }</p>
+                <div class="text"><Markdown text={m.text.clone()} /></div>
             }
             if mine && m.view_once {
                 <p class="viewed">{

@@ -1,6 +1,7 @@
 pub mod chat;
 pub mod files;
 pub mod header;
+pub mod markdown;
 pub mod media;
 pub mod peers;
 pub mod share;

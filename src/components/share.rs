@@ -11,7 +11,7 @@ const QUIET_MODULES: usize = 4;
 
 /// Puts `text` on the clipboard. Uses `navigator.clipboard` through reflection because
 /// web-sys gates the Clipboard API behind an unstable flag.
-fn copy_to_clipboard(text: &str) -> bool {
+pub fn copy_to_clipboard(text: &str) -> bool {
     let Some(nav) = web_sys::window().map(|w| w.navigator()) else {
         return false;
     };
