@@ -1,9 +1,40 @@
 //! Settings kept across visits, in `localStorage`: the display name, whether others see when
-//! we type, and the colour theme. Never a room name, a message, a file or a key.
+//! we type, the colour theme and the message alerts. Never a room name, a message, a file or a
+//! key.
 
 const NAME_KEY: &str = "hush.displayName";
 const SHARE_TYPING_KEY: &str = "hush.shareTyping";
 const THEME_KEY: &str = "hush.theme";
+const SOUND_KEY: &str = "hush.sound";
+const NOTIFY_KEY: &str = "hush.notify";
+
+/// An alert for messages that arrive while the page is hidden (off unless turned on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alert {
+    Sound,
+    Notification,
+}
+
+impl Alert {
+    fn key(self) -> &'static str {
+        match self {
+            Alert::Sound => SOUND_KEY,
+            Alert::Notification => NOTIFY_KEY,
+        }
+    }
+}
+
+pub fn alert_on(alert: Alert) -> bool {
+    storage()
+        .and_then(|s| s.get_item(alert.key()).ok().flatten())
+        .is_some_and(|v| v == "on")
+}
+
+pub fn save_alert(alert: Alert, on: bool) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(alert.key(), if on { "on" } else { "off" });
+    }
+}
 
 /// The colour theme: the system's, or one the user picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -333,11 +333,39 @@ test('a hidden tab counts unread messages in its title; a reader scrolled up get
         Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
         document.dispatchEvent(new Event('visibilitychange'));
       }, hidden);
+    // Alerts are off until turned on; permission is asked only when notifications are.
+    await a.page.evaluate(() => {
+      window.__alerts = { asked: 0, shown: [], tones: 0 };
+      window.Notification = class {
+        static permission = 'default';
+        static async requestPermission() { window.__alerts.asked++; window.Notification.permission = 'granted'; return 'granted'; }
+        constructor(title, opts) { window.__alerts.shown.push({ title, body: opts?.body }); }
+      };
+      window.AudioContext = class {
+        constructor() { window.__alerts.tones++; this.currentTime = 0; this.destination = {}; }
+        createOscillator() { return { frequency: {}, connect() {}, start() {}, stop() {} }; }
+        createGain() { return { gain: {}, connect() {} }; }
+        close() {}
+      };
+    });
+    const alerts = () => a.page.evaluate(() => window.__alerts);
+    assert.equal((await alerts()).asked, 0, 'nothing asked up front');
+    await a.page.getByRole('checkbox', { name: 'Sound for new messages' }).check();
+    await a.page.getByRole('checkbox', { name: 'Desktop notifications' }).check();
+    await waitFor(async () => (await alerts()).asked === 1, { timeout: 5_000, what: 'permission asked once' });
+    assert.ok(await a.page.getByRole('checkbox', { name: 'Desktop notifications' }).isChecked());
     await setHidden(true);
     const unread = [1, 2].map((i) => `unread-${i}-${token()}`);
     for (const t of unread) await sendMessage(b.page, t);
     await waitForMessages(a.page, unread);
     await waitFor(async () => (await a.page.title()) === '(2) Hush', { timeout: 5_000, what: 'title "(2) Hush"' });
+    const seen = await alerts();
+    assert.ok(seen.tones >= 1, 'a tone played');
+    assert.ok(seen.shown.length >= 1, 'a notification was shown');
+    for (const n of seen.shown) {
+      assert.equal(n.body, `New message from ${b.name}`);
+      assert.ok(!unread.some((t) => JSON.stringify(n).includes(t)), 'a notification never shows the message');
+    }
     await setHidden(false);
     await waitFor(async () => (await a.page.title()) === 'Hush', { timeout: 5_000, what: 'title back to "Hush"' });
 

@@ -1,10 +1,12 @@
 //! The chat: the message log, who is typing, and the composer.
 
+use super::alerts;
 use super::files::{FileCard, SendFiles};
 use super::markdown::Markdown;
 use crate::hooks::{use_chat, use_room};
 use crate::js::now_ms;
 use crate::listener::Listener;
+use crate::settings::{self, Alert};
 use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, timer_label, ChatError, TIMER_CHOICES_MS, VIEW_ONCE_SHOWN_MS};
 use std::rc::Rc;
@@ -122,6 +124,7 @@ fn unread_title() -> Html {
                     if new > 0 {
                         *unread.borrow_mut() += new;
                         doc.set_title(&format!("({}) {TITLE}", unread.borrow()));
+                        alert(&messages, from);
                     }
                 }
             }
@@ -146,6 +149,23 @@ fn unread_title() -> Html {
         }
     });
     html! {}
+}
+
+/// Sounds and notifications for messages from others at or after line `from`, as set.
+fn alert(messages: &[Rc<ChatLine>], from: u64) {
+    let Some(last) = messages
+        .iter()
+        .rev()
+        .find(|m| m.seq >= from && m.from.is_some() && !m.announce)
+    else {
+        return;
+    };
+    if settings::alert_on(Alert::Sound) {
+        alerts::beep();
+    }
+    if settings::alert_on(Alert::Notification) && alerts::notifications_granted() {
+        alerts::notify(&last.name);
+    }
 }
 
 /// The page's own title.

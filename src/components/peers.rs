@@ -1,6 +1,8 @@
 //! The sidebar: your name, the peers, the trackers and recent notices.
 
+use super::alerts;
 use crate::hooks::{use_chat, use_room};
+use crate::settings::{self, Alert};
 use crate::state::{Path, RoomAction};
 use yew::prelude::*;
 
@@ -10,6 +12,8 @@ pub fn sidebar() -> Html {
         <aside class="sidebar">
             <NameField />
             <ShareTyping />
+            <AlertSetting alert={Alert::Sound} label="Sound for new messages" />
+            <AlertSetting alert={Alert::Notification} label="Desktop notifications" />
             <PeerList />
             <Notices />
             <Trackers />
@@ -70,6 +74,52 @@ fn share_typing() -> Html {
             <input type="checkbox" checked={*on} onchange={on_change} />
             { " Show others when I'm typing" }
         </label>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct AlertProps {
+    alert: Alert,
+    label: &'static str,
+}
+
+/// One alert for messages that arrive while the page is hidden: off until turned on; turning
+/// notifications on asks the browser's permission then, and only then.
+#[function_component(AlertSetting)]
+fn alert_setting(props: &AlertProps) -> Html {
+    let alert = props.alert;
+    let on = use_state(|| settings::alert_on(alert));
+    let refused = use_state(|| false);
+    let on_change = {
+        let (on, refused) = (on.clone(), refused.clone());
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            let want = input.checked();
+            refused.set(false);
+            if want && alert == Alert::Notification && !alerts::notifications_granted() {
+                let (on, refused) = (on.clone(), refused.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let granted = alerts::ask_notifications().await;
+                    settings::save_alert(alert, granted);
+                    on.set(granted);
+                    refused.set(!granted);
+                });
+                return;
+            }
+            settings::save_alert(alert, want);
+            on.set(want);
+        })
+    };
+    html! {
+        <>
+            <label class="check">
+                <input type="checkbox" checked={*on} onchange={on_change} />
+                { " " }{ props.label }
+            </label>
+            if *refused {
+                <p class="hint" role="alert">{ "Notifications are blocked in this browser's settings for this site." }</p>
+            }
+        </>
     }
 }
 
