@@ -122,6 +122,7 @@ fuzz: tools
 e2e: build
 	@echo "== browser e2e"
 	e2e/run.sh $(E2E)
+	@if [ -z "$(E2E)" ]; then echo "== browser e2e: Firefox ESR with Chromium"; e2e/run.sh e2e/firefox/*.test.mjs; fi
 
 bench:
 	@shopt -s nullglob; files=(e2e/bench/*.mjs); \

@@ -53,6 +53,19 @@ fi
 set -- "${opts[@]}" "${files[@]}"
 mkdir -p e2e/results
 
+# Firefox gathers no ICE candidates on loopback alone: the Firefox tests (e2e/firefox/) get a
+# veth pair with test addresses and a default route into it, inside the namespace only, so
+# every candidate is still an address of this namespace. The other tests keep loopback alone.
+veth=''
+case " ${files[*]}" in
+  *" e2e/firefox/"*)
+    veth='ip link add v0 type veth peer name v1 &&
+ip addr add 10.77.0.1/24 dev v0 && ip addr add 10.77.0.2/24 dev v1 &&
+ip link set v0 up && ip link set v1 up && ip route add default dev v0 ||
+{ echo "e2e: cannot make the test veth pair" >&2; exit 1; }'
+    ;;
+esac
+
 # The test command, run by sh inside the namespace. `timeout -s KILL`: a node process awaiting
 # a hung promise ignores SIGTERM. Multicast on lo + its route: the webrtc crate's mDNS socket
 # needs them (native peers); harmless for browsers.
@@ -65,6 +78,7 @@ inner='ip link set lo up
 ulimit -n 65536 2>/dev/null || true
 ip link set lo multicast on 2>/dev/null || true
 ip route add 224.0.0.0/4 dev lo 2>/dev/null || true
+'"$veth"'
 exec timeout -s KILL "$0" sh -c "$E2E_RUN" sh "$@"'
 
 if [ "${E2E_NO_NETNS:-}" = 1 ]; then

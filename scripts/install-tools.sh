@@ -8,7 +8,7 @@
 #   3. wasm-bindgen-cli, the exact version of `wasm-bindgen` in Cargo.lock (Trunk requires equality)
 #   4. wasm-opt from npm `binaryen` into .tools/ with a wrapper in .tools/bin (Debian's is too old),
 #      and terser into .tools/terser (the release build minifies the wasm-bindgen glue with it)
-#   5. Debian packages: chromium chromium-driver coturn iproute2 util-linux
+#   5. Debian packages: chromium chromium-driver firefox-esr coturn iproute2 util-linux
 #   6. npm dependencies of e2e/ (playwright-core drives the system Chromium; never downloads one)
 #   7. cargo-fuzz, where a nightly toolchain exists (fuzzing needs nightly; without it the fuzz
 #      step of `make test` says it is skipped)
@@ -24,7 +24,7 @@ TRUNK_VERSION="0.21.14"
 CARGO_FUZZ_VERSION="0.13.2"
 BINARYEN_VERSION="132"
 TERSER_VERSION="5.51.4"
-APT_PACKAGES=(chromium chromium-driver coturn iproute2 util-linux)
+APT_PACKAGES=(chromium chromium-driver firefox-esr coturn iproute2 util-linux)
 
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$TOOLS/bin:$CARGO_BIN:$PATH"
@@ -140,6 +140,7 @@ else
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing after install"
+[ -x /usr/bin/firefox-esr ] || die "/usr/bin/firefox-esr missing after install"
 
 # --- 6. e2e npm dependencies -------------------------------------------------------------
 # --ignore-scripts: bittorrent-tracker's client side pulls a package whose install script

@@ -416,10 +416,10 @@ test('the room timer makes messages vanish from every screen, and a view-once me
     await waitForMessages(b.page, [stays]);
 
     // View once: covered at b until revealed; a learns who saw it; gone from b soon after.
-    await a.page.getByRole('checkbox', { name: 'View once' }).check();
+    await a.page.getByRole('checkbox', { name: 'View-once message' }).check();
     const peek = `peek-${token()}`;
     await sendMessage(a.page, peek);
-    assert.equal(await a.page.getByRole('checkbox', { name: 'View once' }).isChecked(), false, 'view once is for one message');
+    assert.equal(await a.page.getByRole('checkbox', { name: 'View-once message' }).isChecked(), false, 'view once is for one message');
     await waitForMessages(a.page, ['not viewed yet']);
     const reveal = b.page.getByRole('button', { name: 'Reveal' });
     await reveal.waitFor({ state: 'visible', timeout: CONNECT_MS });

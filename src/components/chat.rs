@@ -425,7 +425,7 @@ fn composer() -> Html {
             <div class="composer-options">
                 <label class="check">
                     <input type="checkbox" checked={*view_once} onchange={on_once} />
-                    { " View once" }
+                    { " View-once message" }
                 </label>
                 <TimerSelect />
             </div>
