@@ -1,13 +1,17 @@
-//! Chat markdown, a safe subset: emphasis, strong, strikethrough, code spans, fenced and
-//! indented code blocks, lists, quotes, links and bare web addresses. Parsed by
-//! `pulldown-cmark` into a small tree that the chat renders as DOM nodes (never as HTML
-//! text): raw HTML stays text, only `http`, `https` and `mailto` become links, and an image
-//! is shown as a link to it, never loaded (it would tell its host the reader's address).
+//! Chat markdown, a safe subset: emphasis, strong, strikethrough, code spans, fenced code
+//! blocks, lists, quotes, links and bare web addresses, parsed into a small tree that the chat
+//! renders as DOM nodes (never as HTML text): raw HTML stays text, only `http`, `https` and
+//! `mailto` become links, and an image is shown as a link to it, never loaded (it would tell
+//! its host the reader's address).
+//!
+//! A parser of its own rather than `pulldown-cmark`: that crate (its full CommonMark grammar,
+//! entity and Unicode tables) added 73 KB of gzip to the wasm, a third of the whole first
+//! visit, for a subset a few hundred lines parse. The subset follows CommonMark where it
+//! overlaps: a block starts at the start of a line, emphasis needs a closing delimiter, a
+//! backslash escapes punctuation.
 
-use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
-
-/// Nesting kept as elements; deeper structure is flattened into its parent, so a hostile
-/// message of thousands of `>` cannot make rendering recurse without bound.
+/// Nesting kept as elements; deeper structure stays text, so a hostile message of thousands
+/// of `>` or `*` cannot make parsing or rendering recurse without bound.
 pub const MAX_DEPTH: usize = 12;
 /// Link targets longer than this stay text.
 pub const MAX_URL_BYTES: usize = 2_048;
@@ -34,17 +38,7 @@ pub enum Node {
     Code(String),
     /// A code block's text (shown with a copy button).
     CodeBlock(String),
-    Break,
     Rule,
-}
-
-/// What an open frame becomes when it closes.
-enum Frame {
-    Element(Kind),
-    Link(Option<String>),
-    /// Its children join the parent (too deep, or not part of the subset).
-    Flat,
-    CodeBlock,
 }
 
 /// The address itself when it is safe to link: `http`, `https` or `mailto`, no whitespace or
@@ -60,15 +54,16 @@ pub fn safe_url(url: &str) -> Option<&str> {
 
 /// Splits text into plain runs and links around bare web addresses.
 fn autolink(text: &str, out: &mut Vec<Node>) {
-    let mut rest = text;
-    loop {
-        let lower = rest.to_ascii_lowercase();
-        let start = ["https://", "http://"]
-            .iter()
-            .filter_map(|s| lower.find(s))
-            .min();
-        let Some(start) = start else { break };
-        let tail = &rest[start..];
+    // Lower-cased once (ASCII only, so byte offsets agree with `text`).
+    let lower = text.to_ascii_lowercase();
+    let mut at = 0;
+    let mut plain_from = 0;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|s| lower[at..].find(s).map(|p| at + p))
+        .min()
+    {
+        let tail = &text[start..];
         let mut end = tail
             .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
             .unwrap_or(tail.len());
@@ -76,160 +71,361 @@ fn autolink(text: &str, out: &mut Vec<Node>) {
         while end > 0 && tail[..end].ends_with(['.', ',', ';', ':', '!', '?', ')', '\'']) {
             end -= 1;
         }
-        let url = &tail[..end];
-        match safe_url(url) {
-            Some(url) => {
-                if start > 0 {
-                    out.push(Node::Text(rest[..start].to_owned()));
-                }
-                out.push(Node::Link(url.to_owned(), vec![Node::Text(url.to_owned())]));
+        if let Some(url) = safe_url(&tail[..end]) {
+            if start > plain_from {
+                out.push(Node::Text(text[plain_from..start].to_owned()));
             }
-            None => out.push(Node::Text(rest[..start + end.max(1)].to_owned())),
+            out.push(Node::Link(url.to_owned(), vec![Node::Text(url.to_owned())]));
+            plain_from = start + end;
         }
-        rest = &rest[start + end.max(1)..];
+        // The scheme is ASCII: one byte on is a character boundary.
+        at = start + end.max(1);
     }
-    if !rest.is_empty() {
-        out.push(Node::Text(rest.to_owned()));
+    if plain_from < text.len() {
+        out.push(Node::Text(text[plain_from..].to_owned()));
     }
 }
 
 /// Parses a chat message into the subset's tree.
 pub fn parse(text: &str) -> Vec<Node> {
-    let mut stack: Vec<(Frame, Vec<Node>)> = vec![(Frame::Flat, Vec::new())];
-    let depth = |stack: &Vec<(Frame, Vec<Node>)>| {
-        stack
+    let lines: Vec<&str> = text.lines().collect();
+    blocks(&lines, 0)
+}
+
+/// A list item's marker: `- `, `* `, `+ ` or `1. ` / `1) `; the item's text and, for a
+/// numbered one, its number.
+fn list_item(line: &str) -> Option<(Option<u64>, &str)> {
+    let t = line.trim_start();
+    // Indented four or more, it is text.
+    if line.len() - t.len() > 3 {
+        return None;
+    }
+    for m in ["- ", "* ", "+ "] {
+        if let Some(rest) = t.strip_prefix(m) {
+            return Some((None, rest));
+        }
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if (1..=9).contains(&digits) {
+        let rest = &t[digits..];
+        if let Some(item) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
+            return Some((t[..digits].parse().ok(), item));
+        }
+    }
+    None
+}
+
+fn fence(line: &str) -> Option<&'static str> {
+    let t = line.trim_start();
+    if t.starts_with("```") {
+        Some("```")
+    } else if t.starts_with("~~~") {
+        Some("~~~")
+    } else {
+        None
+    }
+}
+
+fn is_rule(line: &str) -> bool {
+    let t: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    t.len() >= 3 && ['-', '*', '_'].iter().any(|c| t.iter().all(|x| x == c))
+}
+
+/// The blocks of `lines`, at nesting `depth` (quotes and lists nest).
+fn blocks(lines: &[&str], depth: usize) -> Vec<Node> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        if let Some(f) = fence(line) {
+            let end = lines[i + 1..]
+                .iter()
+                .position(|l| l.trim_start().starts_with(f))
+                .map_or(lines.len(), |p| i + 1 + p);
+            let mut code = String::new();
+            for l in &lines[i + 1..end] {
+                code.push_str(l);
+                code.push('\n');
+            }
+            out.push(Node::CodeBlock(code));
+            i = end + 1;
+            continue;
+        }
+        if line.trim_start().starts_with('>') {
+            let end = lines[i..]
+                .iter()
+                .position(|l| !l.trim_start().starts_with('>'))
+                .map_or(lines.len(), |p| i + p);
+            let inner: Vec<&str> = lines[i..end]
+                .iter()
+                .map(|l| {
+                    let t = &l.trim_start()[1..];
+                    t.strip_prefix(' ').unwrap_or(t)
+                })
+                .collect();
+            if depth < MAX_DEPTH {
+                out.push(Node::Element(Kind::Quote, blocks(&inner, depth + 1)));
+            } else {
+                out.extend(blocks_flat(&inner));
+            }
+            i = end;
+            continue;
+        }
+        if is_rule(line) {
+            out.push(Node::Rule);
+            i += 1;
+            continue;
+        }
+        if let Some((number, _)) = list_item(line) {
+            let mut items = Vec::new();
+            while let Some((n, item)) = lines.get(i).and_then(|l| list_item(l)) {
+                if n.is_some() != number.is_some() {
+                    break;
+                }
+                let content = if depth < MAX_DEPTH {
+                    blocks(&[item], depth + 1)
+                } else {
+                    inline(item, MAX_DEPTH)
+                };
+                // A one-line item holds its text, not a paragraph.
+                let content = match content.as_slice() {
+                    [Node::Element(Kind::Paragraph, c)] => c.clone(),
+                    _ => content,
+                };
+                items.push(Node::Element(Kind::Item, content));
+                i += 1;
+            }
+            out.push(Node::Element(Kind::List(number), items));
+            continue;
+        }
+        // A paragraph: up to a blank line or the start of another block.
+        let end = lines[i + 1..]
             .iter()
-            .filter(|(f, _)| !matches!(f, Frame::Flat))
-            .count()
+            .position(|l| {
+                l.trim().is_empty()
+                    || fence(l).is_some()
+                    || l.trim_start().starts_with('>')
+                    || list_item(l).is_some()
+            })
+            .map_or(lines.len(), |p| i + 1 + p);
+        let mut text = lines[i..end].join("\n");
+        // A heading reads as a strong paragraph.
+        let heading = text.starts_with('#') && text.trim_start_matches('#').starts_with(' ');
+        if heading {
+            text = text.trim_start_matches('#').trim_start().to_owned();
+        }
+        let content = inline(&text, depth);
+        let content = if heading {
+            vec![Node::Element(Kind::Strong, content)]
+        } else {
+            content
+        };
+        out.push(Node::Element(Kind::Paragraph, content));
+        i = end;
+    }
+    out
+}
+
+/// Blocks past the nesting bound: their lines as plain paragraphs.
+fn blocks_flat(lines: &[&str]) -> Vec<Node> {
+    vec![Node::Element(
+        Kind::Paragraph,
+        vec![Node::Text(lines.join("\n"))],
+    )]
+}
+
+/// Delimiters of emphasis, longest first.
+const DELIMITERS: [(&str, Kind); 5] = [
+    ("**", Kind::Strong),
+    ("__", Kind::Strong),
+    ("~~", Kind::Strike),
+    ("*", Kind::Emphasis),
+    ("_", Kind::Emphasis),
+];
+
+/// Why an emphasis does not open at a place.
+enum NoClose {
+    /// Not here (the opening is followed by a space, or is inside a word).
+    NotHere,
+    /// No closing anywhere after: no later opening of this delimiter can close either.
+    NoneAfter,
+}
+
+/// Where the emphasis that `open` starts at `at` closes: the next `open` that follows
+/// non-space text, with the opening itself followed by non-space.
+fn closing(text: &str, at: usize, open: &str) -> Result<usize, NoClose> {
+    let inner_start = at + open.len();
+    let after = text[inner_start..]
+        .chars()
+        .next()
+        .ok_or(NoClose::NoneAfter)?;
+    if after.is_whitespace() {
+        return Err(NoClose::NotHere);
+    }
+    // An underscore inside a word (snake_case) is not emphasis.
+    let before_open = text[..at].chars().next_back();
+    if open.starts_with('_') && before_open.is_some_and(char::is_alphanumeric) {
+        return Err(NoClose::NotHere);
+    }
+    let mut from = inner_start + after.len_utf8();
+    while let Some(p) = text[from..].find(open) {
+        let close = from + p;
+        let before = text[..close].chars().next_back();
+        let next = text[close + open.len()..].chars().next();
+        let word_inside = open.starts_with('_') && next.is_some_and(char::is_alphanumeric);
+        if before.is_some_and(|c| !c.is_whitespace()) && !word_inside {
+            return Ok(close);
+        }
+        from = close + open.len();
+    }
+    // Every candidate after here was tried; none closes, whatever opens later.
+    Err(NoClose::NoneAfter)
+}
+
+/// `[text](url)` at `at` (the `[`): the text, the url and the end.
+fn link_at(text: &str, at: usize) -> Option<(&str, &str, usize)> {
+    let close = at + 1 + text[at + 1..].find(']')?;
+    let rest = text[close + 1..].strip_prefix('(')?;
+    let url_end = rest.find(')')?;
+    let url = rest[..url_end].trim();
+    Some((&text[at + 1..close], url, close + 2 + url_end + 1))
+}
+
+/// Inline content: code spans, links, images, autolinks, emphasis, escapes.
+fn inline(text: &str, depth: usize) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::new();
+    let mut plain = String::new();
+    let flush = |plain: &mut String, out: &mut Vec<Node>| {
+        if !plain.is_empty() {
+            autolink(plain, out);
+            plain.clear();
+        }
     };
-    let in_link = |stack: &Vec<(Frame, Vec<Node>)>| {
-        stack.iter().any(|(f, _)| matches!(f, Frame::Link(Some(_))))
-    };
-    for event in Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH) {
-        match event {
-            Event::Start(tag) => {
-                let frame = match tag {
-                    Tag::Paragraph | Tag::Heading { .. } => Frame::Element(Kind::Paragraph),
-                    Tag::Emphasis => Frame::Element(Kind::Emphasis),
-                    Tag::Strong => Frame::Element(Kind::Strong),
-                    Tag::Strikethrough => Frame::Element(Kind::Strike),
-                    Tag::BlockQuote(_) => Frame::Element(Kind::Quote),
-                    Tag::List(start) => Frame::Element(Kind::List(start)),
-                    Tag::Item => Frame::Element(Kind::Item),
-                    Tag::CodeBlock(CodeBlockKind::Fenced(_) | CodeBlockKind::Indented) => {
-                        Frame::CodeBlock
-                    }
-                    Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
-                        Frame::Link(safe_url(&dest_url).map(str::to_owned))
-                    }
-                    _ => Frame::Flat,
-                };
-                let frame = match frame {
-                    Frame::Element(_) | Frame::Link(Some(_)) if depth(&stack) >= MAX_DEPTH => {
-                        Frame::Flat
-                    }
-                    Frame::Link(Some(_)) if in_link(&stack) => Frame::Flat,
-                    f => f,
-                };
-                stack.push((frame, Vec::new()));
+    // Each search below scans forward; one that found nothing from a place finds nothing from
+    // any later place, so it is not repeated: a hostile line of thousands of unclosed `*`, `[`
+    // or backticks parses in linear time.
+    let mut dead = [false; DELIMITERS.len()];
+    let mut dead_ticks: Vec<usize> = Vec::new();
+    let last_bracket = text.rfind(']');
+    let last_paren = text.rfind(')');
+    let last_angle = text.rfind('>');
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let Some(c) = rest.chars().next() else { break };
+        // A backslash makes the punctuation after it plain.
+        if c == '\\' {
+            if let Some(n) = rest[1..].chars().next().filter(char::is_ascii_punctuation) {
+                plain.push(n);
+                i += 1 + n.len_utf8();
+                continue;
             }
-            Event::End(end) => {
-                if matches!(end, TagEnd::Image) {
-                    if let Some((_, children)) = stack.last_mut() {
-                        // An image shows as a link to it, with its description.
-                        children.insert(0, Node::Text("image: ".into()));
-                    }
-                }
-                if stack.len() < 2 {
+        }
+        if c == '`' {
+            let ticks = rest.bytes().take_while(|b| *b == b'`').count();
+            let fence = &rest[..ticks];
+            let found = if dead_ticks.contains(&ticks) {
+                None
+            } else {
+                rest[ticks..].find(fence)
+            };
+            if found.is_none() && !dead_ticks.contains(&ticks) {
+                dead_ticks.push(ticks);
+            }
+            if let Some(p) = found {
+                flush(&mut plain, &mut out);
+                let code = &rest[ticks..ticks + p];
+                let code = if code.len() > 2 && code.starts_with(' ') && code.ends_with(' ') {
+                    &code[1..code.len() - 1]
+                } else {
+                    code
+                };
+                out.push(Node::Code(code.to_owned()));
+                i += ticks + p + ticks;
+                continue;
+            }
+            plain.push_str(fence);
+            i += ticks;
+            continue;
+        }
+        if c == '<' && last_angle.is_some_and(|a| a > i) {
+            if let Some(end) = rest.find('>') {
+                if let Some(url) = safe_url(&rest[1..end]) {
+                    flush(&mut plain, &mut out);
+                    out.push(Node::Link(url.to_owned(), vec![Node::Text(url.to_owned())]));
+                    i += end + 1;
                     continue;
-                }
-                let Some((frame, children)) = stack.pop() else {
-                    continue;
-                };
-                let node = match frame {
-                    Frame::Element(kind) => Some(Node::Element(kind, children)),
-                    Frame::Link(Some(url)) => Some(Node::Link(url, children)),
-                    Frame::CodeBlock => {
-                        let code: String = children
-                            .into_iter()
-                            .map(|n| match n {
-                                Node::Text(t) => t,
-                                _ => String::new(),
-                            })
-                            .collect();
-                        Some(Node::CodeBlock(code))
-                    }
-                    Frame::Link(None) | Frame::Flat => {
-                        if let Some((_, parent)) = stack.last_mut() {
-                            parent.extend(children);
-                        }
-                        None
-                    }
-                };
-                if let (Some(node), Some((_, parent))) = (node, stack.last_mut()) {
-                    parent.push(node);
-                }
-            }
-            Event::Text(t) => {
-                let raw = matches!(stack.last(), Some((Frame::CodeBlock, _))) || in_link(&stack);
-                if let Some((_, children)) = stack.last_mut() {
-                    if raw {
-                        children.push(Node::Text(t.into_string()));
-                    } else {
-                        autolink(&t, children);
-                    }
-                }
-            }
-            // Raw HTML is shown as the text it is.
-            Event::Html(t)
-            | Event::InlineHtml(t)
-            | Event::InlineMath(t)
-            | Event::DisplayMath(t) => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Text(t.into_string()));
-                }
-            }
-            Event::Code(t) => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Code(t.into_string()));
-                }
-            }
-            Event::SoftBreak => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Text("\n".into()));
-                }
-            }
-            Event::HardBreak => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Break);
-                }
-            }
-            Event::Rule => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Rule);
-                }
-            }
-            Event::FootnoteReference(t) => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Text(format!("[^{t}]")));
-                }
-            }
-            Event::TaskListMarker(done) => {
-                if let Some((_, children)) = stack.last_mut() {
-                    children.push(Node::Text(if done { "☑ " } else { "☐ " }.into()));
                 }
             }
         }
-    }
-    // Unbalanced frames cannot happen (the parser balances them); fold any left over.
-    while stack.len() > 1 {
-        if let Some((_, children)) = stack.pop() {
-            if let Some((_, parent)) = stack.last_mut() {
-                parent.extend(children);
+        let image = c == '!' && rest[1..].starts_with('[');
+        let closes = last_bracket.is_some_and(|b| b > i) && last_paren.is_some_and(|p| p > i);
+        if (c == '[' || image) && closes {
+            let at = i + usize::from(image);
+            if let Some((label, url, end)) = link_at(text, at) {
+                flush(&mut plain, &mut out);
+                let mut children = if depth < MAX_DEPTH {
+                    // No link inside a link: the label's own addresses stay text.
+                    inline_no_links(label, depth + 1)
+                } else {
+                    vec![Node::Text(label.to_owned())]
+                };
+                if image {
+                    children.insert(0, Node::Text("image: ".into()));
+                }
+                match safe_url(url) {
+                    Some(url) if depth < MAX_DEPTH => {
+                        out.push(Node::Link(url.to_owned(), children))
+                    }
+                    _ => out.push(Node::Text(text[i..end].to_owned())),
+                }
+                i = end;
+                continue;
             }
         }
+        if depth < MAX_DEPTH {
+            let mut found = None;
+            for (k, (d, kind)) in DELIMITERS.iter().enumerate() {
+                if dead[k] || !rest.starts_with(d) {
+                    continue;
+                }
+                match closing(text, i, d) {
+                    Ok(close) => {
+                        found = Some((*d, *kind, close));
+                        break;
+                    }
+                    Err(NoClose::NoneAfter) => dead[k] = true,
+                    Err(NoClose::NotHere) => {}
+                }
+            }
+            if let Some((open, kind, close)) = found {
+                flush(&mut plain, &mut out);
+                let inner = &text[i + open.len()..close];
+                out.push(Node::Element(kind, inline(inner, depth + 1)));
+                i = close + open.len();
+                continue;
+            }
+        }
+        plain.push(c);
+        i += c.len_utf8();
     }
-    stack.pop().map(|(_, c)| c).unwrap_or_default()
+    flush(&mut plain, &mut out);
+    out
+}
+
+/// Inline content of a link's label: everything but links (their text stays).
+fn inline_no_links(text: &str, depth: usize) -> Vec<Node> {
+    inline(text, depth)
+        .into_iter()
+        .flat_map(|n| match n {
+            Node::Link(_, children) => children,
+            other => vec![other],
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -254,7 +450,7 @@ mod tests {
             .map(|n| match n {
                 Node::Text(t) | Node::Code(t) | Node::CodeBlock(t) => t.clone(),
                 Node::Element(_, c) | Node::Link(_, c) => text_of(c),
-                Node::Break | Node::Rule => "\n".into(),
+                Node::Rule => "\n".into(),
             })
             .collect()
     }
@@ -292,7 +488,7 @@ mod tests {
             .iter()
             .any(|n| matches!(n, Node::Element(Kind::Strike, _))));
         assert!(c.iter().any(|n| *n == Node::Code("code".into())));
-        let t = parse("```\nlet x = 1;\n```");
+        let t = parse("```rust\nlet x = 1;\n```");
         assert_eq!(t, vec![Node::CodeBlock("let x = 1;\n".into())]);
         let t = parse("> quoted\n\n1. one\n2. two\n\n- a\n- b");
         assert!(matches!(&t[0], Node::Element(Kind::Quote, _)));
@@ -330,7 +526,9 @@ mod tests {
             all_links("see https://example.org/a_b?c=d, and http://x.test/."),
             ["https://example.org/a_b?c=d", "http://x.test/"]
         );
-        assert!(all_links("`https://example.org` and\n\n    https://in.code/block").is_empty());
+        assert!(
+            all_links("`https://example.org` and\n\n```\nhttps://in.code/block\n```").is_empty()
+        );
         assert_eq!(
             all_links("[https://outer.example](https://inner.example)"),
             ["https://inner.example"],
@@ -343,9 +541,53 @@ mod tests {
     fn deep_nesting_is_flattened() {
         let md = format!("{}deep", "> ".repeat(5_000));
         let t = parse(&md);
-        assert!(depth(&t) <= MAX_DEPTH + 1, "depth {}", depth(&t));
+        // Quotes to MAX_DEPTH, then a paragraph and its text.
+        assert!(depth(&t) <= MAX_DEPTH + 2, "depth {}", depth(&t));
         assert!(text_of(&t).contains("deep"));
         let md = format!("{}x{}", "*".repeat(3_000), "*".repeat(3_000));
-        assert!(depth(&parse(&md)) <= MAX_DEPTH + 1);
+        assert!(depth(&parse(&md)) <= MAX_DEPTH + 2);
+    }
+
+    /// Invariant: text that is not markdown stays as written.
+    #[test]
+    fn plain_text_stays_plain() {
+        for plain in [
+            "snake_case_name here",
+            "a * b * c",
+            "2 * 3 = 6",
+            "[not a link]",
+            "<b>x</b>",
+        ] {
+            let t = parse(plain);
+            assert_eq!(text_of(&t), plain, "{t:?}");
+            assert_eq!(depth(&t), 2, "a paragraph of text: {t:?}");
+        }
+        assert_eq!(text_of(&parse("\\*not em\\*")), "*not em*");
+    }
+
+    /// Invariant: hostile input parses in linear time: 64 KiB of unclosed delimiters would
+    /// take minutes if each opening searched the rest of the line again.
+    #[test]
+    fn unclosed_delimiters_do_not_make_parsing_quadratic() {
+        let started = std::time::Instant::now();
+        for unit in [
+            "**a ",
+            "[a",
+            "[a](",
+            "`a ``b ",
+            "<a ",
+            "_a ",
+            "~~a ",
+            "http://a ",
+        ] {
+            let md = unit.repeat(64 * 1024 / unit.len());
+            let t = parse(&md);
+            assert!(!t.is_empty());
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -4,9 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
-import { assertNoPageErrors, CONNECT_MS, RESULTS, STEP_MS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, CONNECT_MS, DIST, RESULTS, STEP_MS, scenario, sleep, token, waitFor, withTimeout } from '../lib/harness.mjs';
 import {
   GENERATED_ROOM,
   clickAndTimePeers,
@@ -473,60 +474,57 @@ test('a room link opens on a screen with the room\'s short label, a name field a
   });
 });
 
-test('inside another page\'s frame the app refuses to run and offers its own tab', { timeout: TEST_MS }, async () => {
-  await scenario('framed', async (ctx) => {
-    const host = await ctx.peer('framer');
-    await host.page.evaluate(() => {
-      document.body.innerHTML = '<iframe id="f" title="framed" src="/#/r/some-room" style="width:600px;height:400px"></iframe>';
-    });
-    const frame = host.page.frameLocator('#f');
-    await frame.getByRole('alert').filter({ hasText: 'Hush runs in its own tab' }).waitFor({ state: 'visible', timeout: STEP_MS });
-    const link = frame.getByRole('link', { name: 'Open Hush in a new tab' });
-    assert.equal(await link.getAttribute('target'), '_blank');
-    assert.equal(await frame.getByRole('button', { name: 'Join', exact: true }).count(), 0, 'no app inside the frame');
-  });
-});
-
-test('markdown renders as elements: safe links open in a new tab, raw HTML and unsafe links stay text, images are never loaded, code blocks copy', { timeout: TEST_MS }, async () => {
-  await scenario('markdown', async (ctx) => {
-    const { members: [a, b] } = await mesh(ctx, ['md-a', 'md-b']);
-    const tag = token();
-    const md = [
-      `**bold-${tag}** _it_ ~~gone~~ \`span\` [site](https://example.org/${tag}) [bad](javascript:alert(1)) <b>raw-${tag}</b>`,
-      '',
-      '![cat](https://example.org/cat.png) see https://example.com/bare',
-      '',
-      '```',
-      `let x = "${tag}";`,
-      '```',
-    ].join('\n');
-    await messageBox(a.page).fill(md);
-    await sendButton(a.page).click();
-    await waitForMessages(b.page, [`bold-${tag}`]);
-    const entry = b.page.getByRole('log', { name: 'Messages' }).getByRole('listitem').filter({ hasText: `bold-${tag}` });
-    assert.equal(await entry.locator('strong').innerText(), `bold-${tag}`);
-    assert.equal(await entry.locator('em').innerText(), 'it');
-    assert.equal(await entry.locator('del').innerText(), 'gone');
-    const links = await entry.locator('a').evaluateAll((as) => as.map((x) => ({ href: x.getAttribute('href'), target: x.target, rel: x.rel, text: x.textContent })));
-    assert.deepEqual(
-      links.map((l) => l.href),
-      [`https://example.org/${tag}`, 'https://example.org/cat.png', 'https://example.com/bare'],
-      'only the safe addresses are links (the image as a link to it)',
-    );
-    for (const l of links) {
-      assert.equal(l.target, '_blank');
-      assert.equal(l.rel, 'noopener noreferrer');
+/**
+ * Serves `dist/` as a plain static host does (no security headers, unlike the helper), with
+ * `config.json` replaced by `config` when given. Returns { url, close }.
+ */
+async function staticHost(config) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png' };
+  const server = http.createServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    if (config && name === 'config.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(config));
     }
-    const text = await entry.innerText();
-    assert.ok(text.includes(`<b>raw-${tag}</b>`), 'raw HTML shows as text');
-    assert.ok(text.includes('[bad](javascript:alert(1))') || text.includes('bad'), 'the unsafe link stays text');
-    assert.equal(await entry.locator('b, img, script').count(), 0, 'no element from raw HTML, no image');
-    assert.equal(await entry.locator('pre code').innerText(), `let x = "${tag}";\n`);
-    await b.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ctx.url });
-    await entry.getByRole('button', { name: 'Copy code' }).click();
-    await entry.getByRole('button', { name: 'Copied' }).waitFor({ state: 'visible', timeout: STEP_MS });
-    assert.equal(await b.page.evaluate(() => navigator.clipboard.readText()), `let x = "${tag}";\n`);
-    assertNoPageErrors(ctx.peers);
+    const file = path.join(DIST, path.normalize(name));
+    if (!file.startsWith(DIST) || !existsSync(file)) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('inside another page\'s frame the app refuses to run and offers its own tab, unless config.json allows embedding; the helper forbids framing outright', { timeout: TEST_MS }, async () => {
+  await scenario('framed', async (ctx) => {
+    const plain = await staticHost();
+    const embeddable = await staticHost({ trackers: ['ws://127.0.0.1:9/announce'], allowEmbedding: true });
+    try {
+      const framer = await ctx.peer('framer', undefined, { goto: false });
+      const frameIn = async (src) => {
+        await framer.page.setContent(`<iframe id="f" title="framed" src="${src}" style="width:600px;height:400px"></iframe>`);
+        return framer.page.frameLocator('#f');
+      };
+      // A static host without headers: the app itself refuses.
+      let frame = await frameIn(`${plain.url}/#/r/some-room`);
+      await frame.getByRole('alert').filter({ hasText: 'Hush runs in its own tab' }).waitFor({ state: 'visible', timeout: STEP_MS });
+      const link = frame.getByRole('link', { name: 'Open Hush in a new tab' });
+      assert.equal(await link.getAttribute('target'), '_blank');
+      assert.equal(await frame.getByRole('button', { name: 'Join', exact: true }).count(), 0, 'no app inside the frame');
+      // Embedding allowed by config.json: the app runs in the frame (its pre-join screen).
+      frame = await frameIn(`${embeddable.url}/#/r/some-room`);
+      await frame.getByRole('button', { name: 'Join', exact: true }).waitFor({ state: 'visible', timeout: STEP_MS });
+      // The helper's own pages may not be framed at all (frame-ancestors 'none').
+      frame = await frameIn(`${ctx.url}/#/r/some-room`);
+      await sleep(1_000);
+      assert.equal(await frame.getByRole('button', { name: 'Join', exact: true }).count(), 0, 'the helper is never framed');
+    } finally {
+      await plain.close();
+      await embeddable.close();
+    }
   });
 });
 

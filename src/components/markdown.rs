@@ -24,7 +24,6 @@ fn node(n: &Node) -> Html {
         Node::Text(t) => html! { t.clone() },
         Node::Code(t) => html! { <code>{ t.clone() }</code> },
         Node::CodeBlock(t) => html! { <CodeBlock code={t.clone()} /> },
-        Node::Break => html! { <br /> },
         Node::Rule => html! { <hr /> },
         Node::Link(url, children) => html! {
             <a href={url.clone()} target="_blank" rel="noopener noreferrer">{ render(children) }</a>

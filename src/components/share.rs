@@ -105,7 +105,8 @@ fn qr_dialog(props: &QrProps) -> Html {
         <div class="modal" role="dialog" aria-modal="true" aria-label="Room link QR code">
             <div class="card qr">
                 if let Some((size, d)) = &*drawn {
-                    <svg role="img" aria-label="QR code of the room link" viewBox={format!("0 0 {size} {size}")}
+                    <svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="QR code of the room link"
+                        viewBox={format!("0 0 {size} {size}")}
                         shape-rendering="crispEdges">
                         <rect width={size.to_string()} height={size.to_string()} fill="#fff" />
                         <path d={d.clone()} fill="#000" />
