@@ -495,7 +495,11 @@ async function staticHost(config) {
     res.end(readFileSync(file));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    // The browser keeps connections alive: end them, or close() waits for them forever.
+    close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }),
+  };
 }
 
 test('inside another page\'s frame the app refuses to run and offers its own tab, unless config.json allows embedding; the helper forbids framing outright', { timeout: TEST_MS }, async () => {
@@ -525,6 +529,49 @@ test('inside another page\'s frame the app refuses to run and offers its own tab
       await plain.close();
       await embeddable.close();
     }
+  });
+});
+
+test('markdown renders as elements: safe links open in a new tab, raw HTML and unsafe links stay text, images are never loaded, code blocks copy', { timeout: TEST_MS }, async () => {
+  await scenario('markdown', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['md-a', 'md-b']);
+    const tag = token();
+    const md = [
+      `**bold-${tag}** _it_ ~~gone~~ \`span\` [site](https://example.org/${tag}) [bad](javascript:alert(1)) <b>raw-${tag}</b>`,
+      '',
+      '![cat](https://example.org/cat.png) see https://example.com/bare',
+      '',
+      '```',
+      `let x = "${tag}";`,
+      '```',
+    ].join('\n');
+    await messageBox(a.page).fill(md);
+    await sendButton(a.page).click();
+    await waitForMessages(b.page, [`bold-${tag}`]);
+    const entry = b.page.getByRole('log', { name: 'Messages' }).getByRole('listitem').filter({ hasText: `bold-${tag}` });
+    assert.equal(await entry.locator('strong').innerText(), `bold-${tag}`);
+    assert.equal(await entry.locator('em').innerText(), 'it');
+    assert.equal(await entry.locator('del').innerText(), 'gone');
+    const links = await entry.locator('a').evaluateAll((as) => as.map((x) => ({ href: x.getAttribute('href'), target: x.target, rel: x.rel, text: x.textContent })));
+    assert.deepEqual(
+      links.map((l) => l.href),
+      [`https://example.org/${tag}`, 'https://example.org/cat.png', 'https://example.com/bare'],
+      'only the safe addresses are links (the image as a link to it)',
+    );
+    for (const l of links) {
+      assert.equal(l.target, '_blank');
+      assert.equal(l.rel, 'noopener noreferrer');
+    }
+    const text = await entry.innerText();
+    assert.ok(text.includes(`<b>raw-${tag}</b>`), 'raw HTML shows as text');
+    assert.ok(text.includes('[bad](javascript:alert(1))') || text.includes('bad'), 'the unsafe link stays text');
+    assert.equal(await entry.locator('b, img, script').count(), 0, 'no element from raw HTML, no image');
+    assert.equal(await entry.locator('pre code').innerText(), `let x = "${tag}";\n`);
+    await b.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ctx.url });
+    await entry.getByRole('button', { name: 'Copy code' }).click();
+    await entry.getByRole('button', { name: 'Copied' }).waitFor({ state: 'visible', timeout: STEP_MS });
+    assert.equal(await b.page.evaluate(() => navigator.clipboard.readText()), `let x = "${tag}";\n`);
+    assertNoPageErrors(ctx.peers);
   });
 });
 

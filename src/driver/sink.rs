@@ -105,9 +105,17 @@ pub struct Download {
 /// Registers the service worker early, so it is active by the first download. Failures are
 /// reported then (a browser without service workers can still save through the other paths).
 pub fn register_service_worker() {
-    let Some(w) = web_sys::window() else { return };
-    let sw = w.navigator().service_worker();
-    let _ = sw.register(SERVICE_WORKER);
+    if let Some(sw) = service_workers() {
+        let _ = sw.register(SERVICE_WORKER);
+    }
+}
+
+/// `navigator.serviceWorker`, where the page may have one (not in an opaque-origin frame,
+/// nor in some private modes, where the property is missing and calling it would throw).
+fn service_workers() -> Option<web_sys::ServiceWorkerContainer> {
+    let nav = web_sys::window()?.navigator();
+    let sw = get(&nav, "serviceWorker");
+    (!sw.is_undefined() && !sw.is_null()).then(|| nav.service_worker())
 }
 
 fn has_dir_picker() -> bool {
@@ -373,7 +381,9 @@ async fn open_fs(name: &str) -> Result<Option<Target>, JsError> {
 
 async fn open_download(token: &str, name: &str, size: u64) -> Result<Download, JsError> {
     let w = web_sys::window().ok_or_else(|| JsError("no window".into()))?;
-    let container = w.navigator().service_worker();
+    let container = service_workers().ok_or_else(|| {
+        JsError("this browser cannot save a download here (no service worker)".into())
+    })?;
     // Registered at start-up; `ready` resolves once it is active.
     let _ = container.register(SERVICE_WORKER);
     // `ready` never settles where the worker cannot install (e.g. a host that does not serve
