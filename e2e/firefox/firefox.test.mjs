@@ -30,13 +30,15 @@ test('Firefox ESR and Chromium in one room: chat, files and a call, both ways', 
   const helper = await startHelper();
   // Chromium's host candidates plain (not mDNS names), as Firefox's are.
   const chromium = await launchBrowser({ args: ['--disable-features=WebRtcHideLocalIpsWithMdns'] });
-  const downloads = tempDir('hush-ff-downloads-');
+  const downloadDir = tempDir('hush-ff-downloads-');
+  const downloads = downloadDir.dir;
   const ff = await launchFirefox({ downloads });
   const peers = [];
   try {
-    const c = await newPeer(chromium, helper.url, { label: 'chromium' });
+    const c = await newPeer(chromium, helper.url, { label: 'chromium', goto: false });
     peers.push(c);
     await useSavePath(c.context, 'opfs');
+    await withTimeout(c.page.goto(helper.url, { waitUntil: 'load' }), 20_000, 'chromium: open the app');
     const room = await createRoom(c.page);
     const cName = `chromium-${token(3)}`;
     await setName(c.page, cName);
@@ -62,8 +64,8 @@ test('Firefox ESR and Chromium in one room: chat, files and a call, both ways', 
     await waitForMessages(c.page, [toChromium]);
 
     // A file from Firefox to Chromium, verified by its hash.
-    const dir = tempDir('hush-ff-files-');
-    const up = path.join(dir, `from-firefox-${token(3)}.bin`);
+    const files = tempDir('hush-ff-files-');
+    const up = files.file(`from-firefox-${token(3)}.bin`);
     await writePatternFile(up, FILE_BYTES);
     const input = await withTimeout(f.waitForSelector('.send-files input[type=file]'), STEP_MS, 'Firefox: Send files');
     await input.uploadFile(up);
@@ -72,10 +74,10 @@ test('Firefox ESR and Chromium in one room: chat, files and a call, both ways', 
     await cardButton(c.page, upName, 'Download').click();
     const [saved] = await waitForSaved(c.page, 1);
     await waitForCardState(c.page, upName, 'verified', { timeout: 120_000 });
-    assert.equal(await opfsSha256(c.page, saved.opfsName), sha256(readFileSync(up)), 'Chromium saved what Firefox sent');
+    assert.equal((await opfsSha256(c.page, saved.opfsName)).sha256, sha256(readFileSync(up)), 'Chromium saved what Firefox sent');
 
     // A file from Chromium to Firefox (its download goes through the service worker).
-    const down = path.join(dir, `from-chromium-${token(3)}.bin`);
+    const down = files.file(`from-chromium-${token(3)}.bin`);
     await writePatternFile(down, FILE_BYTES);
     await c.page.getByLabel('Send files', { exact: true }).setInputFiles(down);
     const downName = path.basename(down);
@@ -119,6 +121,7 @@ test('Firefox ESR and Chromium in one room: chat, files and a call, both ways', 
     throw err;
   } finally {
     await ff.close();
+    downloadDir.remove();
     await closeBrowser(chromium);
     await helper.stop();
   }
