@@ -89,6 +89,10 @@ pub const MAX_INFLIGHT_FRAMES: u32 = 512;
 /// sends a reply and a few forwarded offers per announce; hundreds queued is a flood, and the
 /// tracker's socket is dropped ([`Room::handle_tracker_flooded`]).
 pub const MAX_INFLIGHT_TRACKER_MESSAGES: u32 = 256;
+/// Messages kept from a peer whose hello has not arrived yet (its first hello can be lost
+/// while ours got through, and then it already speaks): handled once the hello repeats, within
+/// a few hundred milliseconds. Beyond this many the oldest are dropped.
+pub const MAX_EARLY_MESSAGES: usize = 64;
 /// Peers banned in one session: each ban cost its peer a full connection, and the oldest is
 /// forgotten first.
 pub const MAX_BANNED: usize = 256;
@@ -296,6 +300,8 @@ struct Conn {
     media: MediaFlags,
     speaking: bool,
     chat: chat::PeerChat,
+    /// Messages that came before the peer's hello (see [`MAX_EARLY_MESSAGES`]).
+    early: Vec<PeerMessage>,
 }
 
 impl Conn {
@@ -312,6 +318,7 @@ impl Conn {
             media: MediaFlags::default(),
             speaking: false,
             chat: chat::PeerChat::default(),
+            early: Vec::new(),
         }
     }
 
@@ -917,6 +924,22 @@ impl Room {
     }
 
     fn on_message(&mut self, h: ConnHandle, peer: PeerId, msg: PeerMessage, now: u64) {
+        let early = !matches!(
+            msg,
+            PeerMessage::Hello { .. }
+                | PeerMessage::Ping { .. }
+                | PeerMessage::Pong { .. }
+                | PeerMessage::Bye
+        );
+        if let Some(c) = self.conns.get_mut(&h).filter(|c| early && c.name.is_none()) {
+            // The peer heard our hello before we heard its: keep what it says until its hello
+            // repeats, so nothing is shown under a name it has not given yet.
+            if c.early.len() >= MAX_EARLY_MESSAGES {
+                c.early.remove(0);
+            }
+            c.early.push(msg);
+            return;
+        }
         match msg {
             PeerMessage::Hello { name } => {
                 let name = wire::sanitize_name(&name, "Guest");
@@ -941,7 +964,15 @@ impl Room {
                     peer: peer.clone(),
                     name,
                 });
-                self.greet(h, peer);
+                self.greet(h, peer.clone());
+                let held = self
+                    .conns
+                    .get_mut(&h)
+                    .map(|c| std::mem::take(&mut c.early))
+                    .unwrap_or_default();
+                for msg in held {
+                    self.on_message(h, peer.clone(), msg, now);
+                }
             }
             PeerMessage::SetName { name } => {
                 let name = wire::sanitize_name(&name, "Guest");

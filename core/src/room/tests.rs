@@ -941,3 +941,32 @@ fn timers_read_as_people_say_them() {
         "You turned vanishing messages off"
     );
 }
+
+/// Invariant: when the peer heard our hello but its own was lost, what it says meanwhile is
+/// held, then shown under its name once its hello repeats: never under a made-up one.
+#[test]
+fn messages_before_the_peers_hello_wait_for_it() {
+    let (mut a, mut b, ha, hb) = open_pair();
+    drain(&mut b); // b's hello is lost
+    deliver(&mut a, ha, &mut b, hb, 60); // a's hello reaches b: b lists a, greets, may speak
+    drain(&mut b);
+    b.send_chat("early words", 70).expect("sent");
+    deliver(&mut b, hb, &mut a, ha, 70);
+    let seen = drain(&mut a);
+    assert!(chats(&seen).is_empty(), "held until the hello: {seen:?}");
+    // a repeats its hello; b answers with its own; a lists b, then shows the held message.
+    a.handle_timeout(50 + HELLO_RESEND_MS);
+    deliver(&mut a, ha, &mut b, hb, 50 + HELLO_RESEND_MS);
+    deliver(&mut b, hb, &mut a, ha, 50 + HELLO_RESEND_MS);
+    let got = drain(&mut a);
+    let evs = events(&got);
+    let up = evs
+        .iter()
+        .position(|e| matches!(e, Event::PeerUp { .. }))
+        .expect("b listed");
+    let chat = evs
+        .iter()
+        .position(|e| matches!(e, Event::Chat { name, text, .. } if name == "peer 2" && text == "early words"))
+        .expect("the held message, under b's name");
+    assert!(up < chat, "listed first, then its message");
+}
