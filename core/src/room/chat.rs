@@ -512,6 +512,42 @@ pub(super) struct Incoming {
     pub view_once: bool,
 }
 
+impl Incoming {
+    /// The chat message a [`PeerMessage::Chat`] or [`PeerMessage::Message`] carries.
+    pub(super) fn from_message(msg: PeerMessage) -> Option<Self> {
+        match msg {
+            PeerMessage::Chat {
+                id,
+                sent_at_ms,
+                text,
+            } => Some(Self {
+                id,
+                sent_at_ms,
+                text,
+                direct: false,
+                ttl_ms: None,
+                view_once: false,
+            }),
+            PeerMessage::Message {
+                id,
+                sent_at_ms,
+                text,
+                direct,
+                ttl_ms,
+                view_once,
+            } => Some(Self {
+                id,
+                sent_at_ms,
+                text,
+                direct,
+                ttl_ms,
+                view_once,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl PeerChat {
     pub(super) fn is_typing(&self) -> bool {
         self.typing_until.is_some()

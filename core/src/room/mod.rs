@@ -985,38 +985,10 @@ impl Room {
                 c.name = Some(name.clone());
                 self.event(Event::PeerName { peer, name });
             }
-            PeerMessage::Chat {
-                id,
-                sent_at_ms,
-                text,
-            } => {
-                let msg = chat::Incoming {
-                    id,
-                    sent_at_ms,
-                    text,
-                    direct: false,
-                    ttl_ms: None,
-                    view_once: false,
-                };
-                self.on_chat(h, peer, msg, now);
-            }
-            PeerMessage::Message {
-                id,
-                sent_at_ms,
-                text,
-                direct,
-                ttl_ms,
-                view_once,
-            } => {
-                let msg = chat::Incoming {
-                    id,
-                    sent_at_ms,
-                    text,
-                    direct,
-                    ttl_ms,
-                    view_once,
-                };
-                self.on_chat(h, peer, msg, now);
+            msg @ (PeerMessage::Chat { .. } | PeerMessage::Message { .. }) => {
+                if let Some(msg) = chat::Incoming::from_message(msg) {
+                    self.on_chat(h, peer, msg, now);
+                }
             }
             PeerMessage::Timer { ttl_ms, version } => self.on_timer(peer, ttl_ms, version),
             PeerMessage::Viewed { id } => self.on_viewed(peer, id),
