@@ -45,7 +45,10 @@ pub enum Theme {
 }
 
 impl Theme {
-    fn key(self) -> &'static str {
+    pub const ALL: [Theme; 3] = [Theme::System, Theme::Light, Theme::Dark];
+
+    /// Its name in storage, in `data-theme` and as the select's value.
+    pub fn key(self) -> &'static str {
         match self {
             Theme::System => "system",
             Theme::Light => "light",
@@ -53,21 +56,11 @@ impl Theme {
         }
     }
 
-    /// What the theme button says.
     pub fn label(self) -> &'static str {
         match self {
-            Theme::System => "Theme: system",
-            Theme::Light => "Theme: light",
-            Theme::Dark => "Theme: dark",
-        }
-    }
-
-    /// The next one the button switches to.
-    pub fn next(self) -> Self {
-        match self {
-            Theme::System => Theme::Light,
-            Theme::Light => Theme::Dark,
-            Theme::Dark => Theme::System,
+            Theme::System => "System theme",
+            Theme::Light => "Light",
+            Theme::Dark => "Dark",
         }
     }
 }

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { assertNoPageErrors, BROWSER_ARGS, CHROMIUM, scenario, STEP_MS, waitFor, withTimeout } from '../lib/harness.mjs';
+import { assertNoPageErrors, BROWSER_ARGS, CHROMIUM, RESULTS, scenario, sleep, STEP_MS, waitFor, withTimeout } from '../lib/harness.mjs';
 import jsQR from 'jsqr';
-import { createButton, createRoom, waitInRoom, waitOnLanding } from '../lib/hush.mjs';
+import { createButton, createRoom, sendMessage, waitInRoom, waitOnLanding } from '../lib/hush.mjs';
 
 const TEST_MS = 120_000;
 
@@ -99,7 +99,7 @@ test('the room\'s QR code decodes to its link', { timeout: TEST_MS }, async () =
   });
 });
 
-test('on a phone-sized screen the sidebar is a drawer; the theme can be switched; the screen stays awake during a call', { timeout: TEST_MS }, async () => {
+test('on a phone-sized screen the sidebar is a drawer; the theme can be switched; phone and desktop screenshots, light and dark, do not overflow; the screen stays awake during a call', { timeout: TEST_MS }, async () => {
   await scenario('mobile-theme-wakelock', async (ctx) => {
     const peer = await ctx.peer('phone', undefined, { goto: false });
     const { page } = peer;
@@ -133,16 +133,35 @@ test('on a phone-sized screen the sidebar is a drawer; the theme can be switched
     const composer = await page.getByRole('textbox', { name: 'Message' }).boundingBox();
     assert.ok(composer && composer.y + composer.height <= 780, `the composer is on screen: ${JSON.stringify(composer)}`);
 
-    // Theme: system → light → dark; dark changes the page's colours.
+    // Theme: the system's by default; light and dark picked by hand change the colours and
+    // are remembered.
+    const theme = page.getByRole('combobox', { name: 'Theme' });
     const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-    await page.getByRole('button', { name: 'Theme: system' }).click();
+    assert.equal(await theme.inputValue(), 'system');
+    await theme.selectOption('light');
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
     const light = await bg();
-    await page.getByRole('button', { name: 'Theme: light' }).click();
+    await theme.selectOption('dark');
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     assert.notEqual(await bg(), light, 'dark looks different');
     assert.equal(await page.evaluate(() => localStorage.getItem('hush.theme')), 'dark', 'remembered');
-    await page.getByRole('button', { name: 'Theme: dark' }).click();
+
+    // Phone and desktop, light and dark: saved for people to look at, and nothing wider than
+    // the screen.
+    await sendMessage(page, `A long line ${'x'.repeat(300)} and a [link](https://example.org)`);
+    await sendMessage(page, '```\n' + 'a very long line of code '.repeat(20) + '\n```');
+    for (const [w, h] of [[390, 844], [1280, 800]]) {
+      await page.setViewportSize({ width: w, height: h });
+      for (const t of ['light', 'dark']) {
+        await theme.selectOption(t);
+        await sleep(200);
+        await page.screenshot({ path: path.join(RESULTS, `room-${w}x${h}-${t}.png`) });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `no horizontal overflow at ${w}×${h} ${t}: ${overflow}px`);
+      }
+    }
+    await theme.selectOption('system');
+    await page.setViewportSize({ width: 390, height: 780 });
 
     // Wake lock: taken when the microphone goes on, released when it goes off.
     const mic = page.getByRole('button', { name: 'Microphone', exact: true });

@@ -389,38 +389,43 @@ test('a hidden tab counts unread messages in its title; a reader scrolled up get
   });
 });
 
-test('the room timer makes messages vanish from every screen, and a view-once message is covered, revealed once, then gone, its sender told who saw it', { timeout: TEST_MS }, async () => {
-  await scenario('vanishing-and-view-once', async (ctx) => {
-    const { members: [a, b] } = await mesh(ctx, ['vanish-a', 'vanish-b']);
+test('self-destruct makes messages vanish from all three screens, and a view-once message is covered, revealed once, then gone, its sender told who saw it', { timeout: TEST_MS }, async () => {
+  await scenario('self-destruct-and-view-once', async (ctx) => {
+    const { members: [a, b, c] } = await mesh(ctx, ['vanish-a', 'vanish-b', 'vanish-c']);
     const gone = (page, text, timeout) =>
       waitFor(async () => !(await logText(page)).includes(text), { timeout, what: `"${text}" to vanish` });
 
-    // a sets a 30 s timer: announced on both sides, b's selector follows.
-    await a.page.getByRole('combobox', { name: 'Vanishing messages' }).selectOption({ label: '30 s' });
-    await waitForMessages(a.page, ['You set messages to vanish after 30 s']);
-    await waitForMessages(b.page, [`${a.name} set messages to vanish after 30 s`]);
-    assert.equal(await b.page.getByRole('combobox', { name: 'Vanishing messages' }).inputValue(), '30000');
+    // a sets a 30 s timer: announced everywhere, the others' selectors follow.
+    await a.page.getByRole('combobox', { name: 'Self-destruct' }).selectOption({ label: '30 seconds' });
+    await waitForMessages(a.page, ['You set messages to vanish after 30 seconds']);
+    for (const m of [b, c]) {
+      await waitForMessages(m.page, [`${a.name} set messages to vanish after 30 seconds`]);
+      assert.equal(await m.page.getByRole('combobox', { name: 'Self-destruct' }).inputValue(), '30000');
+    }
     const brief = `brief-${token()}`;
     const sentAt = Date.now();
     await sendMessage(a.page, brief);
     await waitForMessages(b.page, [brief]);
-    for (const m of [a, b]) {
+    await waitForMessages(c.page, [brief]);
+    for (const m of [a, b, c]) {
       const entry = await m.page.getByRole('listitem').filter({ hasText: brief }).innerText();
       assert.match(entry, /vanishes in 0:[0-3]\d/, `${m.name} shows the countdown: ${entry}`);
     }
 
     // b turns it off: the next message stays.
-    await b.page.getByRole('combobox', { name: 'Vanishing messages' }).selectOption({ label: 'Off' });
+    await b.page.getByRole('combobox', { name: 'Self-destruct' }).selectOption({ label: 'Off' });
     await waitForMessages(a.page, [`${b.name} turned vanishing messages off`]);
     const stays = `stays-${token()}`;
     await sendMessage(a.page, stays);
     await waitForMessages(b.page, [stays]);
 
     // View once: covered at b until revealed; a learns who saw it; gone from b soon after.
-    await a.page.getByRole('checkbox', { name: 'View-once message' }).check();
+    // The one "View once" checkbox beside the composer applies to messages as to files.
+    const once = a.page.getByRole('checkbox', { name: 'View once', exact: true });
+    await once.check();
     const peek = `peek-${token()}`;
     await sendMessage(a.page, peek);
-    assert.equal(await a.page.getByRole('checkbox', { name: 'View-once message' }).isChecked(), false, 'view once is for one message');
+    await once.uncheck();
     await waitForMessages(a.page, ['not viewed yet']);
     const reveal = b.page.getByRole('button', { name: 'Reveal' });
     await reveal.waitFor({ state: 'visible', timeout: CONNECT_MS });
@@ -434,7 +439,8 @@ test('the room timer makes messages vanish from every screen, and a view-once me
     // The timed message vanishes from both screens 30 s after it was sent; the later one stays.
     await gone(a.page, brief, Math.max(0, sentAt + 30_000 - Date.now()) + 8_000);
     await gone(b.page, brief, 8_000);
-    for (const m of [a, b]) assert.ok((await logText(m.page)).includes(stays), `${m.name} keeps the message sent with the timer off`);
+    await gone(c.page, brief, 8_000);
+    for (const m of [a, b, c]) assert.ok((await logText(m.page)).includes(stays), `${m.name} keeps the message sent with the timer off`);
     assertNoPageErrors(ctx.peers);
   });
 });
@@ -544,6 +550,11 @@ test('markdown renders as elements: safe links open in a new tab, raw HTML and u
       '```',
       `let x = "${tag}";`,
       '```',
+      '',
+      // Hostile: none of it may run, load or become an element.
+      '<img src=x onerror="window.__xss=1"> <svg onload="window.__xss=2"></svg> <iframe src="javascript:window.__xss=3"></iframe>',
+      '[e](&#106;avascript:window.__xss=4) [d](data:text/html,<script>window.__xss=5</script>) [m](JaVaScRiPt:window.__xss=6) <javascript:window.__xss=7>',
+      '<a href="javascript:window.__xss=8" onclick="window.__xss=9">a</a> \u202Eevil\u202C',
     ].join('\n');
     await messageBox(a.page).fill(md);
     await sendButton(a.page).click();
@@ -565,7 +576,11 @@ test('markdown renders as elements: safe links open in a new tab, raw HTML and u
     const text = await entry.innerText();
     assert.ok(text.includes(`<b>raw-${tag}</b>`), 'raw HTML shows as text');
     assert.ok(text.includes('[bad](javascript:alert(1))') || text.includes('bad'), 'the unsafe link stays text');
-    assert.equal(await entry.locator('b, img, script').count(), 0, 'no element from raw HTML, no image');
+    assert.equal(await entry.locator('b, img, script, svg, iframe, [onerror], [onload], [onclick]').count(), 0, 'no element from raw HTML, no image');
+    assert.ok(text.includes('<iframe src="javascript:window.__xss=3"></iframe>'), 'raw HTML shows as the text it is');
+    assert.ok(!text.includes('\u202E'), 'bidi overrides are removed');
+    await sleep(500);
+    assert.equal(await b.page.evaluate(() => window.__xss), undefined, 'nothing ran');
     assert.equal(await entry.locator('pre code').innerText(), `let x = "${tag}";\n`);
     await b.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ctx.url });
     await entry.getByRole('button', { name: 'Copy code' }).click();

@@ -9,19 +9,26 @@ use crate::listener::Listener;
 use crate::settings::{self, Alert};
 use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, timer_label, ChatError, TIMER_CHOICES_MS, VIEW_ONCE_SHOWN_MS};
+use hush_core::wire::MAX_CHAT_BYTES;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
 #[function_component(Chat)]
 pub fn chat() -> Html {
+    // "View once" applies to what is sent next, messages and files alike.
+    let once = use_state(|| false);
+    let on_once = {
+        let once = once.clone();
+        Callback::from(move |on: bool| once.set(on))
+    };
     html! {
         <section class="chat">
             <MessageLog />
             <UnreadTitle />
             <TypingStatus />
-            <Composer />
-            <SendFiles />
+            <Composer once={*once} />
+            <SendFiles once={*once} {on_once} />
         </section>
     }
 }
@@ -298,8 +305,8 @@ fn timer_select() -> Html {
     });
     html! {
         <label class="timer">
-            { "Vanishing messages " }
-            <select aria-label="Vanishing messages" onchange={on_change}>
+            { "Self-destruct " }
+            <select aria-label="Self-destruct" onchange={on_change}>
                 <option value="off" selected={current.is_none()}>{ "Off" }</option>
                 { for TIMER_CHOICES_MS.iter().map(|t| html! {
                     <option value={t.to_string()} selected={current == Some(*t)}>{ timer_label(Some(*t)) }</option>
@@ -330,8 +337,17 @@ fn typing_status() -> Html {
     html! { <p class="typing" role="status" aria-label="Typing">{ text }</p> }
 }
 
+#[derive(Properties, PartialEq)]
+struct ComposerProps {
+    /// Send as a view-once message (the "View once" checkbox beside the composer).
+    once: bool,
+}
+
+/// Bytes left shown once a draft comes this close to the limit.
+const COUNTER_FROM_BYTES: usize = MAX_CHAT_BYTES - 1024;
+
 #[function_component(Composer)]
-fn composer() -> Html {
+fn composer(props: &ComposerProps) -> Html {
     let room = use_room();
     let chat = use_chat();
     let to = room.state.private_to.clone();
@@ -340,7 +356,6 @@ fn composer() -> Html {
         .and_then(|id| room.state.peers.iter().find(|p| p.id == *id))
         .map(|p| p.name.clone());
     let draft = use_state(String::new);
-    let view_once = use_state(|| false);
     // Why the draft was not sent (it stays in the box to be shortened or sent again).
     let refused = use_state(|| None::<String>);
     let submit = {
@@ -349,14 +364,13 @@ fn composer() -> Html {
             refused.clone(),
             chat.send.clone(),
             to.clone(),
-            view_once.clone(),
+            props.once,
         );
         move || match check_chat(&draft) {
-            Ok(_) => match send.emit(((*draft).clone(), to.clone(), *once)) {
+            Ok(_) => match send.emit(((*draft).clone(), to.clone(), once)) {
                 Ok(()) => {
                     draft.set(String::new());
                     refused.set(None);
-                    once.set(false);
                 }
                 Err(why) => refused.set(Some(why)),
             },
@@ -396,13 +410,6 @@ fn composer() -> Html {
         e.prevent_default();
         submit();
     });
-    let on_once = {
-        let once = view_once.clone();
-        Callback::from(move |e: Event| {
-            let el: web_sys::HtmlInputElement = e.target_unchecked_into();
-            once.set(el.checked());
-        })
-    };
     let to_everyone = {
         let state = room.state.clone();
         Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(None)))
@@ -423,10 +430,12 @@ fn composer() -> Html {
                 value={(*draft).clone()} oninput={on_input} onkeydown={on_key} />
             <button type="submit" class="primary">{ "Send" }</button>
             <div class="composer-options">
-                <label class="check">
-                    <input type="checkbox" checked={*view_once} onchange={on_once} />
-                    { " View-once message" }
-                </label>
+                if draft.len() >= COUNTER_FROM_BYTES {
+                    <span class={classes!("counter", (draft.len() > MAX_CHAT_BYTES).then_some("over"))}
+                        role="status">
+                        { format!("{} bytes left", MAX_CHAT_BYTES as i64 - draft.len() as i64) }
+                    </span>
+                }
                 <TimerSelect />
             </div>
             if let Some(why) = &*refused {

@@ -78,28 +78,34 @@ fn file_list(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
+#[derive(Properties, PartialEq)]
+pub struct SendFilesProps {
+    /// The "View once" choice, shared with the composer: it applies to files and messages.
+    pub once: bool,
+    pub on_once: Callback<bool>,
+}
+
 /// The "Send files" input and the "View once" choice for what is sent next.
 #[function_component(SendFiles)]
-pub fn send_files() -> Html {
+pub fn send_files(props: &SendFilesProps) -> Html {
     let api = use_files();
-    let once = use_state(|| false);
     let on_change = {
-        let (offer, once) = (api.offer.clone(), once.clone());
+        let (offer, once) = (api.offer.clone(), props.once);
         Callback::from(move |e: Event| {
             let input: web_sys::HtmlInputElement = e.target_unchecked_into();
             let files = file_list(input.files());
             if !files.is_empty() {
-                offer.emit((files, *once));
+                offer.emit((files, once));
             }
             // The same file can be offered again.
             input.set_value("");
         })
     };
     let on_once = {
-        let once = once.clone();
+        let set = props.on_once.clone();
         Callback::from(move |e: Event| {
             let input: web_sys::HtmlInputElement = e.target_unchecked_into();
-            once.set(input.checked());
+            set.emit(input.checked());
         })
     };
     html! {
@@ -109,7 +115,7 @@ pub fn send_files() -> Html {
                 <input type="file" multiple=true class="visually-hidden" onchange={on_change} />
             </label>
             <label class="once">
-                <input type="checkbox" checked={*once} onchange={on_once} />
+                <input type="checkbox" checked={props.once} onchange={on_once} />
                 { "View once" }
             </label>
         </div>

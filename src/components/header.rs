@@ -20,10 +20,14 @@ pub fn room_header(props: &HeaderProps) -> Html {
     let theme = use_state(settings::theme);
     let on_theme = {
         let theme = theme.clone();
-        Callback::from(move |_: MouseEvent| {
-            let next = theme.next();
-            settings::set_theme(next);
-            theme.set(next);
+        Callback::from(move |e: Event| {
+            let el: web_sys::HtmlSelectElement = e.target_unchecked_into();
+            let picked = settings::Theme::ALL
+                .into_iter()
+                .find(|t| t.key() == el.value())
+                .unwrap_or(settings::Theme::System);
+            settings::set_theme(picked);
+            theme.set(picked);
         })
     };
     let on_drawer = {
@@ -52,7 +56,11 @@ pub fn room_header(props: &HeaderProps) -> Html {
             </div>
             <div class="actions">
                 <ShareButtons room_name={room.room_name.clone()} />
-                <button onclick={on_theme}>{ theme.label() }</button>
+                <select class="theme" aria-label="Theme" title="Theme" onchange={on_theme}>
+                    { for settings::Theme::ALL.into_iter().map(|t| html! {
+                        <option value={t.key()} selected={*theme == t}>{ t.label() }</option>
+                    }) }
+                </select>
                 <button class="danger" onclick={on_leave}>{ "Leave room" }</button>
             </div>
             <StrengthNote name={room.room_name.to_string()} />

@@ -81,7 +81,7 @@ pub fn share_buttons(props: &ShareProps) -> Html {
         <>
             <button onclick={on_copy}>{ "Copy link" }</button>
             if let Some(on_share) = share {
-                <button onclick={on_share}>{ "Share…" }</button>
+                <button onclick={on_share}>{ "Share" }</button>
             }
             <button onclick={toggle_qr.clone()}>{ "QR code" }</button>
             if *copied { <span class="copied" role="status">{ "Link copied" }</span> }

@@ -108,13 +108,20 @@ impl Default for ChatState {
     }
 }
 
-/// A timer as people say it: "30 s", "1 min", "5 min", "1 h" (`None`: "off").
+/// A timer as people say it: "30 seconds", "1 minute", "5 minutes", "1 hour" (`None`: "off").
 pub fn timer_label(ttl_ms: Option<u64>) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
     match ttl_ms {
         None => "off".to_owned(),
-        Some(t) if t >= 3_600_000 && t % 3_600_000 == 0 => format!("{} h", t / 3_600_000),
-        Some(t) if t >= 60_000 && t % 60_000 == 0 => format!("{} min", t / 60_000),
-        Some(t) => format!("{} s", t.div_ceil(1_000)),
+        Some(t) if t >= 3_600_000 && t % 3_600_000 == 0 => plural(t / 3_600_000, "hour"),
+        Some(t) if t >= 60_000 && t % 60_000 == 0 => plural(t / 60_000, "minute"),
+        Some(t) => plural(t.div_ceil(1_000), "second"),
     }
 }
 

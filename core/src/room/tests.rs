@@ -931,10 +931,10 @@ fn timers_read_as_people_say_them() {
         .iter()
         .map(|t| timer_label(Some(*t)))
         .collect();
-    assert_eq!(labels, ["30 s", "1 min", "5 min", "1 h"]);
+    assert_eq!(labels, ["30 seconds", "1 minute", "5 minutes", "1 hour"]);
     assert_eq!(
         timer_announcement("Bob", Some(60_000)),
-        "Bob set messages to vanish after 1 min"
+        "Bob set messages to vanish after 1 minute"
     );
     assert_eq!(
         timer_announcement("You", None),

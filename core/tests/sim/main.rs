@@ -81,6 +81,7 @@ fn run_seed(seed: u64) -> Result<world::Stats, String> {
     w.run_for(30_000)?;
     w.check_no_growth(hostile)?;
     w.check_chat_order()?;
+    w.check_vanished()?;
     Ok(world::Stats {
         peers: w.peer_count(),
         met_ms: met_at,

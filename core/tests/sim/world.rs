@@ -211,7 +211,14 @@ pub struct World {
     /// (sender engine, seq) of messages every present peer must get, with the receivers.
     /// Sender, sequence number, who must get it, and whether it was a direct message.
     must_deliver: Vec<(usize, u64, Vec<usize>, bool)>,
+    /// Self-destructing lines: (engine showing it, sender, message id) → when it must vanish.
+    vanish_due: BTreeMap<(usize, PeerId, u64), u64>,
+    vanished: BTreeSet<(usize, PeerId, u64)>,
 }
+
+/// A self-destructing line vanishes at each peer within this long of the time the sender's
+/// own copy does (its delivery: a hop, and the queue of its link).
+const VANISH_SPREAD_MS: u64 = 1_000;
 
 /// One-way delay of a loopback-ish link or tracker hop.
 const HOP_MS: (u64, u64) = (1, 40);
@@ -259,6 +266,8 @@ impl World {
             trackers,
             master,
             must_deliver: Vec::new(),
+            vanish_due: BTreeMap::new(),
+            vanished: BTreeSet::new(),
         }
     }
 
@@ -610,6 +619,37 @@ impl World {
     }
 
     fn on_event(&mut self, e: usize, ev: Event) -> Result<(), String> {
+        let me = self.peers[e].id.clone();
+        match &ev {
+            Event::Chat {
+                from,
+                id,
+                expires_at_ms: Some(at),
+                ..
+            } => {
+                if let Some(sender) = from.clone().or(me) {
+                    self.vanish_due.insert((e, sender, *id), *at);
+                }
+            }
+            Event::Vanish { from, id } => {
+                let Some(sender) = from.clone().or(me) else {
+                    return Ok(());
+                };
+                let key = (e, sender, *id);
+                match self.vanish_due.get(&key) {
+                    Some(due) if self.now >= *due => {}
+                    Some(due) => {
+                        return Err(format!(
+                            "peer {e}: line {key:?} vanished at {} before {due}",
+                            self.now
+                        ))
+                    }
+                    None => return Err(format!("peer {e}: line {key:?} vanished, never timed")),
+                }
+                self.vanished.insert(key);
+            }
+            _ => {}
+        }
         match ev {
             Event::PeerUp { peer, .. } if !self.peers[e].listed.insert(peer.clone()) => {
                 return Err(format!("peer {e} listed {peer} twice"));
@@ -784,6 +824,36 @@ impl World {
                 self.at(d, Action::SetTimer(e, choice));
             }
         }
+    }
+
+    /// Every self-destructing line vanished where it was shown once its time came, and at
+    /// every peer within [`VANISH_SPREAD_MS`] of its sender's own copy.
+    pub fn check_vanished(&self) -> Result<(), String> {
+        for (key, due) in &self.vanish_due {
+            // A peer that left took its screen with it.
+            if *due <= self.now && self.live(key.0) && !self.vanished.contains(key) {
+                return Err(format!(
+                    "peer {}: line {key:?} due at {due} never vanished",
+                    key.0
+                ));
+            }
+            let (_, sender, id) = key;
+            let Some(origin) = self
+                .peers
+                .iter()
+                .position(|p| p.id.as_ref() == Some(sender))
+            else {
+                continue;
+            };
+            if let Some(own) = self.vanish_due.get(&(origin, sender.clone(), *id)) {
+                if due < own || due - own > VANISH_SPREAD_MS {
+                    return Err(format!(
+                        "line {key:?} vanishes at {due}, its sender's copy at {own}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every live peer has the same room timer.
