@@ -255,20 +255,25 @@ enum NoClose {
     NoneAfter,
 }
 
-/// Where the emphasis that `open` starts at `at` closes: the next `open` that follows
-/// non-space text, with the opening itself followed by non-space.
+/// Where the emphasis that `open` starts at `at` closes, by CommonMark's flanking rules: an
+/// opening is followed by non-space, and when followed by punctuation it must follow space or
+/// punctuation; a closing mirrors that. An underscore never opens or closes inside a word
+/// (`snake_case`, `window.__name`).
 fn closing(text: &str, at: usize, open: &str) -> Result<usize, NoClose> {
+    let punct = |c: char| c.is_ascii_punctuation();
     let inner_start = at + open.len();
     let after = text[inner_start..]
         .chars()
         .next()
         .ok_or(NoClose::NoneAfter)?;
-    if after.is_whitespace() {
-        return Err(NoClose::NotHere);
-    }
-    // An underscore inside a word (snake_case) is not emphasis.
     let before_open = text[..at].chars().next_back();
-    if open.starts_with('_') && before_open.is_some_and(char::is_alphanumeric) {
+    let left_flanking = !after.is_whitespace()
+        && (!punct(after) || before_open.is_none_or(|c| c.is_whitespace() || punct(c)));
+    let underscore = open.starts_with('_');
+    if !left_flanking
+        || (underscore
+            && before_open.is_some_and(|c| c.is_alphanumeric() || punct(c) && c != '(' && c != '['))
+    {
         return Err(NoClose::NotHere);
     }
     let mut from = inner_start + after.len_utf8();
@@ -276,8 +281,11 @@ fn closing(text: &str, at: usize, open: &str) -> Result<usize, NoClose> {
         let close = from + p;
         let before = text[..close].chars().next_back();
         let next = text[close + open.len()..].chars().next();
-        let word_inside = open.starts_with('_') && next.is_some_and(char::is_alphanumeric);
-        if before.is_some_and(|c| !c.is_whitespace()) && !word_inside {
+        let right_flanking = before.is_some_and(|c| !c.is_whitespace())
+            && (before.is_some_and(|c| !punct(c))
+                || next.is_none_or(|c| c.is_whitespace() || punct(c)));
+        let word_inside = underscore && next.is_some_and(char::is_alphanumeric);
+        if right_flanking && !word_inside {
             return Ok(close);
         }
         from = close + open.len();
@@ -589,5 +597,19 @@ mod tests {
             "took {:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn emphasis_follows_the_flanking_rules() {
+        let em = |md: &str| {
+            let t = parse(md);
+            depth(&t) > 2
+        };
+        assert!(em("*a*") && em("**a**") && em("_a_") && em("__a__") && em("~~a~~"));
+        assert!(em("(*a*)") && em("say *this*."));
+        assert!(!em("window.__xss=1 and window.__xss=2"));
+        assert!(!em("a_b_c"));
+        assert!(!em("x * a * y"));
+        assert!(!em("x=*1 y=*2"));
     }
 }

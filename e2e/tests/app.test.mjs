@@ -156,8 +156,15 @@ test('on a phone-sized screen the sidebar is a drawer; the theme can be switched
         await theme.selectOption(t);
         await sleep(200);
         await page.screenshot({ path: path.join(RESULTS, `room-${w}x${h}-${t}.png`) });
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        assert.ok(overflow <= 0, `no horizontal overflow at ${w}×${h} ${t}: ${overflow}px`);
+        const { overflow, wide } = await page.evaluate(() => ({
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+          // What sticks out, to say where to look.
+          wide: [...document.querySelectorAll('body *')]
+            .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && el.checkVisibility())
+            .slice(0, 5)
+            .map((el) => `${el.tagName.toLowerCase()}.${el.className}`),
+        }));
+        assert.ok(overflow <= 0, `no horizontal overflow at ${w}×${h} ${t}: ${overflow}px (${wide.join(', ')})`);
       }
     }
     await theme.selectOption('system');
