@@ -40,15 +40,23 @@ self.addEventListener('activate', (event) => {
   );
 });
 
-/** Network first, then the cached copy; a good answer refreshes the cache. */
-async function shell(request) {
-  const cache = await caches.open(SHELL_CACHE);
+/**
+ * Network first, then the cached copy. A good answer goes to the page at once and refreshes
+ * the cache behind it (the page never waits for the cache write).
+ */
+async function shell(event) {
+  const request = event.request;
   try {
     const response = await fetch(request);
-    if (response.ok && response.type === 'basic') await cache.put(request, response.clone());
+    if (response.ok && response.type === 'basic') {
+      const copy = response.clone();
+      const write = caches.open(SHELL_CACHE).then((cache) => cache.put(request, copy)).catch(() => {});
+      // Keeps the worker alive for the write; the write goes on even where that is refused.
+      try { event.waitUntil(write); } catch {}
+    }
     return response;
   } catch (err) {
-    const cached = await cache.match(request, { ignoreSearch: true });
+    const cached = await caches.match(request, { ignoreSearch: true, cacheName: SHELL_CACHE });
     if (cached) return cached;
     throw err;
   }
@@ -75,7 +83,7 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
   const path = url.pathname.slice(scope.pathname.length);
   if (!path.startsWith(PREFIX)) {
-    if (event.request.method === 'GET' && SHELL_FILE.test(path)) event.respondWith(shell(event.request));
+    if (event.request.method === 'GET' && SHELL_FILE.test(path)) event.respondWith(shell(event));
     return;
   }
   const id = url.pathname.slice(scope.pathname.length + PREFIX.length);

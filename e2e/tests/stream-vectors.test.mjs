@@ -20,6 +20,8 @@ test('WebCrypto file records match the core reference vectors byte for byte', { 
     browser = await launchBrowser();
     const peer = await newPeer(browser, `${helper.url}/`, { label: 'vectors' });
     await peer.page.waitForSelector('script[data-hush-wasm]', { state: 'attached' });
+    // The exports exist before the module is initialised: wait for the app to be running.
+    await peer.page.getByRole('button', { name: 'Create room' }).waitFor({ state: 'visible', timeout: 15_000 });
     // The app's own module (already loaded and initialised by the page: same URL, same instance).
     await peer.page.waitForFunction(async () => {
       const tag = document.querySelector('script[data-hush-wasm]');
