@@ -2,6 +2,9 @@
 //! trackers, with the same keys, wire format and file format, and browsers see it as an
 //! ordinary peer. Commands: `room new`, `send`, `receive`, `chat` (README, "The command line").
 
+// Nothing a peer, the network or the terminal controls may panic: no unwrap outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 mod error;
 mod glob;

@@ -267,8 +267,6 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         driver: slot.clone(),
         streams: streams.clone(),
     };
-    // Ready before the first download that needs it.
-    sink::register_service_worker();
     wasm_bindgen_futures::spawn_local(async move {
         // Let the page paint "Starting" before the room's setup holds the thread.
         sleep_ms(0).await;

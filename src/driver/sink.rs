@@ -102,8 +102,9 @@ pub struct Download {
     _on_message: Listener,
 }
 
-/// Registers the service worker early, so it is active by the first download. Failures are
-/// reported then (a browser without service workers can still save through the other paths).
+/// Registers the service worker once, as the app loads (it keeps the shell and is active by
+/// the first download). Failures are reported then (a browser without service workers can
+/// still save through the other paths).
 pub fn register_service_worker() {
     if let Some(sw) = service_workers() {
         let _ = sw.register(SERVICE_WORKER);

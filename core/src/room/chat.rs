@@ -523,11 +523,12 @@ impl Incoming {
     /// The chat message a [`PeerMessage::Chat`] or [`PeerMessage::Message`] carries.
     pub(super) fn from_message(msg: PeerMessage) -> Option<Self> {
         match msg {
+            // A plain message is one to everyone, with no timer, shown as it is.
             PeerMessage::Chat {
                 id,
                 sent_at_ms,
                 text,
-            } => Some(Self {
+            } => Self::from_message(PeerMessage::Message {
                 id,
                 sent_at_ms,
                 text,
