@@ -18,6 +18,7 @@ mod transfer;
 
 use clap::{Args, Parser, Subcommand};
 use error::{code, CliError};
+use hush_core::identity;
 use hush_core::ids::PeerId;
 use hush_core::room::{Event as RoomEvent, FileEvent, TrackerStatus};
 use hush_core::stream::UNKNOWN_SIZE;
@@ -360,6 +361,8 @@ impl TrackerWatch {
 #[derive(Default)]
 struct Peers {
     names: HashMap<PeerId, String>,
+    /// The peer whose verification codes are on screen (answered by `/match` or `/nomatch`).
+    comparing: Option<PeerId>,
 }
 
 impl Peers {
@@ -399,6 +402,79 @@ impl Peers {
             RoomEvent::Notice(text) => {
                 report.say("notice", json!({"text": text}), || format!("hush: {text}"))
             }
+            RoomEvent::PeerTrust { peer, trust } => {
+                let name = self.name(peer);
+                let fp = &trust.fingerprint;
+                report.say(
+                    "peer_identity",
+                    json!({"peer": peer.to_string(), "name": name, "fingerprint": fp,
+                           "verified": trust.verified, "device": trust.device}),
+                    || match (&trust.device, trust.verified) {
+                        (Some(d), _) => format!("hush: {name} ({fp}) is your device \"{d}\""),
+                        (None, true) => format!("hush: {name} ({fp}) is verified"),
+                        (None, false) => format!("hush: {name}'s key: {fp} (not verified)"),
+                    },
+                );
+            }
+            RoomEvent::Sas {
+                peer,
+                name,
+                emoji,
+                number,
+            } => {
+                self.comparing = Some(peer.clone());
+                let words: Vec<String> = emoji
+                    .iter()
+                    .filter_map(|i| identity::SAS_EMOJI_TABLE.get(usize::from(*i)))
+                    .map(|(e, w)| format!("{e} {w}"))
+                    .collect();
+                report.say(
+                    "sas",
+                    json!({"peer": peer.to_string(), "name": name, "emoji": words, "number": number}),
+                    || {
+                        format!(
+                            "hush: verify {name}: do they see these?\n  {}\n  {number:06}\n\
+                             hush: type /match if every one is the same, /nomatch if not",
+                            words.join("  ")
+                        )
+                    },
+                );
+            }
+            RoomEvent::VerifyEnd {
+                peer,
+                matched,
+                reason,
+            } => {
+                let name = self.name(peer);
+                if self.comparing.as_ref() == Some(peer) {
+                    self.comparing = None;
+                }
+                report.say(
+                    "verify_end",
+                    json!({"peer": peer.to_string(), "name": name, "matched": matched, "reason": reason}),
+                    || {
+                        if *matched {
+                            format!("hush: {name} is verified")
+                        } else {
+                            format!(
+                                "hush: WARNING: verifying {name} failed ({reason}): someone may be \
+                                 in the middle; do not trust this connection"
+                            )
+                        }
+                    },
+                );
+            }
+            RoomEvent::Refused {
+                fingerprint,
+                reason,
+            } => report.say(
+                "peer_refused",
+                json!({"fingerprint": fingerprint, "reason": reason}),
+                || match fingerprint {
+                    Some(fp) => format!("hush: refused a peer ({fp}): {reason}"),
+                    None => format!("hush: refused a peer: {reason}"),
+                },
+            ),
             RoomEvent::Timer { name, ttl_ms, .. } => {
                 report.say("timer", json!({"name": name, "ttl_ms": ttl_ms}), || {
                     format!(
@@ -805,6 +881,36 @@ fn send_line(shell: &mut Shell, report: &Report, text: String) -> Option<String>
     }
 }
 
+/// `/verify NAME` starts comparing codes with a peer; `/match` and `/nomatch` answer them.
+fn verify_command(shell: &mut Shell, peers: &Peers, report: &mut Report, line: &str) {
+    let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+    match cmd {
+        "/verify" => {
+            let arg = arg.trim();
+            let found = peers.names.iter().find(|(_, n)| n.as_str() == arg);
+            match found {
+                Some((peer, _)) => {
+                    let peer = peer.clone();
+                    shell.room().verify(&peer);
+                    shell.flush();
+                }
+                None => report.error(&format!("no peer named {arg:?} is here")),
+            }
+        }
+        "/match" | "/nomatch" => match &peers.comparing {
+            Some(peer) => {
+                let peer = peer.clone();
+                shell.room().confirm_sas(&peer, cmd == "/match");
+                shell.flush();
+            }
+            None => report.error("no verification is waiting for an answer"),
+        },
+        _ => report.error(
+            "commands: /verify NAME, /match, /nomatch (a line starting with // sends it as text)",
+        ),
+    }
+}
+
 async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliError> {
     let mut shell = join(g, report, room).await?;
     let mut trackers = TrackerWatch::default();
@@ -853,7 +959,16 @@ async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliErro
                 }
             }
             line = lines.recv(), if held.is_none() => match line {
-                Some(Some(text)) => held = send_line(&mut shell, report, text),
+                Some(Some(text)) if text.starts_with('/') && !text.starts_with("//") => {
+                    verify_command(&mut shell, &peers, report, &text);
+                }
+                Some(Some(text)) => {
+                    let text = match text.strip_prefix('/') {
+                        Some(rest) => rest.to_owned(),
+                        None => text,
+                    };
+                    held = send_line(&mut shell, report, text);
+                }
                 // End of input: goodbye.
                 Some(None) | None => {
                     shell.leave().await;

@@ -120,7 +120,39 @@ pub enum PeerMessage {
     Timer { ttl_ms: Option<u64>, version: u64 },
     /// I have seen your view-once message `id`.
     Viewed { id: u64 },
+    /// The hello's first half (see [`crate::identity`]): my identity public key (SEC1
+    /// compressed) and my fresh nonce for this connection. Repeated until the peer's proof
+    /// arrives.
+    Greeting {
+        identity: Vec<u8>,
+        nonce: [u8; HELLO_NONCE_LEN],
+    },
+    /// The hello's second half: my greeting again (so a lost greeting costs nothing), my
+    /// name, the DTLS fingerprints I see (my end, then yours), your nonce, and my signature
+    /// and room-key MAC over the transcript.
+    Proof {
+        identity: Vec<u8>,
+        nonce: [u8; HELLO_NONCE_LEN],
+        name: String,
+        fp_signer: String,
+        fp_receiver: String,
+        nonce_receiver: [u8; HELLO_NONCE_LEN],
+        signature: Vec<u8>,
+        mac: Vec<u8>,
+    },
+    /// Verification, step 1 (starter): the commitment to my SAS contribution.
+    SasCommit { commitment: [u8; 32] },
+    /// Verification, step 2 (responder): my SAS contribution.
+    SasNonce { r: [u8; HELLO_NONCE_LEN] },
+    /// Verification, step 3 (starter): my contribution, which must match the commitment.
+    SasReveal { r: [u8; HELLO_NONCE_LEN] },
+    /// Verification's end from my side: the codes matched for me, or they did not (or I
+    /// cancelled).
+    SasDone { matched: bool },
 }
+
+/// Length of handshake and SAS nonces.
+pub const HELLO_NONCE_LEN: usize = crate::identity::NONCE_LEN;
 
 /// What a media stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -157,6 +189,8 @@ pub enum WireError {
     MediaTooLarge,
     #[error("a file offer's name or type exceeds its limit")]
     FileFieldTooLong,
+    #[error("an identity field has the wrong length")]
+    Identity,
 }
 
 fn aad(from: &str, to: &str) -> Vec<u8> {
@@ -230,7 +264,37 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::FileFieldTooLong);
             }
         }
+        PeerMessage::Greeting { identity, .. } => {
+            if identity.len() != crate::identity::PUBLIC_LEN {
+                return Err(WireError::Identity);
+            }
+        }
+        PeerMessage::Proof {
+            identity,
+            name,
+            fp_signer,
+            fp_receiver,
+            signature,
+            mac,
+            ..
+        } => {
+            if name.chars().count() > MAX_NAME_CHARS {
+                return Err(WireError::NameTooLong);
+            }
+            if identity.len() != crate::identity::PUBLIC_LEN
+                || fp_signer.len() > crate::identity::MAX_FINGERPRINT_BYTES
+                || fp_receiver.len() > crate::identity::MAX_FINGERPRINT_BYTES
+                || signature.len() != crate::identity::SIGNATURE_LEN
+                || mac.len() != crate::identity::MAC_LEN
+            {
+                return Err(WireError::Identity);
+            }
+        }
         PeerMessage::Ping { .. }
+        | PeerMessage::SasCommit { .. }
+        | PeerMessage::SasNonce { .. }
+        | PeerMessage::SasReveal { .. }
+        | PeerMessage::SasDone { .. }
         | PeerMessage::Pong { .. }
         | PeerMessage::Bye
         | PeerMessage::Typing { .. }

@@ -24,6 +24,7 @@ mod chat;
 mod files;
 mod signaling;
 mod trackers;
+mod trust;
 
 pub use chat::{
     timer_announcement, timer_label, Compose, CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS,
@@ -36,8 +37,10 @@ pub use trackers::{
     TrackerStatus, DEFAULT_INTERVAL_MS, FOLLOW_UP_MS, MAX_FOLLOW_UP_DOUBLINGS, MAX_INTERVAL_MS,
     MIN_INTERVAL_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS, REPLY_TIMEOUT_MS,
 };
+pub use trust::{PeerTrust, MAX_DEVICES, MAX_REFUSALS_SHOWN, MAX_VERIFIED};
 
 use crate::drbg::{Drbg, SEED_LEN};
+use crate::identity::{HandshakeError, Identity, SECRET_LEN};
 use crate::ids::PeerId;
 use crate::keys::RoomKeys;
 use crate::mesh::{self, Mesh, Timeout, PING_INTERVAL_MS};
@@ -256,6 +259,32 @@ pub enum Event {
     },
     /// A file card changed (see [`FileEvent`]).
     File(FileEvent),
+    /// How a listed peer stands (after [`Event::PeerUp`], and whenever it changes).
+    PeerTrust {
+        peer: PeerId,
+        trust: PeerTrust,
+    },
+    /// The codes to compare with `peer` ([`Room::verify`] started it, here or there); answer
+    /// with [`Room::confirm_sas`]. `emoji` index [`crate::identity::SAS_EMOJI_TABLE`].
+    Sas {
+        peer: PeerId,
+        name: String,
+        emoji: [u8; crate::identity::SAS_EMOJI],
+        number: u32,
+    },
+    /// A verification ended: `matched` (the peer is verified, a [`Event::PeerTrust`] follows)
+    /// or not, and why not.
+    VerifyEnd {
+        peer: PeerId,
+        matched: bool,
+        reason: String,
+    },
+    /// A connection was refused during its hello (the peer was never listed): its key's
+    /// fingerprint when it sent one, and why.
+    Refused {
+        fingerprint: Option<String>,
+        reason: String,
+    },
 }
 
 /// What a connection is for, as far as signaling goes.
@@ -302,6 +331,7 @@ struct Conn {
     chat: chat::PeerChat,
     /// Messages that came before the peer's hello (see [`MAX_EARLY_MESSAGES`]).
     early: Vec<PeerMessage>,
+    auth: trust::ConnAuth,
 }
 
 impl Conn {
@@ -319,6 +349,7 @@ impl Conn {
             speaking: false,
             chat: chat::PeerChat::default(),
             early: Vec::new(),
+            auth: trust::ConnAuth::default(),
         }
     }
 
@@ -347,6 +378,7 @@ pub struct Room {
     banned: VecDeque<PeerId>,
     media: (Vec<StreamLabel>, MediaFlags),
     files: files::Files,
+    trust: trust::Trust,
     out: VecDeque<Output>,
     left: bool,
     /// Set when rooms are spread over the trackers: which of them this room may use.
@@ -431,6 +463,7 @@ impl Room {
     ) -> Self {
         let mut rng = Drbg::new(seed);
         let me = PeerId::random(&rng.bytes());
+        let identity = Identity::generate(|| rng.bytes::<SECRET_LEN>());
         let mut room = Self {
             mesh: Mesh::new(me.clone()),
             me,
@@ -448,6 +481,7 @@ impl Room {
             banned: VecDeque::new(),
             media: (Vec::new(), MediaFlags::default()),
             files: files::Files::default(),
+            trust: trust::Trust::new(identity),
             out: VecDeque::new(),
             left: false,
             choice,
@@ -544,7 +578,16 @@ impl Room {
             match t {
                 Timeout::Close { conn, was_open } => {
                     let reason = was_open.then(|| "stopped responding".to_owned());
-                    if let Some(h) = self.handle_of(&conn) {
+                    let Some(h) = self.handle_of(&conn) else {
+                        continue;
+                    };
+                    if self
+                        .conns
+                        .get(&h)
+                        .is_some_and(|c| c.open && c.name.is_none())
+                    {
+                        self.refuse(h, HandshakeError::Timeout);
+                    } else {
                         self.close_conn(h, reason);
                     }
                 }
@@ -674,18 +717,8 @@ impl Room {
         }
         // Only our hello until the peer speaks (see HELLO_RESEND_MS).
         c.hello = Some((now.saturating_add(HELLO_RESEND_MS), now));
+        self.start_hello(h);
         self.send_hello(h);
-    }
-
-    fn send_hello(&mut self, h: ConnHandle) {
-        let Some(c) = self.conns.get_mut(&h) else {
-            return;
-        };
-        c.hello_name.clone_from(&self.name);
-        let hello = PeerMessage::Hello {
-            name: self.name.clone(),
-        };
-        self.send_to(h, &hello);
     }
 
     /// The peer's first hello: its side is reading, so everything else may follow.
@@ -724,7 +757,7 @@ impl Room {
             .collect();
         for (h, expired) in due {
             if expired {
-                self.close_conn(h, Some("never said hello".to_owned()));
+                self.refuse(h, HandshakeError::Timeout);
                 continue;
             }
             if let Some(c) = self.conns.get_mut(&h) {
@@ -927,6 +960,8 @@ impl Room {
         let early = !matches!(
             msg,
             PeerMessage::Hello { .. }
+                | PeerMessage::Greeting { .. }
+                | PeerMessage::Proof { .. }
                 | PeerMessage::Ping { .. }
                 | PeerMessage::Pong { .. }
                 | PeerMessage::Bye
@@ -941,14 +976,21 @@ impl Room {
             return;
         }
         match msg {
-            PeerMessage::Hello { name } => {
+            // The name-only hello of the first protocol proves nothing: such a peer is never
+            // listed, and its connection times out with the reason.
+            PeerMessage::Hello { .. } => {}
+            PeerMessage::Greeting { identity, nonce } => self.on_greeting(h, &identity, nonce),
+            proof @ PeerMessage::Proof { .. } => {
+                let Some(name) = self.check_peer_proof(h, &proof) else {
+                    return;
+                };
                 let name = wire::sanitize_name(&name, "Guest");
                 let Some(c) = self.conns.get_mut(&h) else {
                     return;
                 };
                 if let Some(known) = &c.name {
-                    // The peer repeats its hello: it has not heard ours. It may have been
-                    // renamed since its first one.
+                    // A repeated proof: the peer has not heard ours, and may have been renamed
+                    // since its first one.
                     if *known != name {
                         c.name = Some(name.clone());
                         self.event(Event::PeerName {
@@ -956,14 +998,15 @@ impl Room {
                             name,
                         });
                     }
-                    return self.send_hello(h);
+                    return;
                 }
                 c.name = Some(name.clone());
                 c.hello = None;
                 self.event(Event::PeerUp {
                     peer: peer.clone(),
-                    name,
+                    name: name.clone(),
                 });
+                self.announce_trust(h, &peer, &name);
                 self.greet(h, peer.clone());
                 let held = self
                     .conns
@@ -974,6 +1017,10 @@ impl Room {
                     self.on_message(h, peer.clone(), msg, now);
                 }
             }
+            msg @ (PeerMessage::SasCommit { .. }
+            | PeerMessage::SasNonce { .. }
+            | PeerMessage::SasReveal { .. }
+            | PeerMessage::SasDone { .. }) => self.on_sas(h, &peer, msg),
             PeerMessage::SetName { name } => {
                 let name = wire::sanitize_name(&name, "Guest");
                 let Some(c) = self.conns.get_mut(&h) else {

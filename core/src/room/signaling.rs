@@ -6,6 +6,7 @@ use super::{
     Conn, ConnHandle, Output, Role, Room, ANSWER_RESEND_MS, FOLLOW_UP_MS, INITIAL_OFFERS,
     MAX_OFFERS, MAX_OFFER_AGE_MS, MAX_PENDING_ANSWERS, REPLACE_PENDING_AFTER_MS,
 };
+use crate::identity;
 use crate::ids::{check_id, encode_id, PeerId};
 use crate::mesh::{AnswerDecision, OfferDecision, OFFER_TTL_MS};
 use crate::tracker::{self as trk, Announce, OfferEntry, ServerMessage};
@@ -229,7 +230,10 @@ impl Room {
         };
         let tracker = *tracker;
         match sdp {
-            Ok(s) => *slot = Some(s),
+            Ok(s) => {
+                c.auth.local_fp = identity::dtls_fingerprint(&s);
+                *slot = Some(s);
+            }
             Err(_) => {
                 self.conns.remove(&h);
                 self.push(Output::Close(h));
@@ -387,6 +391,7 @@ impl Room {
             offer_id.clone(),
         );
         conn.mesh = self.mesh.conn_of(&from).cloned();
+        conn.auth.remote_fp = identity::dtls_fingerprint(&opened.sdp);
         self.conns.insert(h, conn);
         self.push(Output::CreateAnswer {
             conn: h,
@@ -414,9 +419,10 @@ impl Room {
             Ok(s) => s,
             Err(_) => return self.close_conn(h, None),
         };
-        let Some(c) = self.conns.get(&h) else {
+        let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
+        c.auth.local_fp = identity::dtls_fingerprint(&sdp);
         let (Role::Answering { tracker, .. }, Some(m)) = (&c.role, &c.mesh) else {
             return;
         };
@@ -562,6 +568,7 @@ impl Room {
                 if let Some(c) = self.conns.get_mut(&h) {
                     c.role = Role::Answered;
                     c.mesh = mesh;
+                    c.auth.remote_fp = identity::dtls_fingerprint(&sdp);
                 }
                 self.push(Output::ApplyAnswer {
                     conn: h,
