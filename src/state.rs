@@ -74,6 +74,35 @@ pub struct PeerView {
     pub typing: bool,
     /// Bumped whenever a media stream of this peer arrives or changes, so tiles re-attach.
     pub streams_gen: u32,
+    /// The short fingerprint of its identity key (empty until its hello is checked).
+    pub fingerprint: String,
+    /// Verified by comparing codes, now or as a remembered device.
+    pub verified: bool,
+    /// The label of our remembered device this peer is.
+    pub device: Option<String>,
+}
+
+/// A verification on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyView {
+    pub peer: String,
+    pub name: String,
+    pub stage: VerifyStage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyStage {
+    /// We asked; the codes come once the peer answers.
+    Waiting,
+    /// The codes to compare: (emoji, its word) seven times, and the number.
+    Codes {
+        emoji: Vec<(&'static str, &'static str)>,
+        number: String,
+        /// We said they match and wait for the peer's answer.
+        answered: bool,
+    },
+    /// It failed: the reason, shown loudly, with the offer to disconnect.
+    Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +279,10 @@ pub struct RoomState {
     pub private_to: Option<String>,
     /// The room's vanishing-message timer (ms; `None`: off).
     pub timer: Option<u64>,
+    /// Our identity's short fingerprint.
+    pub my_fingerprint: String,
+    /// The verification dialog, when one is open.
+    pub verify: Option<VerifyView>,
 }
 
 impl Default for RoomState {
@@ -270,6 +303,8 @@ impl Default for RoomState {
             lines_added: 0,
             private_to: None,
             timer: None,
+            my_fingerprint: String::new(),
+            verify: None,
         }
     }
 }
@@ -284,6 +319,20 @@ pub enum RoomAction {
     PeerName {
         id: String,
         name: String,
+    },
+    PeerTrust {
+        id: String,
+        fingerprint: String,
+        verified: bool,
+        device: Option<String>,
+    },
+    MyFingerprint(String),
+    /// The verification dialog opens, changes or closes (`None`).
+    Verify(Option<VerifyView>),
+    /// A verification ended; `Err`: why it failed.
+    VerifyEnd {
+        id: String,
+        result: Result<(), String>,
     },
     PeerPath {
         id: String,
@@ -386,12 +435,52 @@ impl RoomState {
                         speaking: false,
                         typing: false,
                         streams_gen: 0,
+                        fingerprint: String::new(),
+                        verified: false,
+                        device: None,
                     });
                 }
             }
             RoomAction::PeerName { id, name } => {
                 if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
                     p.name = name;
+                }
+            }
+            RoomAction::PeerTrust {
+                id,
+                fingerprint,
+                verified,
+                device,
+            } => {
+                if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
+                    if p.verified && !verified {
+                        let note = format!("{} is no longer verified", p.name);
+                        push_capped(&mut s.notices, note, MAX_NOTICES);
+                    }
+                    p.fingerprint = fingerprint;
+                    p.verified = verified;
+                    p.device = device;
+                }
+            }
+            RoomAction::MyFingerprint(fp) => s.my_fingerprint = fp,
+            RoomAction::Verify(v) => s.verify = v,
+            RoomAction::VerifyEnd { id, result } => {
+                let open = s.verify.as_ref().is_some_and(|v| v.peer == id);
+                match result {
+                    Ok(()) if open => s.verify = None,
+                    Ok(()) => {}
+                    Err(reason) => {
+                        let name = s
+                            .peers
+                            .iter()
+                            .find(|p| p.id == id)
+                            .map_or_else(|| "A peer".to_owned(), |p| p.name.clone());
+                        s.verify = Some(VerifyView {
+                            peer: id,
+                            name,
+                            stage: VerifyStage::Failed(reason),
+                        });
+                    }
                 }
             }
             RoomAction::PeerPath { id, path } => {
@@ -402,6 +491,12 @@ impl RoomState {
             RoomAction::PeerDown { id, reason } => {
                 if s.private_to.as_ref() == Some(&id) {
                     s.private_to = None;
+                }
+                if s.verify
+                    .as_ref()
+                    .is_some_and(|v| v.peer == id && !matches!(v.stage, VerifyStage::Failed(_)))
+                {
+                    s.verify = None;
                 }
                 if let Some(i) = s.peers.iter().position(|p| p.id == id) {
                     let gone = s.peers.remove(i);

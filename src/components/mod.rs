@@ -7,4 +7,5 @@ pub mod media;
 pub mod peers;
 pub mod share;
 pub mod strength;
+pub mod verify;
 pub mod wakelock;

@@ -52,6 +52,9 @@ fn name_field() -> Html {
             <label for="my-name">{ "Your name" }</label>
             <input id="my-name" type="text" maxlength="40" autocomplete="nickname"
                 value={(*draft).clone()} oninput={on_input} onchange={on_change} onkeydown={on_key} />
+            if !room.state.my_fingerprint.is_empty() {
+                <p class="hint">{ "Your fingerprint: " }<span class="fingerprint" aria-label="Your fingerprint">{ &room.state.my_fingerprint }</span></p>
+            }
         </div>
     }
 }
@@ -131,6 +134,14 @@ fn peer_list() -> Html {
         let state = room.state.clone();
         Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(Some(id.clone()))))
     };
+    let verify = |id: String| {
+        let handle = room.handle.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(h) = &handle {
+                h.verify(id.clone());
+            }
+        })
+    };
     html! {
         <section class="peers">
             <h2>{ format!("Peers ({})", peers.len()) }</h2>
@@ -144,12 +155,22 @@ fn peer_list() -> Html {
                     html! {
                         <li key={p.id.clone()} class={classes!(p.speaking.then_some("speaking"))}>
                             <span class="peer-name">{ &p.name }</span>
+                            <span class="fingerprint" title="Identity key fingerprint">{ &p.fingerprint }</span>
+                            if p.verified {
+                                <span class="badge verified" title="Verified by comparing codes">{ "verified" }</span>
+                            }
+                            if let Some(d) = &p.device {
+                                <span class="device">{ d }</span>
+                            }
                             <span class="peer-media">
                                 <span class={classes!("flag", p.media.mic.then_some("on"))}>{ if p.media.mic { "mic on" } else { "mic off" } }</span>
                                 <span class={classes!("flag", p.media.camera.then_some("on"))}>{ if p.media.camera { "camera on" } else { "camera off" } }</span>
                             </span>
                             <span class={class}>{ label }</span>
                             <button type="button" class="link" onclick={private_to(p.id.clone())}>{ "Message privately" }</button>
+                            if !p.verified && !p.fingerprint.is_empty() {
+                                <button type="button" class="link" onclick={verify(p.id.clone())}>{ "Verify" }</button>
+                            }
                         </li>
                     }
                 }) }

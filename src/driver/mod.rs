@@ -31,10 +31,12 @@ mod transfer;
 use crate::js::{now_ms, random_bytes, sleep_ms, JsError};
 use crate::state::{
     ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, Path, Phase, RoomAction, TrackerView,
+    VerifyStage, VerifyView,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::drbg::SEED_LEN;
+use hush_core::identity::SAS_EMOJI_TABLE;
 use hush_core::ids::PeerId;
 use hush_core::keys::RoomKeys;
 use hush_core::room::{self, ConnHandle, Event as RoomEvent, Output, Room, TrackerStatus};
@@ -80,6 +82,12 @@ pub enum Event {
     },
     ShareTyping(bool),
     SetName(String),
+    /// The user starts comparing codes with a peer (by id).
+    Verify(String),
+    /// The user compared the codes with a peer: they match (`true`) or not.
+    ConfirmSas(String, bool),
+    /// The user drops a peer whose verification failed.
+    Disconnect(String),
     TrackerOpen(usize, u32),
     TrackerDown(usize, u32),
     TrackerMessage(usize, u32, String),
@@ -205,6 +213,18 @@ impl RoomHandle {
         self.post(Event::SetName(name));
     }
 
+    pub fn verify(&self, peer: String) {
+        self.post(Event::Verify(peer));
+    }
+
+    pub fn confirm_sas(&self, peer: String, matched: bool) {
+        self.post(Event::ConfirmSas(peer, matched));
+    }
+
+    pub fn disconnect(&self, peer: String) {
+        self.post(Event::Disconnect(peer));
+    }
+
     pub fn toggle(&self, what: Capture) {
         self.post(Event::Toggle(what));
     }
@@ -313,6 +333,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             file_root: None,
             failed: false,
         };
+        dispatch.emit(RoomAction::MyFingerprint(driver.room.identity().1));
         driver.flush();
         if driver.failed {
             return;
@@ -441,6 +462,27 @@ impl Driver {
                 }
             }
             Event::SetName(name) => self.room.set_name(&name),
+            Event::Verify(id) => {
+                if let Ok(peer) = PeerId::try_from(id.clone()) {
+                    let name = self.room.peer_name(&peer);
+                    self.dispatch.emit(RoomAction::Verify(Some(VerifyView {
+                        peer: id,
+                        name,
+                        stage: VerifyStage::Waiting,
+                    })));
+                    self.room.verify(&peer);
+                }
+            }
+            Event::ConfirmSas(id, matched) => {
+                if let Ok(peer) = PeerId::try_from(id) {
+                    self.room.confirm_sas(&peer, matched);
+                }
+            }
+            Event::Disconnect(id) => {
+                if let Ok(peer) = PeerId::try_from(id) {
+                    self.room.disconnect(&peer);
+                }
+            }
             Event::TrackerOpen(i, g) => {
                 if self.tracker_at(i, g) {
                     self.room.handle_tracker_open(i, now);
@@ -748,6 +790,47 @@ impl Driver {
                 typing,
             }),
             RoomEvent::BadFrame { .. } => self.dispatch.emit(RoomAction::BadFrame),
+            RoomEvent::PeerTrust { peer, trust } => self.dispatch.emit(RoomAction::PeerTrust {
+                id: peer.to_string(),
+                fingerprint: trust.fingerprint,
+                verified: trust.verified,
+                device: trust.device,
+            }),
+            RoomEvent::Sas {
+                peer,
+                name,
+                emoji,
+                number,
+            } => {
+                let emoji = emoji
+                    .iter()
+                    .filter_map(|i| SAS_EMOJI_TABLE.get(usize::from(*i)).copied())
+                    .collect();
+                self.dispatch.emit(RoomAction::Verify(Some(VerifyView {
+                    peer: peer.to_string(),
+                    name,
+                    stage: VerifyStage::Codes {
+                        emoji,
+                        number: format!("{:03} {:03}", number / 1000, number % 1000),
+                        answered: false,
+                    },
+                })));
+            }
+            RoomEvent::VerifyEnd {
+                peer,
+                matched,
+                reason,
+            } => self.dispatch.emit(RoomAction::VerifyEnd {
+                id: peer.to_string(),
+                result: if matched { Ok(()) } else { Err(reason) },
+            }),
+            RoomEvent::Refused {
+                fingerprint,
+                reason,
+            } => self.dispatch.emit(RoomAction::Notice(match fingerprint {
+                Some(fp) => format!("Refused a peer ({fp}): {reason}"),
+                None => format!("Refused a peer: {reason}"),
+            })),
             RoomEvent::Notice(n) => self.dispatch.emit(RoomAction::Notice(n)),
             RoomEvent::PeerMedia { peer, media } => self.dispatch.emit(RoomAction::PeerMedia {
                 id: peer.to_string(),

@@ -6,6 +6,7 @@ use crate::components::{
     header::RoomHeader,
     media::{MediaBar, MediaGrid},
     peers::Sidebar,
+    verify::VerifyDialog,
     wakelock::WakeLock,
 };
 use crate::hooks::RoomProvider;
@@ -34,6 +35,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                 <div class={classes!("room", drawer.then_some("drawer-open"))}>
                     <RoomHeader drawer_open={*drawer} on_drawer={toggle} />
                     <WakeLock />
+                    <VerifyDialog />
                     if *drawer {
                         <div class="drawer-backdrop" onclick={close}></div>
                     }

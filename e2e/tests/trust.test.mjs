@@ -1,0 +1,112 @@
+// Browser end-to-end tests of identity: fingerprints beside names, comparing codes, the
+// verified badge, and a peer that comes back with a new key. Real helper, real Chromium, one
+// browser context per person.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { STEP_MS, assertNoPageErrors, scenario, token, waitFor } from '../lib/harness.mjs';
+import { createRoom, joinByForm, leaveRoom, peersList, setName, waitForPeers } from '../lib/hush.mjs';
+
+const TEST_MS = 180_000;
+
+/** The "Peers" entry naming `name`. */
+const entry = (page, name) => peersList(page).getByRole('listitem').filter({ hasText: name });
+
+/** What a verification dialog shows: the seven emoji words and the number. */
+async function codes(page, peerName) {
+  const dialog = page.getByRole('dialog', { name: `Verify ${peerName}` });
+  const emoji = dialog.getByRole('group', { name: 'Security emoji' }).getByRole('img');
+  await waitFor(async () => (await emoji.count()) === 7, {
+    timeout: STEP_MS,
+    what: `seven security emoji in "Verify ${peerName}"`,
+  });
+  const words = await emoji.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  const number = (await dialog.getByLabel('Security number').innerText()).trim();
+  return { dialog, words, number };
+}
+
+/** Our own fingerprint as the sidebar shows it. */
+const myFingerprint = async (page) =>
+  (await page.getByLabel('Your fingerprint').innerText()).trim();
+
+test('two peers compare equal codes, both get the badge, a new key loses it', { timeout: TEST_MS }, async () => {
+  await scenario('verify-peers', async (ctx) => {
+    const alice = await ctx.peer('alice');
+    const bob = await ctx.peer('bob');
+    const room = await createRoom(alice.page);
+    await joinByForm(bob.page, room);
+    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
+    await setName(alice.page, an);
+    await setName(bob.page, bn);
+    await waitForPeers(alice.page, [bn]);
+    await waitForPeers(bob.page, [an]);
+
+    // Each side shows the other's fingerprint, the one the other shows as its own.
+    const [afp, bfp] = [await myFingerprint(alice.page), await myFingerprint(bob.page)];
+    assert.match(afp, /^[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    assert.notEqual(afp, bfp);
+    await waitFor(async () => (await entry(bob.page, an).innerText()).includes(afp), {
+      timeout: STEP_MS,
+      what: `bob's entry for alice to show ${afp}`,
+    });
+    assert.match(await entry(alice.page, bn).innerText(), new RegExp(bfp));
+
+    // Alice starts; both see the same seven emoji and number.
+    await entry(alice.page, bn).getByRole('button', { name: 'Verify', exact: true }).click();
+    const a = await codes(alice.page, bn);
+    const b = await codes(bob.page, an);
+    assert.deepEqual(a.words, b.words, 'the same emoji, in the same order');
+    assert.equal(a.number, b.number);
+    assert.match(a.number, /^\d{3} \d{3}$/);
+    await a.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+    await b.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+    for (const [page, other] of [[alice.page, bn], [bob.page, an]]) {
+      await entry(page, other).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+      await page.getByRole('dialog', { name: `Verify ${other}` }).waitFor({ state: 'detached', timeout: STEP_MS });
+    }
+
+    // Bob comes back: a new session, a new key, the same name. Alice is told; no badge.
+    await leaveRoom(bob.page);
+    await joinByForm(bob.page, room);
+    await waitForPeers(alice.page, [bn]);
+    const bfp2 = await myFingerprint(bob.page);
+    assert.notEqual(bfp2, bfp, 'a new session has a new key');
+    await waitFor(async () => (await entry(alice.page, bn).innerText()).includes(bfp2), {
+      timeout: STEP_MS,
+      what: `alice's entry for bob to show the new fingerprint ${bfp2}`,
+    });
+    assert.equal(await entry(alice.page, bn).getByText('verified', { exact: true }).count(), 0);
+    const notices = await alice.page.getByRole('region', { name: 'Notices' }).innerText();
+    assert.match(notices, new RegExp(`${bn} has a new identity key`));
+    assertNoPageErrors([alice, bob]);
+  });
+});
+
+test('"They don\'t match" warns both sides and offers to disconnect', { timeout: TEST_MS }, async () => {
+  await scenario('verify-mismatch', async (ctx) => {
+    const alice = await ctx.peer('alice');
+    const bob = await ctx.peer('bob');
+    const room = await createRoom(alice.page);
+    await joinByForm(bob.page, room);
+    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
+    await setName(alice.page, an);
+    await setName(bob.page, bn);
+    await waitForPeers(alice.page, [bn]);
+    await waitForPeers(bob.page, [an]);
+
+    await entry(bob.page, an).getByRole('button', { name: 'Verify', exact: true }).click();
+    const a = await codes(alice.page, bn);
+    await codes(bob.page, an);
+    await a.dialog.getByRole('button', { name: "They don't match", exact: true }).click();
+    for (const [page, other] of [[alice.page, bn], [bob.page, an]]) {
+      const alert = page.getByRole('dialog', { name: `Verify ${other}` }).getByRole('alert');
+      await alert.waitFor({ timeout: STEP_MS });
+      assert.match(await alert.innerText(), /Verification failed/);
+      assert.equal(await entry(page, other).getByText('verified', { exact: true }).count(), 0);
+    }
+    // Alice disconnects bob: he is gone from her list and does not come back.
+    await alice.page.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    await waitForPeers(alice.page, []);
+    assertNoPageErrors([alice, bob]);
+  });
+});
