@@ -12,10 +12,11 @@
 //!   timeout handles it, and a failure reply would only tell a prober who left);
 //! - `event: "stopped"` leaves the swarm; closing the socket leaves all of them; an empty
 //!   swarm is deleted;
-//! - a `peer_id` announced from a second socket takes the entry over (the newest socket
-//!   wins), because a client reconnecting after a network change must not wait for its dead
-//!   socket to time out. A swarm member who copies another's id can only deny it offers: the
-//!   SDP it would receive is sealed with the room key.
+//! - a `peer_id` announced from a second socket is refused while the socket holding it is
+//!   live (open, and announced within [`TAKEOVER_AFTER`]): a member who copies another's id
+//!   would otherwise take its offers. Once the holder has gone quiet for that long (a client
+//!   reconnecting after a network change, whose old socket the helper has not yet seen die),
+//!   the newer socket takes the entry over.
 //!
 //! Every socket runs a reader (this task: parse, rate-limit, update the registry, forward) and
 //! a writer (drains a bounded queue into the socket). Other sockets push into that queue
@@ -70,6 +71,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `interval` told to clients. 30 s keeps swarm membership fresh (a crashed peer is
 /// forgotten quickly) at the cost of one tiny frame per peer every 30 s.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
+/// A `peer_id` whose socket has not announced for this long may be taken over by another
+/// socket: a live client re-announces every [`ANNOUNCE_INTERVAL`], so its id is safe, and a
+/// client whose old socket died unseen gets its id back within 45 s.
+pub const TAKEOVER_AFTER: Duration = Duration::from_secs(45);
 /// Sustained frames per second per socket. A joining client sends a handful (announce,
 /// answers); 20/s covers a burst of answers to a big room and throttles floods.
 pub const RATE_PER_SEC: u32 = 20;
@@ -125,6 +130,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// `interval` in announce replies, in whole seconds ([`ANNOUNCE_INTERVAL`]).
     pub announce_interval: Duration,
+    /// Silence after which another socket may take a member's `peer_id` ([`TAKEOVER_AFTER`]).
+    pub takeover_after: Duration,
     /// Sustained frames per second per socket; beyond it, close 1008 ([`RATE_PER_SEC`]).
     pub rate_per_sec: u32,
     /// Frames a quiet socket may send at once ([`RATE_BURST`]).
@@ -144,6 +151,7 @@ impl Default for Limits {
             max_connections: crate::MAX_CONNECTIONS,
             idle_timeout: IDLE_TIMEOUT,
             announce_interval: ANNOUNCE_INTERVAL,
+            takeover_after: TAKEOVER_AFTER,
             rate_per_sec: RATE_PER_SEC,
             rate_burst: RATE_BURST,
             outgoing_queue: OUTGOING_QUEUE,
@@ -177,6 +185,8 @@ impl Limits {
 /// Why an announce was refused while the socket stays open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum Refusal {
+    #[error("peer_id is in use by another connection in this swarm")]
+    PeerIdInUse,
     #[error("too many swarms on this connection (at most {0})")]
     TooManySwarms(usize),
     #[error("swarm is full (at most {0} peers)")]
@@ -214,6 +224,8 @@ impl Outbox {
 /// One swarm member.
 struct Member {
     outbox: Outbox,
+    /// When its socket last announced here: a live member re-announces every `interval`.
+    announced: Instant,
     /// Sent `left: 0` or `event: "completed"` (a "seeder"), counted in `complete`.
     complete: bool,
 }
@@ -739,6 +751,18 @@ impl Session {
         let conn = self.outbox.conn;
 
         let swarm = inner.swarms.get(&a.info_hash);
+        let now = Instant::now();
+        let held_live = swarm
+            .and_then(|s| s.peers.get(&a.peer_id))
+            .is_some_and(|m| {
+                m.outbox.conn != conn
+                    && !m.outbox.end.is_cancelled()
+                    && !m.outbox.queue.is_closed()
+                    && now.saturating_duration_since(m.announced) < limits.takeover_after
+            });
+        if held_live {
+            return Err(Refusal::PeerIdInUse);
+        }
         let is_member = swarm.is_some_and(|s| s.peers.contains_key(&a.peer_id));
         if !is_member {
             let size = swarm.map_or(0, |s| s.peers.len());
@@ -767,6 +791,7 @@ impl Session {
             a.peer_id.clone(),
             Member {
                 outbox: self.outbox.clone(),
+                announced: now,
                 complete: was_complete || now_complete,
             },
         );

@@ -275,23 +275,39 @@ async fn shutdown_closes_sockets_with_going_away_and_run_returns() {
 }
 
 #[tokio::test]
-async fn a_reconnecting_peer_id_takes_over_its_entry() {
+async fn a_live_peer_id_is_not_taken_over_and_a_quiet_one_is() {
     within(async {
-        // A client reconnecting after a network change reuses its peer_id while the old socket
-        // may still look alive; the newest socket must receive what is addressed to it.
-        let helper = Helper::start(Config::default()).await;
+        let helper = Helper::with_limits(hush_signaling::Limits {
+            takeover_after: std::time::Duration::from_millis(600),
+            ..hush_signaling::Limits::default()
+        })
+        .await;
         let room = id("room-takeover");
         let (pa, pb) = (id("peer-a"), id("peer-b"));
-        let (mut old, mut new, mut b) = (
+        let (mut old, mut thief, mut b) = (
             helper.connect().await,
             helper.connect().await,
             helper.connect().await,
         );
         announce_ok(&mut old, &room, &pa).await;
         announce_ok(&mut b, &room, &pb).await;
+        // Another socket announcing a live member's id is refused, and what is addressed to
+        // that id still reaches its owner.
+        send(&mut thief, &announce(&room, &pa)).await;
+        let r = recv(&mut thief).await;
+        let reason = r["failure reason"].as_str().expect("a failure reply");
+        assert!(reason.contains("in use"), "{reason}");
+        send(&mut b, &answer(&room, &pb, &pa, &id("offer"))).await;
+        assert_eq!(recv(&mut old).await["peer_id"], pb.as_str());
+        expect_silence(&mut thief).await;
+
+        // A client reconnecting after a network change reuses its peer_id while the old
+        // socket may still look open: once that one has been quiet past the limit, the newest
+        // socket takes the entry over and receives what is addressed to it.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let mut new = helper.connect().await;
         let r = announce_ok(&mut new, &room, &pa).await;
         assert_eq!(r["incomplete"], 2, "same peer_id, same entry");
-
         send(&mut b, &answer(&room, &pb, &pa, &id("offer"))).await;
         assert_eq!(recv(&mut new).await["peer_id"], pb.as_str());
         expect_silence(&mut old).await;
