@@ -1,12 +1,17 @@
 //! Settings kept across visits, in `localStorage`: the display name, whether others see when
-//! we type, the colour theme and the message alerts. Never a room name, a message, a file or a
-//! key.
+//! we type, the colour theme and the message alerts; and, only when the user asks to keep this
+//! device's identity, its identity key and the keys of the devices it verified. Never a room
+//! name, a message or a file.
 
 const NAME_KEY: &str = "hush.displayName";
 const SHARE_TYPING_KEY: &str = "hush.shareTyping";
 const THEME_KEY: &str = "hush.theme";
 const SOUND_KEY: &str = "hush.sound";
 const NOTIFY_KEY: &str = "hush.notify";
+const IDENTITY_KEY: &str = "hush.identity";
+const DEVICES_KEY: &str = "hush.devices";
+/// Remembered devices kept (the engine takes as many).
+const MAX_DEVICES: usize = hush_core::room::MAX_DEVICES;
 
 /// An alert for messages that arrive while the page is hidden (off unless turned on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,4 +146,89 @@ pub fn save_share_typing(share: bool) {
     if let Some(s) = storage() {
         let _ = s.set_item(SHARE_TYPING_KEY, if share { "on" } else { "off" });
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let s = s.as_bytes();
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in s.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// This device's kept identity secret, when the user chose to keep it.
+pub fn kept_identity() -> Option<[u8; hush_core::identity::SECRET_LEN]> {
+    unhex(&storage()?.get_item(IDENTITY_KEY).ok()??)
+}
+
+/// Keeps this identity on this device (`None`: forgets it, and every remembered device).
+pub fn keep_identity(secret: Option<&[u8; hush_core::identity::SECRET_LEN]>) {
+    let Some(s) = storage() else {
+        return;
+    };
+    match secret {
+        Some(k) => {
+            let _ = s.set_item(IDENTITY_KEY, &hex(k));
+        }
+        None => {
+            let _ = s.remove_item(IDENTITY_KEY);
+            let _ = s.remove_item(DEVICES_KEY);
+        }
+    }
+}
+
+/// Devices verified from this one, while it keeps its identity: (key, label).
+pub fn devices() -> Vec<(hush_core::identity::PublicKey, String)> {
+    let Some(text) = storage().and_then(|s| s.get_item(DEVICES_KEY).ok().flatten()) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let (key, label) = l.split_once(' ')?;
+            Some((
+                unhex(key)?,
+                hush_core::wire::sanitize_name(label, "Your device"),
+            ))
+        })
+        .take(MAX_DEVICES)
+        .collect()
+}
+
+fn save_devices(list: &[(hush_core::identity::PublicKey, String)]) {
+    if let Some(s) = storage() {
+        let text: Vec<String> = list
+            .iter()
+            .map(|(k, l)| format!("{} {}", hex(k), l.replace('\n', " ")))
+            .collect();
+        let _ = s.set_item(DEVICES_KEY, &text.join("\n"));
+    }
+}
+
+/// Remembers a verified device (only while this device keeps its identity).
+pub fn remember_device(key: hush_core::identity::PublicKey, label: &str) {
+    if kept_identity().is_none() {
+        return;
+    }
+    let mut list = devices();
+    list.retain(|(k, _)| *k != key);
+    if list.len() >= MAX_DEVICES {
+        list.remove(0);
+    }
+    list.push((key, label.to_owned()));
+    save_devices(&list);
+}
+
+pub fn forget_device(key: &hush_core::identity::PublicKey) {
+    let mut list = devices();
+    list.retain(|(k, _)| k != key);
+    save_devices(&list);
 }

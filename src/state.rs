@@ -82,6 +82,21 @@ pub struct PeerView {
     pub device: Option<String>,
 }
 
+/// A newcomer waiting at the door of our locked room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequestView {
+    pub peer: String,
+    pub name: String,
+    pub fingerprint: String,
+}
+
+/// As a newcomer to a locked room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Waiting,
+    Denied,
+}
+
 /// A verification on screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyView {
@@ -283,6 +298,12 @@ pub struct RoomState {
     pub my_fingerprint: String,
     /// The verification dialog, when one is open.
     pub verify: Option<VerifyView>,
+    /// Newcomers must be let in.
+    pub locked: bool,
+    /// Newcomers waiting for a decision, oldest first.
+    pub join_requests: Vec<JoinRequestView>,
+    /// We wait at a locked room's door, or were turned away.
+    pub door: Option<Door>,
 }
 
 impl Default for RoomState {
@@ -305,6 +326,9 @@ impl Default for RoomState {
             timer: None,
             my_fingerprint: String::new(),
             verify: None,
+            locked: false,
+            join_requests: Vec::new(),
+            door: None,
         }
     }
 }
@@ -327,6 +351,20 @@ pub enum RoomAction {
         device: Option<String>,
     },
     MyFingerprint(String),
+    /// The room was locked or unlocked; `line` says so in the log.
+    Locked {
+        locked: bool,
+        line: String,
+        at_ms: u64,
+    },
+    JoinRequest(JoinRequestView),
+    /// A newcomer (by fingerprint) was let in or not; `line` says so in the log.
+    JoinDecided {
+        fingerprint: String,
+        line: String,
+        at_ms: u64,
+    },
+    Door(Option<Door>),
     /// The verification dialog opens, changes or closes (`None`).
     Verify(Option<VerifyView>),
     /// A verification ended; `Err`: why it failed.
@@ -463,6 +501,35 @@ impl RoomState {
                 }
             }
             RoomAction::MyFingerprint(fp) => s.my_fingerprint = fp,
+            RoomAction::Locked {
+                locked,
+                line,
+                at_ms,
+            } => {
+                s.locked = locked;
+                if !locked {
+                    s.join_requests.clear();
+                }
+                let mut l = ChatLine::message(None, String::new(), at_ms, line);
+                l.announce = true;
+                push_line(&mut s, l);
+            }
+            RoomAction::JoinRequest(r) => {
+                if !s.join_requests.iter().any(|q| q.peer == r.peer) {
+                    s.join_requests.push(r);
+                }
+            }
+            RoomAction::JoinDecided {
+                fingerprint,
+                line,
+                at_ms,
+            } => {
+                s.join_requests.retain(|q| q.fingerprint != fingerprint);
+                let mut l = ChatLine::message(None, String::new(), at_ms, line);
+                l.announce = true;
+                push_line(&mut s, l);
+            }
+            RoomAction::Door(d) => s.door = d,
             RoomAction::Verify(v) => s.verify = v,
             RoomAction::VerifyEnd { id, result } => {
                 let open = s.verify.as_ref().is_some_and(|v| v.peer == id);

@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use error::{code, CliError};
 use hush_core::identity;
 use hush_core::ids::PeerId;
-use hush_core::room::{Event as RoomEvent, FileEvent, TrackerStatus};
+use hush_core::room::{AdmissionStatus, Event as RoomEvent, FileEvent, TrackerStatus};
 use hush_core::stream::UNKNOWN_SIZE;
 use hush_core::transfer::FileId;
 use report::{Mode, Report};
@@ -464,6 +464,33 @@ impl Peers {
                     },
                 );
             }
+            RoomEvent::Lock { name, locked, .. } => report.say(
+                "lock",
+                json!({"name": name, "locked": locked}),
+                || {
+                    if *locked {
+                        format!("hush: {name} locked the room")
+                    } else {
+                        format!("hush: {name} unlocked the room")
+                    }
+                },
+            ),
+            RoomEvent::JoinRequest {
+                name, fingerprint, ..
+            } => report.say(
+                "join_request",
+                json!({"name": name, "fingerprint": fingerprint}),
+                || format!("hush: {name} ({fingerprint}) wants to join; a member in a browser can admit them"),
+            ),
+            RoomEvent::Admission(status) => report.say(
+                "admission",
+                json!({"status": format!("{status:?}").to_lowercase()}),
+                || match status {
+                    AdmissionStatus::Waiting => "hush: the room is locked: waiting to be let in".into(),
+                    AdmissionStatus::Admitted => "hush: let in".into(),
+                    AdmissionStatus::Denied => "hush: not let in: a member turned us away".into(),
+                },
+            ),
             RoomEvent::Refused {
                 fingerprint,
                 reason,

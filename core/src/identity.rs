@@ -47,6 +47,7 @@ const HELLO_LABEL: &[u8] = b"hush/v1/hello";
 const SAS_COMMIT_LABEL: &[u8] = b"hush/v1/sas-commit";
 const SAS_LABEL: &[u8] = b"hush/v1/sas";
 const DEVICE_LABEL: &[u8] = b"hush/v1/device";
+const ADMISSION_LABEL: &[u8] = b"hush/v1/admission";
 
 /// A public key as it travels and is compared.
 pub type PublicKey = [u8; PUBLIC_LEN];
@@ -77,6 +78,8 @@ pub enum HandshakeError {
     Changed,
     #[error("the handshake did not complete")]
     Timeout,
+    #[error("not admitted to the locked room")]
+    NotAdmitted,
 }
 
 /// Why a verification ended without a match.
@@ -269,6 +272,45 @@ pub fn check_proof(
     let key = VerifyingKey::from_sec1_bytes(view.key_a).map_err(|_| HandshakeError::BadKey)?;
     let sig = Signature::from_slice(got.signature).map_err(|_| HandshakeError::Signature)?;
     key.verify(&t, &sig).map_err(|_| HandshakeError::Signature)
+}
+
+/// The bytes a member signs to admit or deny a newcomer's key in a locked room.
+fn admission_bytes(room: &str, key: &PublicKey, admit: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ADMISSION_LABEL.len() + room.len() + PUBLIC_LEN + 1);
+    out.extend_from_slice(ADMISSION_LABEL);
+    out.extend_from_slice(&(room.len() as u32).to_be_bytes());
+    out.extend_from_slice(room.as_bytes());
+    out.extend_from_slice(key);
+    out.push(u8::from(admit));
+    out
+}
+
+/// A member's signed decision on a newcomer (`room`: the rendezvous id, so a decision made
+/// in one room means nothing in another).
+pub fn sign_admission(
+    me: &Identity,
+    room: &str,
+    key: &PublicKey,
+    admit: bool,
+) -> [u8; SIGNATURE_LEN] {
+    me.sign(&admission_bytes(room, key, admit))
+}
+
+/// Whether `signer` made this decision.
+pub fn check_admission(
+    signer: &PublicKey,
+    room: &str,
+    key: &PublicKey,
+    admit: bool,
+    signature: &[u8],
+) -> bool {
+    let (Ok(vk), Ok(sig)) = (
+        VerifyingKey::from_sec1_bytes(signer),
+        Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    vk.verify(&admission_bytes(room, key, admit), &sig).is_ok()
 }
 
 /// Whether `public` is a valid P-256 point (checked when a greeting arrives).

@@ -57,7 +57,14 @@ pub fn generate(entropy: &[u8; GENERATE_ENTROPY_LEN]) -> String {
             let set = (entropy[pos / 8] >> (7 - pos % 8)) & 1;
             v = (v << 1) | u32::from(set);
         }
-        words.push(WORDS[v as usize]);
+        // Words are distinct (a repeat would read as a weaker name): a repeat takes the next
+        // unused word. Twelve distinct words of 2048 are still log2(2048!/2036!) ≈ 131.6 bits.
+        let mut w = WORDS[v as usize % WORDS.len()];
+        while words.contains(&w) {
+            v = (v + 1) % WORDS.len() as u32;
+            w = WORDS[v as usize];
+        }
+        words.push(w);
     }
     words.join("-")
 }
@@ -176,9 +183,10 @@ mod tests {
         let mut e = entropy;
         e[16] ^= 0x10;
         assert_ne!(generate(&e), name);
+        // All-zero entropy picks word 0 twelve times: the repeats move to the next words.
         assert_eq!(
             generate(&[0; GENERATE_ENTROPY_LEN]),
-            ["abandon"; 12].join("-")
+            "abandon-ability-able-about-above-absent-absorb-abstract-absurd-abuse-access-accident"
         );
     }
 
@@ -206,6 +214,20 @@ mod tests {
             Strength::Random
         );
         assert_eq!(normalize("Team Meeting").unwrap(), "Team Meeting");
+    }
+
+    /// Invariant: a generated name never repeats a word, so it is always rated strong (one
+    /// with two repeats was rated weak and made its creator's link ask for confirmation).
+    #[test]
+    fn generated_names_never_repeat_a_word() {
+        // Entropy whose 11-bit groups are all equal: every word would be the same.
+        let same = [0u8; GENERATE_ENTROPY_LEN];
+        let name = generate(&same);
+        let words: Vec<&str> = name.split('-').collect();
+        for (i, w) in words.iter().enumerate() {
+            assert!(!words[..i].contains(w), "{name}");
+        }
+        assert_eq!(strength(&name), Strength::Strong { bits: 132 });
     }
 
     /// Invariant: repeating list words adds nothing to a name's strength.

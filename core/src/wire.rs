@@ -149,7 +149,26 @@ pub enum PeerMessage {
     /// Verification's end from my side: the codes matched for me, or they did not (or I
     /// cancelled).
     SasDone { matched: bool },
+    /// The room is locked (`members`: the identity keys admitted as the sender knows them) or
+    /// unlocked; a last-writer-wins register on `version`, as [`PeerMessage::Timer`].
+    Lock {
+        locked: bool,
+        version: u64,
+        members: Vec<Vec<u8>>,
+    },
+    /// To a newcomer: the room is locked and you wait until a member lets you in.
+    Knock,
+    /// A member's decision on a newcomer's identity key, signed by that member
+    /// ([`crate::identity::sign_admission`]); sent to every member and to the newcomer.
+    Decision {
+        key: Vec<u8>,
+        admit: bool,
+        signature: Vec<u8>,
+    },
 }
+
+/// Most identity keys one [`PeerMessage::Lock`] carries (a room far larger than a mesh).
+pub const MAX_LOCK_MEMBERS: usize = 256;
 
 /// Length of handshake and SAS nonces.
 pub const HELLO_NONCE_LEN: usize = crate::identity::NONCE_LEN;
@@ -290,7 +309,24 @@ fn validate(msg: &PeerMessage) -> Result<(), WireError> {
                 return Err(WireError::Identity);
             }
         }
+        PeerMessage::Lock { members, .. } => {
+            if members.len() > MAX_LOCK_MEMBERS
+                || members
+                    .iter()
+                    .any(|k| k.len() != crate::identity::PUBLIC_LEN)
+            {
+                return Err(WireError::Identity);
+            }
+        }
+        PeerMessage::Decision { key, signature, .. } => {
+            if key.len() != crate::identity::PUBLIC_LEN
+                || signature.len() != crate::identity::SIGNATURE_LEN
+            {
+                return Err(WireError::Identity);
+            }
+        }
         PeerMessage::Ping { .. }
+        | PeerMessage::Knock
         | PeerMessage::SasCommit { .. }
         | PeerMessage::SasNonce { .. }
         | PeerMessage::SasReveal { .. }

@@ -110,3 +110,111 @@ test('"They don\'t match" warns both sides and offers to disconnect', { timeout:
     assertNoPageErrors([alice, bob]);
   });
 });
+
+test('a locked room: a newcomer waits, a member admits it; another is denied and gets no chat', { timeout: TEST_MS }, async () => {
+  await scenario('lock-admit-deny', async (ctx) => {
+    const alice = await ctx.peer('alice');
+    const bob = await ctx.peer('bob');
+    const room = await createRoom(alice.page);
+    await joinByForm(bob.page, room);
+    const [an, bn, cn, dn] = ['alice', 'bob', 'carol', 'dave'].map((n) => `${n}-${token(3)}`);
+    await setName(alice.page, an);
+    await setName(bob.page, bn);
+    await waitForPeers(alice.page, [bn]);
+    await waitForPeers(bob.page, [an]);
+
+    // Alice locks; both see it announced, and the button turns into "Unlock room".
+    await alice.page.getByRole('button', { name: 'Lock room', exact: true }).click();
+    await alice.page.getByRole('button', { name: 'Unlock room', exact: true }).waitFor({ timeout: STEP_MS });
+    await waitFor(async () => (await bob.page.getByRole('log', { name: 'Messages' }).innerText()).includes(`${an} locked the room`), {
+      timeout: STEP_MS,
+      what: 'bob to see that alice locked the room',
+    });
+    await bob.page.getByRole('button', { name: 'Unlock room', exact: true }).waitFor({ timeout: STEP_MS });
+
+    // Carol comes: she waits; both members are asked; bob admits her.
+    const carol = await ctx.peer('carol');
+    await joinByForm(carol.page, room);
+    await setName(carol.page, cn);
+    await carol.page.getByRole('status').filter({ hasText: 'Waiting to be let in' }).waitFor({ timeout: 20_000 });
+    for (const page of [alice.page, bob.page]) {
+      await page.getByRole('dialog', { name: 'Join request' }).waitFor({ timeout: 20_000 });
+    }
+    assert.equal(await alice.page.getByRole('list', { name: 'Peers' }).getByRole('listitem').count(), 1, 'carol is not listed before she is admitted');
+    await bob.page.getByRole('dialog', { name: 'Join request' }).getByRole('button', { name: 'Admit', exact: true }).click();
+    await waitForPeers(alice.page, [bn, cn]);
+    await waitForPeers(bob.page, [an, cn]);
+    await waitForPeers(carol.page, [an, bn]);
+    await alice.page.getByRole('dialog', { name: 'Join request' }).waitFor({ state: 'detached', timeout: STEP_MS });
+    assert.equal(await carol.page.getByText('Waiting to be let in').count(), 0);
+
+    // Dave comes and is denied by alice: he is told, listed nowhere, and hears no chat.
+    const dave = await ctx.peer('dave');
+    await joinByForm(dave.page, room);
+    await setName(dave.page, dn);
+    await alice.page.getByRole('dialog', { name: 'Join request' }).waitFor({ timeout: 20_000 });
+    await alice.page.getByRole('dialog', { name: 'Join request' }).getByRole('button', { name: 'Deny', exact: true }).click();
+    await dave.page.getByRole('alert').filter({ hasText: 'You were not let in' }).waitFor({ timeout: STEP_MS });
+    const secret = `members only ${token()}`;
+    await alice.page.getByRole('textbox', { name: 'Message' }).fill(secret);
+    await alice.page.getByRole('button', { name: 'Send', exact: true }).click();
+    await waitFor(async () => (await carol.page.getByRole('log', { name: 'Messages' }).innerText()).includes(secret), {
+      timeout: STEP_MS,
+      what: 'carol (admitted) to get the message',
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const daveLog = await dave.page.getByRole('log', { name: 'Messages' }).innerText().catch(() => '');
+    assert.ok(!daveLog.includes(secret), 'the denied newcomer gets no chat');
+    for (const page of [alice.page, bob.page, carol.page]) {
+      const items = await page.getByRole('list', { name: 'Peers' }).getByRole('listitem').allInnerTexts();
+      assert.ok(!items.some((i) => i.includes(dn)), `dave is listed nowhere: ${items}`);
+    }
+    assertNoPageErrors([alice, bob, carol, dave]);
+  });
+});
+
+test('devices that keep their identity recognise each other as verified in a new room', { timeout: TEST_MS }, async () => {
+  await scenario('remembered-devices', async (ctx) => {
+    const alice = await ctx.peer('alice');
+    const bob = await ctx.peer('bob');
+    const room = await createRoom(alice.page);
+    await joinByForm(bob.page, room);
+    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
+    await setName(alice.page, an);
+    await setName(bob.page, bn);
+    await waitForPeers(alice.page, [bn]);
+    await waitForPeers(bob.page, [an]);
+    for (const p of [alice.page, bob.page]) {
+      await p.getByRole('checkbox', { name: "Keep this device's identity" }).check();
+    }
+    const kept = await myFingerprint(alice.page);
+    await entry(alice.page, bn).getByRole('button', { name: 'Verify', exact: true }).click();
+    const a = await codes(alice.page, bn);
+    const b = await codes(bob.page, an);
+    await a.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+    await b.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+    await entry(alice.page, bn).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+    await entry(bob.page, an).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+
+    // Another room, another day: both are verified from the start, as remembered devices.
+    await leaveRoom(alice.page);
+    await leaveRoom(bob.page);
+    const room2 = await createRoom(alice.page);
+    assert.notEqual(room2, room);
+    await joinByForm(bob.page, room2);
+    await waitForPeers(alice.page, [bn]);
+    await waitForPeers(bob.page, [an]);
+    assert.equal(await myFingerprint(alice.page), kept, 'the kept identity is used again');
+    for (const [page, other] of [[alice.page, bn], [bob.page, an]]) {
+      await entry(page, other).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+      assert.match(await entry(page, other).innerText(), /your device/);
+    }
+    // "Forget this device" removes it: the badge goes.
+    await entry(alice.page, bn).getByRole('button', { name: 'Forget this device', exact: true }).click();
+    await waitFor(async () => (await entry(alice.page, bn).getByText('verified', { exact: true }).count()) === 0, {
+      timeout: STEP_MS,
+      what: 'the badge to go once the device is forgotten',
+    });
+    assertNoPageErrors([alice, bob]);
+  });
+});

@@ -1,5 +1,6 @@
 //! The room's header: its name, sharing, and the leave button.
 
+use crate::components::admission::{DoorBanner, LockButton};
 use crate::components::share::ShareButtons;
 use crate::components::strength::StrengthNote;
 use crate::hooks::use_room;
@@ -56,6 +57,7 @@ pub fn room_header(props: &HeaderProps) -> Html {
             </div>
             <div class="actions">
                 <ShareButtons room_name={room.room_name.clone()} />
+                <LockButton />
                 <select class="theme" aria-label="Theme" title="Theme" onchange={on_theme}>
                     { for settings::Theme::ALL.into_iter().map(|t| html! {
                         <option value={t.key()} selected={*theme == t}>{ t.label() }</option>
@@ -64,6 +66,7 @@ pub fn room_header(props: &HeaderProps) -> Html {
                 <button class="danger" onclick={on_leave}>{ "Leave room" }</button>
             </div>
             <StrengthNote name={room.room_name.to_string()} />
+            <DoorBanner />
         </header>
     }
 }

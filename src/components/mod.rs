@@ -1,3 +1,4 @@
+pub mod admission;
 pub mod alerts;
 pub mod chat;
 pub mod files;

@@ -11,6 +11,7 @@ pub fn sidebar() -> Html {
     html! {
         <aside class="sidebar">
             <NameField />
+            <KeepIdentity />
             <ShareTyping />
             <AlertSetting alert={Alert::Sound} label="Sound for new messages" />
             <AlertSetting alert={Alert::Notification} label="Desktop notifications" />
@@ -56,6 +57,41 @@ fn name_field() -> Html {
                 <p class="hint">{ "Your fingerprint: " }<span class="fingerprint" aria-label="Your fingerprint">{ &room.state.my_fingerprint }</span></p>
             }
         </div>
+    }
+}
+
+/// "Keep this device's identity": off unless turned on. On, this browser keeps the identity
+/// key and the keys of the devices verified from it, so they know each other in any room.
+#[function_component(KeepIdentity)]
+fn keep_identity() -> Html {
+    let room = use_room();
+    let on = use_state(|| settings::kept_identity().is_some());
+    let on_change = {
+        let (on, handle) = (on.clone(), room.handle.clone());
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            on.set(input.checked());
+            if let Some(h) = &handle {
+                h.keep_identity(input.checked());
+            }
+        })
+    };
+    html! {
+        <>
+            <label class="check">
+                <input type="checkbox" checked={*on} onchange={on_change} />
+                { " Keep this device's identity" }
+            </label>
+            <p class="hint">
+                { if *on {
+                    "Kept in this browser's storage: your identity key and the keys of devices you \
+                     verify (readable by anyone who can use this browser profile). Devices verified \
+                     once are recognised in any room. Untick to forget them all."
+                } else {
+                    "Off: a fresh identity every time you join; nothing about it is stored."
+                } }
+            </p>
+        </>
     }
 }
 
@@ -134,6 +170,14 @@ fn peer_list() -> Html {
         let state = room.state.clone();
         Callback::from(move |_: MouseEvent| state.dispatch(RoomAction::PrivateTo(Some(id.clone()))))
     };
+    let forget = |id: String| {
+        let handle = room.handle.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(h) = &handle {
+                h.forget_device(id.clone());
+            }
+        })
+    };
     let verify = |id: String| {
         let handle = room.handle.clone();
         Callback::from(move |_: MouseEvent| {
@@ -160,7 +204,8 @@ fn peer_list() -> Html {
                                 <span class="badge verified" title="Verified by comparing codes">{ "verified" }</span>
                             }
                             if let Some(d) = &p.device {
-                                <span class="device">{ d }</span>
+                                <span class="device">{ format!("your device “{d}”") }</span>
+                                <button type="button" class="link" onclick={forget(p.id.clone())}>{ "Forget this device" }</button>
                             }
                             <span class="peer-media">
                                 <span class={classes!("flag", p.media.mic.then_some("on"))}>{ if p.media.mic { "mic on" } else { "mic off" } }</span>

@@ -29,17 +29,20 @@ mod tracker;
 mod transfer;
 
 use crate::js::{now_ms, random_bytes, sleep_ms, JsError};
+use crate::settings;
 use crate::state::{
-    ChatLine, DeviceKind, DeviceView, FileKey, MediaFlags, Path, Phase, RoomAction, TrackerView,
-    VerifyStage, VerifyView,
+    ChatLine, DeviceKind, DeviceView, Door, FileKey, JoinRequestView, MediaFlags, Path, Phase,
+    RoomAction, TrackerView, VerifyStage, VerifyView,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::drbg::SEED_LEN;
-use hush_core::identity::SAS_EMOJI_TABLE;
+use hush_core::identity::{Identity, SAS_EMOJI_TABLE};
 use hush_core::ids::PeerId;
 use hush_core::keys::RoomKeys;
-use hush_core::room::{self, ConnHandle, Event as RoomEvent, Output, Room, TrackerStatus};
+use hush_core::room::{
+    self, AdmissionStatus, ConnHandle, Event as RoomEvent, Output, Room, TrackerStatus,
+};
 use hush_core::transfer::FileId;
 use hush_core::vecmap::VecMap;
 use hush_core::wire::StreamKind;
@@ -88,6 +91,13 @@ pub enum Event {
     ConfirmSas(String, bool),
     /// The user drops a peer whose verification failed.
     Disconnect(String),
+    SetLocked(bool),
+    /// Keep this device's identity (and remember the devices it verifies), or forget it all.
+    KeepIdentity(bool),
+    /// Forget the remembered device this peer (by id) is.
+    ForgetDevice(String),
+    /// The user lets a waiting newcomer in (`true`) or not.
+    Decide(String, bool),
     TrackerOpen(usize, u32),
     TrackerDown(usize, u32),
     TrackerMessage(usize, u32, String),
@@ -225,6 +235,22 @@ impl RoomHandle {
         self.post(Event::Disconnect(peer));
     }
 
+    pub fn keep_identity(&self, keep: bool) {
+        self.post(Event::KeepIdentity(keep));
+    }
+
+    pub fn forget_device(&self, peer: String) {
+        self.post(Event::ForgetDevice(peer));
+    }
+
+    pub fn set_locked(&self, locked: bool) {
+        self.post(Event::SetLocked(locked));
+    }
+
+    pub fn decide(&self, peer: String, admit: bool) {
+        self.post(Event::Decide(peer, admit));
+    }
+
     pub fn toggle(&self, what: Capture) {
         self.post(Event::Toggle(what));
     }
@@ -307,10 +333,17 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         };
         // The engine opens the tracker sockets and prepares the first offers before the room
         // key exists: the WebSocket handshakes and ICE gathering then run during Argon2.
-        let room = match config.trackers_per_room {
+        let mut room = match config.trackers_per_room {
             Some(k) => Room::spread(&config.trackers, k, &my_name, seed, now_ms()),
             None => Room::new(config.trackers.len(), &my_name, seed, now_ms()),
         };
+        // A device that keeps its identity uses it, and knows the devices it verified.
+        if let Some(me) = settings::kept_identity().and_then(|s| Identity::from_secret(&s)) {
+            room.set_identity(me);
+        }
+        for (key, label) in settings::devices() {
+            room.trust_device(key, &label);
+        }
         let mut driver = Driver {
             room,
             trackers: config
@@ -481,6 +514,33 @@ impl Driver {
             Event::Disconnect(id) => {
                 if let Ok(peer) = PeerId::try_from(id) {
                     self.room.disconnect(&peer);
+                }
+            }
+            Event::SetLocked(locked) => self.room.set_locked(locked, now),
+            Event::KeepIdentity(keep) => {
+                let secret = self.room.identity_secret();
+                if keep {
+                    settings::keep_identity(Some(&secret));
+                } else {
+                    for (key, _) in settings::devices() {
+                        self.room.forget_device(&key);
+                    }
+                    settings::keep_identity(None);
+                }
+            }
+            Event::ForgetDevice(id) => {
+                let key = PeerId::try_from(id)
+                    .ok()
+                    .and_then(|p| self.room.peer_trust(&p))
+                    .map(|t| t.key);
+                if let Some(key) = key {
+                    settings::forget_device(&key);
+                    self.room.forget_device(&key);
+                }
+            }
+            Event::Decide(id, admit) => {
+                if let Ok(peer) = PeerId::try_from(id) {
+                    self.room.decide(&peer, admit, now);
                 }
             }
             Event::TrackerOpen(i, g) => {
@@ -820,10 +880,70 @@ impl Driver {
                 peer,
                 matched,
                 reason,
-            } => self.dispatch.emit(RoomAction::VerifyEnd {
-                id: peer.to_string(),
-                result: if matched { Ok(()) } else { Err(reason) },
-            }),
+            } => {
+                if matched && settings::kept_identity().is_some() {
+                    // A device that keeps its identity remembers whom it verified.
+                    if let Some(t) = self.room.peer_trust(&peer) {
+                        let label = self.room.peer_name(&peer);
+                        settings::remember_device(t.key, &label);
+                        self.room.trust_device(t.key, &label);
+                    }
+                }
+                self.dispatch.emit(RoomAction::VerifyEnd {
+                    id: peer.to_string(),
+                    result: if matched { Ok(()) } else { Err(reason) },
+                });
+            }
+            RoomEvent::Lock { by, name, locked } => {
+                let who = if by.is_none() { "You" } else { name.as_str() };
+                let line = if locked {
+                    format!("{who} locked the room: newcomers wait until a member lets them in")
+                } else {
+                    format!("{who} unlocked the room: anyone with the link can join")
+                };
+                self.dispatch.emit(RoomAction::Locked {
+                    locked,
+                    line,
+                    at_ms: now_ms(),
+                });
+            }
+            RoomEvent::JoinRequest {
+                peer,
+                name,
+                fingerprint,
+            } => self.dispatch.emit(RoomAction::JoinRequest(JoinRequestView {
+                peer: peer.to_string(),
+                name,
+                fingerprint,
+            })),
+            RoomEvent::JoinDecided {
+                name,
+                fingerprint,
+                admitted,
+                by,
+                ..
+            } => {
+                let who = if name.is_empty() {
+                    "a newcomer"
+                } else {
+                    name.as_str()
+                };
+                let line = if admitted {
+                    format!("{by} let {who} ({fingerprint}) in")
+                } else {
+                    format!("{by} turned {who} ({fingerprint}) away")
+                };
+                self.dispatch.emit(RoomAction::JoinDecided {
+                    fingerprint,
+                    line,
+                    at_ms: now_ms(),
+                });
+            }
+            RoomEvent::Admission(status) => self.dispatch.emit(RoomAction::Door(match status {
+                AdmissionStatus::Waiting => Some(Door::Waiting),
+                AdmissionStatus::Admitted => None,
+                AdmissionStatus::Denied => Some(Door::Denied),
+            })),
             RoomEvent::Refused {
                 fingerprint,
                 reason,

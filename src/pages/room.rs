@@ -1,6 +1,7 @@
 //! The room page: layout only; behaviour lives in the provider and hooks.
 
 use crate::components::{
+    admission::JoinRequestDialog,
     chat::Chat,
     files::FileDrop,
     header::RoomHeader,
@@ -36,6 +37,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <RoomHeader drawer_open={*drawer} on_drawer={toggle} />
                     <WakeLock />
                     <VerifyDialog />
+                    <JoinRequestDialog />
                     if *drawer {
                         <div class="drawer-backdrop" onclick={close}></div>
                     }

@@ -20,12 +20,14 @@
 //! - `trackers`: one tracker slot's status, backoff and schedule.
 //! - `files`: file offers, requests, refusals, caps, view-once, transfer bookkeeping.
 
+mod admission;
 mod chat;
 mod files;
 mod signaling;
 mod trackers;
 mod trust;
 
+pub use admission::{AdmissionStatus, MAX_ADMISSION_KEYS};
 pub use chat::{
     timer_announcement, timer_label, Compose, CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS,
     MAX_OWN_VIEW_ONCE, MAX_VANISHING, TIMER_CHOICES_MS, TYPING_REFRESH_MS, TYPING_SHOWN_MS,
@@ -285,6 +287,28 @@ pub enum Event {
         fingerprint: Option<String>,
         reason: String,
     },
+    /// The room was locked or unlocked (`by: None`: by us).
+    Lock {
+        by: Option<PeerId>,
+        name: String,
+        locked: bool,
+    },
+    /// A newcomer waits at the door of the locked room: answer with [`Room::decide`].
+    JoinRequest {
+        peer: PeerId,
+        name: String,
+        fingerprint: String,
+    },
+    /// A newcomer was let in or not, by the member named `by` (the first decision wins).
+    JoinDecided {
+        peer: Option<PeerId>,
+        name: String,
+        fingerprint: String,
+        admitted: bool,
+        by: String,
+    },
+    /// As a newcomer to a locked room: waiting, let in, or not.
+    Admission(AdmissionStatus),
 }
 
 /// What a connection is for, as far as signaling goes.
@@ -332,6 +356,8 @@ struct Conn {
     /// Messages that came before the peer's hello (see [`MAX_EARLY_MESSAGES`]).
     early: Vec<PeerMessage>,
     auth: trust::ConnAuth,
+    /// Proven, but waiting at the door of our locked room, under this name.
+    knock: Option<String>,
 }
 
 impl Conn {
@@ -350,6 +376,7 @@ impl Conn {
             chat: chat::PeerChat::default(),
             early: Vec::new(),
             auth: trust::ConnAuth::default(),
+            knock: None,
         }
     }
 
@@ -379,6 +406,7 @@ pub struct Room {
     media: (Vec<StreamLabel>, MediaFlags),
     files: files::Files,
     trust: trust::Trust,
+    admission: admission::Admission,
     out: VecDeque<Output>,
     left: bool,
     /// Set when rooms are spread over the trackers: which of them this room may use.
@@ -482,6 +510,7 @@ impl Room {
             media: (Vec::new(), MediaFlags::default()),
             files: files::Files::default(),
             trust: trust::Trust::new(identity),
+            admission: admission::Admission::default(),
             out: VecDeque::new(),
             left: false,
             choice,
@@ -733,6 +762,7 @@ impl Room {
         }
         self.send_offers_to(h);
         self.greet_chat(h);
+        self.greet_admission(h);
         // A late joiner gets the media already flowing: labels and state, then (from the
         // shell, on `Opened`) the tracks.
         if self.media.1 != MediaFlags::default() {
@@ -1000,27 +1030,21 @@ impl Room {
                     }
                     return;
                 }
-                c.name = Some(name.clone());
-                c.hello = None;
-                self.event(Event::PeerUp {
-                    peer: peer.clone(),
-                    name: name.clone(),
-                });
-                self.announce_trust(h, &peer, &name);
-                self.greet(h, peer.clone());
-                let held = self
-                    .conns
-                    .get_mut(&h)
-                    .map(|c| std::mem::take(&mut c.early))
-                    .unwrap_or_default();
-                for msg in held {
-                    self.on_message(h, peer.clone(), msg, now);
+                if self.admit_or_hold(h, &name) {
+                    self.list_peer(h, name, now);
                 }
             }
             msg @ (PeerMessage::SasCommit { .. }
             | PeerMessage::SasNonce { .. }
             | PeerMessage::SasReveal { .. }
             | PeerMessage::SasDone { .. }) => self.on_sas(h, &peer, msg),
+            PeerMessage::Lock {
+                locked,
+                version,
+                members,
+            } => self.on_lock(peer, locked, version, &members, now),
+            PeerMessage::Knock => self.on_knock(),
+            msg @ PeerMessage::Decision { .. } => self.on_decision(h, &peer, msg, now),
             PeerMessage::SetName { name } => {
                 let name = wire::sanitize_name(&name, "Guest");
                 let Some(c) = self.conns.get_mut(&h) else {
@@ -1072,6 +1096,33 @@ impl Room {
             | PeerMessage::FileRequest { .. }
             | PeerMessage::FileRefused { .. }
             | PeerMessage::FileLink { .. }) => self.on_file_message(h, &peer, msg, now),
+        }
+    }
+
+    /// Lists the peer on `h` under `name` (its hello verified, and it may be in the room):
+    /// the shell is told, the peer greeted, and what it said meanwhile handled.
+    fn list_peer(&mut self, h: ConnHandle, name: String, now: u64) {
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        let Some(peer) = c.peer().cloned() else {
+            return;
+        };
+        c.name = Some(name.clone());
+        c.hello = None;
+        self.event(Event::PeerUp {
+            peer: peer.clone(),
+            name: name.clone(),
+        });
+        self.announce_trust(h, &peer, &name);
+        self.greet(h, peer.clone());
+        let held = self
+            .conns
+            .get_mut(&h)
+            .map(|c| std::mem::take(&mut c.early))
+            .unwrap_or_default();
+        for msg in held {
+            self.on_message(h, peer.clone(), msg, now);
         }
     }
 

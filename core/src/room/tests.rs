@@ -1317,3 +1317,141 @@ fn drain_keep_sends(r: &mut Room) -> Vec<Output> {
     }
     rest
 }
+
+fn admission_events(outs: &[Output]) -> Vec<&Event> {
+    events(outs)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Lock { .. }
+                    | Event::JoinRequest { .. }
+                    | Event::JoinDecided { .. }
+                    | Event::Admission(_)
+            )
+        })
+        .collect()
+}
+
+/// Invariant: in a locked room a newcomer is listed by no member until one admits it; the
+/// decision reaches every member and the newcomer; a denied newcomer is refused and gets no
+/// chat; unlocking lets waiting newcomers in.
+#[test]
+fn a_locked_room_admits_or_denies_newcomers() {
+    // a and b are members; a locks; b learns it.
+    let (mut a, mut b, ha, hb) = pair();
+    a.set_locked(true, 100);
+    let (at_a, at_b) = settle(&mut a, ha, &mut b, hb, 100);
+    assert!(admission_events(&at_a).iter().any(|e| matches!(
+        e,
+        Event::Lock {
+            by: None,
+            locked: true,
+            ..
+        }
+    )));
+    assert!(admission_events(&at_b).iter().any(|e| matches!(
+        e,
+        Event::Lock {
+            by: Some(_),
+            locked: true,
+            ..
+        }
+    )));
+    assert!(b.locked());
+
+    // c knocks at a (the mesh would connect it to b as well; one member is enough here).
+    let (mut a2, mut c, ha2, hc) = open_pair_of(1, 3);
+    // a2 stands for a: same identity and lock state, a connection of its own to c.
+    a2.set_identity(a.trust.me.clone());
+    a2.set_locked(true, 150);
+    drain(&mut a2);
+    a2.send_hello(ha2);
+    let (at_a2, at_c) = settle(&mut a2, ha2, &mut c, hc, 200);
+    assert!(
+        !events(&at_a2)
+            .iter()
+            .any(|e| matches!(e, Event::PeerUp { .. })),
+        "c is not listed"
+    );
+    let c_id = c.me().clone();
+    assert!(events(&at_a2)
+        .iter()
+        .any(|e| matches!(e, Event::JoinRequest { peer, .. } if *peer == c_id)));
+    assert!(events(&at_c)
+        .iter()
+        .any(|e| matches!(e, Event::Admission(AdmissionStatus::Waiting))));
+    // Chat from a does not reach c while it waits.
+    a2.send_chat("members only", 210).expect("sent");
+    let (_, at_c) = settle(&mut a2, ha2, &mut c, hc, 210);
+    assert!(chats(&at_c).is_empty(), "{at_c:?}");
+
+    // a admits: c is listed at a, and c hears it was let in.
+    a2.decide(&c_id, true, 300);
+    let (at_a2, at_c) = settle(&mut a2, ha2, &mut c, hc, 300);
+    assert!(events(&at_a2)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { peer, .. } if *peer == c_id)));
+    assert!(events(&at_a2)
+        .iter()
+        .any(|e| matches!(e, Event::JoinDecided { admitted: true, .. })));
+    assert!(events(&at_c)
+        .iter()
+        .any(|e| matches!(e, Event::Admission(AdmissionStatus::Admitted))));
+    assert!(
+        c.locked(),
+        "the admitted newcomer learns the room is locked"
+    );
+
+    // Another newcomer is denied: refused, told, and never listed.
+    let (mut a3, mut d, ha3, hd) = open_pair_of(1, 4);
+    a3.set_identity(a.trust.me.clone());
+    a3.set_locked(true, 350);
+    drain(&mut a3);
+    a3.send_hello(ha3);
+    settle(&mut a3, ha3, &mut d, hd, 400);
+    let d_id = d.me().clone();
+    a3.decide(&d_id, false, 410);
+    let (at_a3, at_d) = settle(&mut a3, ha3, &mut d, hd, 410);
+    assert!(at_a3
+        .iter()
+        .any(|o| matches!(o, Output::Close(h) if *h == ha3)));
+    assert!(events(&at_a3).iter().any(|e| matches!(e,
+        Event::Refused { reason, .. } if reason.contains("not admitted"))));
+    assert!(!events(&at_a3)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { .. })));
+    assert!(events(&at_d)
+        .iter()
+        .any(|e| matches!(e, Event::Admission(AdmissionStatus::Denied))));
+
+    // A decision signed by someone else than its sender is not believed.
+    let forged = PeerMessage::Decision {
+        key: c.identity().0.to_vec(),
+        admit: false,
+        signature: vec![1; 64],
+    };
+    let frame = wire::encode(
+        &keys().chat,
+        [5; 12],
+        a.me().as_str(),
+        b.me().as_str(),
+        &forged,
+    );
+    b.handle_frame(hb, &frame, 500);
+    assert!(events(&drain(&mut b))
+        .iter()
+        .any(|e| matches!(e, Event::BadFrame { .. })));
+
+    // Unlocking lets a waiting newcomer in.
+    let (mut a5, mut e5, ha5, he5) = open_pair_of(1, 5);
+    a5.set_locked(true, 550);
+    drain(&mut a5);
+    a5.send_hello(ha5);
+    settle(&mut a5, ha5, &mut e5, he5, 600);
+    a5.set_locked(false, 610);
+    let (at_a5, _) = settle(&mut a5, ha5, &mut e5, he5, 610);
+    assert!(events(&at_a5)
+        .iter()
+        .any(|e| matches!(e, Event::PeerUp { .. })));
+}

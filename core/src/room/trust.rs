@@ -112,6 +112,11 @@ impl Room {
         self.trust.me = me;
     }
 
+    /// Our identity's secret, for a device that keeps it.
+    pub fn identity_secret(&self) -> [u8; identity::SECRET_LEN] {
+        self.trust.me.secret()
+    }
+
     /// Our identity's public key and short fingerprint.
     pub fn identity(&self) -> (&PublicKey, String) {
         let key = self.trust.me.public();
