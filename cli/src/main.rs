@@ -10,6 +10,7 @@ mod error;
 mod glob;
 mod http;
 mod inflight;
+mod keep;
 mod report;
 mod rtc;
 mod shell;
@@ -78,6 +79,10 @@ struct Global {
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Keep this device's identity (a 0600 file in the config directory) and remember the
+    /// devices verified with it, so they recognise each other in any room.
+    #[arg(long, global = true)]
+    keep_identity: bool,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +135,19 @@ enum Command {
         /// Room name or link.
         room: String,
     },
+    /// This device's kept identity.
+    Identity {
+        #[command(subcommand)]
+        what: IdentityCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Print the kept identity's fingerprint (making it if there is none).
+    Show,
+    /// Forget the kept identity and every remembered device.
+    Forget,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +202,7 @@ async fn run(cli: Cli, report: &mut Report) -> Result<(), CliError> {
         Command::Room {
             what: RoomCommand::New,
         } => room_new(&g, report).await,
+        Command::Identity { what } => identity_command(&what, report),
         Command::Send {
             room,
             paths,
@@ -288,6 +307,30 @@ fn room_arg(arg: &str) -> Result<(String, Option<String>), CliError> {
     Ok((name, app))
 }
 
+fn identity_command(what: &IdentityCommand, report: &Report) -> Result<(), CliError> {
+    let dir = keep::dir().ok_or_else(|| CliError::Config("no config directory ($HOME)".into()))?;
+    match what {
+        IdentityCommand::Show => {
+            let id = keep::load_or_create(&dir)?;
+            let fp = identity::fingerprint(id.public());
+            report.say("identity", json!({"fingerprint": fp}), || {
+                format!("hush: this device's identity: {fp}")
+            });
+        }
+        IdentityCommand::Forget => {
+            let any = keep::forget(&dir).map_err(|e| CliError::Config(e.to_string()))?;
+            report.say("identity_forgotten", json!({"existed": any}), || {
+                if any {
+                    "hush: forgot this device's identity and the devices it knew".into()
+                } else {
+                    "hush: no identity was kept".into()
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
 async fn join(g: &Global, report: &Report, room: &str) -> Result<Shell, CliError> {
     let (name, app) = room_arg(room)?;
     if matches!(
@@ -300,9 +343,17 @@ async fn join(g: &Global, report: &Report, room: &str) -> Result<Shell, CliError
     }
     let settings = config::load(&flags(g), app.as_deref()).await?;
     let me = display_name(g);
-    let shell = Shell::join(&settings, &name, &me)
+    let kept = match (g.keep_identity, keep::dir()) {
+        (true, Some(dir)) => Some((keep::load_or_create(&dir)?, keep::devices(&dir))),
+        (true, None) => return Err(CliError::Config("no config directory ($HOME)".into())),
+        (false, _) => None,
+    };
+    let mut shell = Shell::join(&settings, &name, &me, kept.as_ref().map(|k| k.0.clone()))
         .await
         .map_err(CliError::Config)?;
+    for (key, label) in kept.map(|k| k.1).unwrap_or_default() {
+        shell.room().trust_device(key, &label);
+    }
     report.say(
         "joined",
         json!({"trackers": settings.trackers, "name": me}),
@@ -361,11 +412,20 @@ impl TrackerWatch {
 #[derive(Default)]
 struct Peers {
     names: HashMap<PeerId, String>,
+    /// Where verified devices are remembered (`--keep-identity`).
+    keep: Option<PathBuf>,
     /// The peer whose verification codes are on screen (answered by `/match` or `/nomatch`).
     comparing: Option<PeerId>,
 }
 
 impl Peers {
+    fn for_room(g: &Global) -> Self {
+        Self {
+            keep: if g.keep_identity { keep::dir() } else { None },
+            ..Self::default()
+        }
+    }
+
     fn name(&self, p: &PeerId) -> String {
         self.names
             .get(p)
@@ -404,6 +464,11 @@ impl Peers {
             }
             RoomEvent::PeerTrust { peer, trust } => {
                 let name = self.name(peer);
+                if let (Some(dir), true, None) = (&self.keep, trust.verified, &trust.device) {
+                    if let Err(e) = keep::remember(dir, &trust.key, &name) {
+                        report.error(&format!("could not remember {name}'s device: {e}"));
+                    }
+                }
                 let fp = &trust.fingerprint;
                 report.say(
                     "peer_identity",
@@ -636,7 +701,7 @@ async fn send(
     }
     let started = Instant::now();
     let mut trackers = TrackerWatch::default();
-    let mut peers = Peers::default();
+    let mut peers = Peers::for_room(g);
     // For --once: what each peer present has received.
     let mut done: HashMap<PeerId, HashSet<FileId>> = HashMap::new();
     let mut bars = HashSet::new();
@@ -747,7 +812,7 @@ async fn receive(
     let mut shell = join(g, report, room).await?;
     let started = Instant::now();
     let mut trackers = TrackerWatch::default();
-    let mut peers = Peers::default();
+    let mut peers = Peers::for_room(g);
     // Downloads asked for and not ended, with their name and size.
     let mut pending: HashMap<(PeerId, FileId), (String, u64)> = HashMap::new();
     // Wanted and not asked for yet: a peer serves a few downloads at once.
@@ -941,7 +1006,7 @@ fn verify_command(shell: &mut Shell, peers: &Peers, report: &mut Report, line: &
 async fn chat(g: &Global, report: &mut Report, room: &str) -> Result<(), CliError> {
     let mut shell = join(g, report, room).await?;
     let mut trackers = TrackerWatch::default();
-    let mut peers = Peers::default();
+    let mut peers = Peers::for_room(g);
     let (tx, mut lines) = tokio::sync::mpsc::channel::<Option<String>>(64);
     tokio::spawn(async move {
         use tokio::io::AsyncBufReadExt;

@@ -111,14 +111,22 @@ pub struct Shell {
 impl Shell {
     /// Joins `room_name` (already normalized) as `name`. Sockets and the first offers start
     /// at once; Argon2 runs on a blocking thread meanwhile.
-    pub async fn join(settings: &Settings, room_name: &str, name: &str) -> Result<Self, String> {
+    pub async fn join(
+        settings: &Settings,
+        room_name: &str,
+        name: &str,
+        identity: Option<hush_core::identity::Identity>,
+    ) -> Result<Self, String> {
         let mut seed = [0u8; SEED_LEN];
         getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
         let now = now_ms();
-        let room = match settings.trackers_per_room {
+        let mut room = match settings.trackers_per_room {
             Some(k) => Room::spread(&settings.trackers, k, name, seed, now),
             None => Room::new(settings.trackers.len(), name, seed, now),
         };
+        if let Some(me) = identity {
+            room.set_identity(me);
+        }
         let (events_tx, events) = mpsc::unbounded_channel();
         let n = settings.trackers.len();
         let mut shell = Self {
@@ -147,6 +155,8 @@ impl Shell {
         shell.file_root = Some(keys.file_root.clone());
         shell.room.set_keys(keys, now_ms());
         shell.drain();
+        // The announce is on its way: make our identity while the network answers.
+        shell.room.prepare_identity();
         Ok(shell)
     }
 

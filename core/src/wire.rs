@@ -120,16 +120,16 @@ pub enum PeerMessage {
     Timer { ttl_ms: Option<u64>, version: u64 },
     /// I have seen your view-once message `id`.
     Viewed { id: u64 },
-    /// The hello's first half (see [`crate::identity`]): my identity public key (SEC1
-    /// compressed) and my fresh nonce for this connection. Repeated until the peer's proof
-    /// arrives.
+    /// Unused: a hello in two steps, before [`PeerMessage::Proof`] carried everything.
+    /// Ignored on receipt; kept so later variants keep their place.
     Greeting {
         identity: Vec<u8>,
         nonce: [u8; HELLO_NONCE_LEN],
     },
-    /// The hello's second half: my greeting again (so a lost greeting costs nothing), my
-    /// name, the DTLS fingerprints I see (my end, then yours), your nonce, and my signature
-    /// and room-key MAC over the transcript.
+    /// The hello (see [`crate::identity`]): my identity key (SEC1 compressed) and my nonce
+    /// for this connection, my name, the DTLS fingerprints I see (my end, then yours), your
+    /// nonce, my signature and room-key MAC over the transcript, and whether I have verified
+    /// you already (`heard`: then you need not answer).
     Proof {
         identity: Vec<u8>,
         nonce: [u8; HELLO_NONCE_LEN],
@@ -139,6 +139,7 @@ pub enum PeerMessage {
         nonce_receiver: [u8; HELLO_NONCE_LEN],
         signature: Vec<u8>,
         mac: Vec<u8>,
+        heard: bool,
     },
     /// Verification, step 1 (starter): the commitment to my SAS contribution.
     SasCommit { commitment: [u8; 32] },

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { STEP_MS, assertNoPageErrors, scenario, token, waitFor } from '../lib/harness.mjs';
-import { createRoom, joinByForm, leaveRoom, peersList, setName, waitForPeers } from '../lib/hush.mjs';
+import { createRoom, joinByForm, joinByLink, leaveRoom, peerItems, peersList, setName, waitForPeers } from '../lib/hush.mjs';
+import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
 
 const TEST_MS = 180_000;
 
@@ -217,4 +218,41 @@ test('devices that keep their identity recognise each other as verified in a new
     });
     assertNoPageErrors([alice, bob]);
   });
+});
+
+test('the native peer takes part in the same hello: it shows the same codes, and the browser sees it verified', { timeout: TEST_MS }, async () => {
+  try {
+    await scenario('cli-verify', async (ctx) => {
+      const name = `cli verify room ${token(8)}`;
+      const chat = hush(['chat', name], { helperUrl: ctx.url, name: 'hush on testbox' });
+      const alice = await ctx.peer('alice', undefined, { goto: false });
+      await joinByLink(alice.page, ctx.url, name);
+      await setName(alice.page, 'Alice');
+      await waitFor(async () => JSON.stringify(await peerItems(alice.page)).includes('hush on testbox'), {
+        timeout: 30_000,
+        what: 'the browser to list the CLI peer',
+      });
+      // The CLI prints the browser's fingerprint, which the browser shows as its own.
+      const fp = await myFingerprint(alice.page);
+      await chat.waitFor(new RegExp(`'s key: ${fp}`), 20_000, 'stderr');
+
+      chat.write('/verify Alice\n');
+      const b = await codes(alice.page, 'hush on testbox');
+      const printed = await chat.waitFor(/do they see these\?\n.*\n\s*\d{6}/, STEP_MS, 'stderr');
+      const [, emojiLine, numberLine] = printed.split('\n');
+      const words = emojiLine.trim().split(/ {2}/).map((p) => p.slice(p.indexOf(' ') + 1));
+      assert.deepEqual(words, b.words, 'the CLI prints the emoji the browser shows');
+      assert.equal(numberLine.trim(), b.number.replace(' ', ''));
+
+      await b.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+      chat.write('/match\n');
+      await chat.waitFor(/Alice is verified/, STEP_MS, 'stderr');
+      await entry(alice.page, 'hush on testbox').getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+      chat.end();
+      assert.equal(await exitCode(chat, 10_000), EXIT.OK);
+      assertNoPageErrors([alice]);
+    });
+  } finally {
+    killAll();
+  }
 });

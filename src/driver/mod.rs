@@ -344,6 +344,7 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         for (key, label) in settings::devices() {
             room.trust_device(key, &label);
         }
+
         let mut driver = Driver {
             room,
             trackers: config
@@ -366,7 +367,6 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
             file_root: None,
             failed: false,
         };
-        dispatch.emit(RoomAction::MyFingerprint(driver.room.identity().1));
         driver.flush();
         if driver.failed {
             return;
@@ -380,6 +380,9 @@ pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>)
         driver.file_root = Some(keys.file_root.clone());
         driver.room.set_keys(keys, now_ms());
         driver.flush();
+        // The announce is on its way: make our identity while the network answers.
+        driver.room.prepare_identity();
+        dispatch.emit(RoomAction::MyFingerprint(driver.room.identity().1));
         driver.local.watch_devices(&tx);
         dispatch.emit(RoomAction::Phase(Phase::Ready));
         {

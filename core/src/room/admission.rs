@@ -82,10 +82,11 @@ impl Room {
         else {
             return;
         };
+        let me = self.trust.me().clone();
         let Some(keys) = &self.keys else {
             return;
         };
-        let signature = identity::sign_admission(&self.trust.me, &keys.info_hash, &key, admit);
+        let signature = identity::sign_admission(&me, &keys.info_hash, &key, admit);
         let msg = PeerMessage::Decision {
             key: key.to_vec(),
             admit,
@@ -177,7 +178,8 @@ impl Room {
     fn apply_lock(&mut self, locked: bool, now: u64) {
         self.admission.locked = locked;
         if locked {
-            push_capped(&mut self.admission.admitted, *self.trust.me.public());
+            let me = *self.trust.me().public();
+            push_capped(&mut self.admission.admitted, me);
             let listed: Vec<PublicKey> = self
                 .conns
                 .values()
@@ -226,7 +228,7 @@ impl Room {
         if !identity::check_admission(&signer, &keys.info_hash, &key, *admit, signature) {
             return self.bad_frame(h);
         }
-        if key == *self.trust.me.public() {
+        if key == *self.trust.me().public() {
             let status = if *admit {
                 AdmissionStatus::Admitted
             } else {

@@ -42,7 +42,7 @@ pub use trackers::{
 pub use trust::{PeerTrust, MAX_DEVICES, MAX_REFUSALS_SHOWN, MAX_VERIFIED};
 
 use crate::drbg::{Drbg, SEED_LEN};
-use crate::identity::{HandshakeError, Identity, SECRET_LEN};
+use crate::identity::{HandshakeError, SECRET_LEN};
 use crate::ids::PeerId;
 use crate::keys::RoomKeys;
 use crate::mesh::{self, Mesh, Timeout, PING_INTERVAL_MS};
@@ -491,7 +491,7 @@ impl Room {
     ) -> Self {
         let mut rng = Drbg::new(seed);
         let me = PeerId::random(&rng.bytes());
-        let identity = Identity::generate(|| rng.bytes::<SECRET_LEN>());
+        let identity_secret = rng.bytes::<SECRET_LEN>();
         let mut room = Self {
             mesh: Mesh::new(me.clone()),
             me,
@@ -509,7 +509,7 @@ impl Room {
             banned: VecDeque::new(),
             media: (Vec::new(), MediaFlags::default()),
             files: files::Files::default(),
-            trust: trust::Trust::new(identity),
+            trust: trust::Trust::new(identity_secret),
             admission: admission::Admission::default(),
             out: VecDeque::new(),
             left: false,
@@ -746,8 +746,7 @@ impl Room {
         }
         // Only our hello until the peer speaks (see HELLO_RESEND_MS).
         c.hello = Some((now.saturating_add(HELLO_RESEND_MS), now));
-        self.start_hello(h);
-        self.send_hello(h);
+        self.send_hello(h, false);
     }
 
     /// The peer's first hello: its side is reading, so everything else may follow.
@@ -795,7 +794,7 @@ impl Room {
                     *at = now.saturating_add(HELLO_RESEND_MS);
                 }
             }
-            self.send_hello(h);
+            self.send_hello(h, false);
         }
     }
 
@@ -1009,7 +1008,7 @@ impl Room {
             // The name-only hello of the first protocol proves nothing: such a peer is never
             // listed, and its connection times out with the reason.
             PeerMessage::Hello { .. } => {}
-            PeerMessage::Greeting { identity, nonce } => self.on_greeting(h, &identity, nonce),
+            PeerMessage::Greeting { .. } => {}
             proof @ PeerMessage::Proof { .. } => {
                 let Some(name) = self.check_peer_proof(h, &proof) else {
                     return;

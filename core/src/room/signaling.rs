@@ -232,6 +232,7 @@ impl Room {
         match sdp {
             Ok(s) => {
                 c.auth.local_fp = identity::dtls_fingerprint(&s);
+                c.auth.local_nonce = identity::sdp_nonce(&s);
                 *slot = Some(s);
             }
             Err(_) => {
@@ -392,6 +393,7 @@ impl Room {
         );
         conn.mesh = self.mesh.conn_of(&from).cloned();
         conn.auth.remote_fp = identity::dtls_fingerprint(&opened.sdp);
+        conn.auth.remote_nonce = identity::sdp_nonce(&opened.sdp);
         self.conns.insert(h, conn);
         self.push(Output::CreateAnswer {
             conn: h,
@@ -423,6 +425,7 @@ impl Room {
             return;
         };
         c.auth.local_fp = identity::dtls_fingerprint(&sdp);
+        c.auth.local_nonce = identity::sdp_nonce(&sdp);
         let (Role::Answering { tracker, .. }, Some(m)) = (&c.role, &c.mesh) else {
             return;
         };
@@ -569,6 +572,7 @@ impl Room {
                     c.role = Role::Answered;
                     c.mesh = mesh;
                     c.auth.remote_fp = identity::dtls_fingerprint(&sdp);
+                    c.auth.remote_nonce = identity::sdp_nonce(&sdp);
                 }
                 self.push(Output::ApplyAnswer {
                     conn: h,

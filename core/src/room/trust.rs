@@ -23,14 +23,15 @@ pub const MAX_DEVICES: usize = 256;
 /// The hello and verification state of one connection.
 #[derive(Debug, Default)]
 pub(super) struct ConnAuth {
-    /// Our nonce for this connection (drawn when it opens).
-    pub nonce: [u8; NONCE_LEN],
+    /// Each side's nonce for this connection: a hash of its own SDP (fresh ICE credentials
+    /// and certificate), which both sides hold once the offer and answer are applied.
+    pub local_nonce: [u8; NONCE_LEN],
+    pub remote_nonce: [u8; NONCE_LEN],
     /// DTLS fingerprints from the applied SDPs: our end, the peer's end.
     pub local_fp: String,
     pub remote_fp: String,
-    /// From the peer's greeting.
+    /// From the peer's verified proof.
     pub peer_key: Option<PublicKey>,
-    pub peer_nonce: Option<[u8; NONCE_LEN]>,
     pub sas: Option<SasStep>,
 }
 
@@ -66,7 +67,12 @@ pub struct PeerTrust {
 
 /// The room's identity state.
 pub(super) struct Trust {
-    pub me: Identity,
+    /// Made on first use ([`Room::prepare_identity`]): a scalar multiplication in the
+    /// browser's wasm costs milliseconds, which a join should spend while it waits on the
+    /// network, not before its first packet.
+    me: Option<Identity>,
+    /// Drawn with the room's seed for the identity made on first use.
+    secret: [u8; identity::SECRET_LEN],
     /// Keys verified this session, with the name the peer had then.
     pub(super) verified: VecDeque<(PublicKey, String)>,
     /// Devices the shell remembers: key and label.
@@ -75,13 +81,28 @@ pub(super) struct Trust {
 }
 
 impl Trust {
-    pub fn new(me: Identity) -> Self {
+    pub fn new(secret: [u8; identity::SECRET_LEN]) -> Self {
         Self {
-            me,
+            me: None,
+            secret,
             verified: VecDeque::new(),
             devices: Vec::new(),
             refusals: VecDeque::new(),
         }
+    }
+
+    /// Our identity, made now if it was not yet.
+    pub fn me(&mut self) -> &Identity {
+        let secret = self.secret;
+        self.me.get_or_insert_with(|| {
+            // A secret that is no valid scalar (chance 2^-128) is hashed again.
+            let mut next = secret;
+            Identity::generate(|| {
+                let out = next;
+                next = identity::rehash(&next);
+                out
+            })
+        })
     }
 
     fn device(&self, key: &PublicKey) -> Option<&str> {
@@ -109,18 +130,24 @@ impl Room {
     /// Uses a kept identity instead of this session's fresh one. Call before any connection
     /// opens (right after creating the room).
     pub fn set_identity(&mut self, me: Identity) {
-        self.trust.me = me;
+        self.trust.me = Some(me);
+    }
+
+    /// Makes this session's identity now (a shell calls it once it has sent its first
+    /// announce, so the work overlaps the network); otherwise it is made on first use.
+    pub fn prepare_identity(&mut self) {
+        self.trust.me();
     }
 
     /// Our identity's secret, for a device that keeps it.
-    pub fn identity_secret(&self) -> [u8; identity::SECRET_LEN] {
-        self.trust.me.secret()
+    pub fn identity_secret(&mut self) -> [u8; identity::SECRET_LEN] {
+        self.trust.me().secret()
     }
 
     /// Our identity's public key and short fingerprint.
-    pub fn identity(&self) -> (&PublicKey, String) {
-        let key = self.trust.me.public();
-        (key, fingerprint(key))
+    pub fn identity(&mut self) -> (PublicKey, String) {
+        let key = *self.trust.me().public();
+        (key, fingerprint(&key))
     }
 
     /// A device remembered by the shell: a peer with this key is verified from the start,
@@ -215,111 +242,49 @@ impl Room {
 
     // ---- the hello ----
 
-    /// A connection opened: draw its nonce.
-    pub(super) fn start_hello(&mut self, h: ConnHandle) {
-        let nonce = self.rng.bytes();
-        if let Some(c) = self.conns.get_mut(&h) {
-            c.auth.nonce = nonce;
-        }
-    }
-
-    /// Our greeting, and our proof once we hold the peer's greeting.
-    pub(super) fn send_hello(&mut self, h: ConnHandle) {
-        let Some(c) = self.conns.get(&h) else {
-            return;
-        };
-        let greeting = PeerMessage::Greeting {
-            identity: self.trust.me.public().to_vec(),
-            nonce: c.auth.nonce,
-        };
-        let proof = c.auth.peer_key.is_some();
-        self.send_to(h, &greeting);
-        if proof {
-            self.send_proof(h);
-        }
-    }
-
-    fn send_proof(&mut self, h: ConnHandle) {
+    /// Our proof, alone on the connection until the peer's has verified. `heard`: we have
+    /// verified the peer (so it need not answer).
+    pub(super) fn send_hello(&mut self, h: ConnHandle, heard: bool) {
+        let me = self.trust.me().clone();
         let Some(keys) = &self.keys else {
             return;
         };
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
-        let (Some(peer), Some(peer_key), Some(peer_nonce)) = (
-            c.mesh.as_ref().map(|m| &m.peer),
-            &c.auth.peer_key,
-            &c.auth.peer_nonce,
-        ) else {
+        let Some(peer) = c.mesh.as_ref().map(|m| &m.peer) else {
             return;
         };
         c.hello_name.clone_from(&self.name);
         let view = HelloView {
             id_a: self.me.as_str(),
             id_b: peer.as_str(),
-            key_a: self.trust.me.public(),
-            key_b: peer_key,
-            nonce_a: &c.auth.nonce,
-            nonce_b: peer_nonce,
+            key_a: me.public(),
+            nonce_a: &c.auth.local_nonce,
+            nonce_b: &c.auth.remote_nonce,
             fp_a: &c.auth.local_fp,
             fp_b: &c.auth.remote_fp,
             name: &self.name,
         };
-        let (signature, mac) = identity::prove(&self.trust.me, &keys.auth, &view);
+        let (signature, mac) = identity::prove(&me, &keys.auth, &view);
         let proof = PeerMessage::Proof {
-            identity: self.trust.me.public().to_vec(),
-            nonce: c.auth.nonce,
+            identity: me.public().to_vec(),
+            nonce: c.auth.local_nonce,
             name: self.name.clone(),
             fp_signer: c.auth.local_fp.clone(),
             fp_receiver: c.auth.remote_fp.clone(),
-            nonce_receiver: *peer_nonce,
+            nonce_receiver: c.auth.remote_nonce,
             signature: signature.to_vec(),
             mac: mac.to_vec(),
+            heard,
         };
         self.send_to(h, &proof);
     }
 
-    /// The peer's greeting (alone, or within its proof): its key and nonce for this
-    /// connection. `Some(first)` when it was recorded, `None` when the connection was
-    /// refused.
-    fn record_greeting(
-        &mut self,
-        h: ConnHandle,
-        key: &[u8],
-        nonce: [u8; NONCE_LEN],
-    ) -> Option<bool> {
-        let Some(key) = identity::valid_public(key) else {
-            self.refuse(h, HandshakeError::BadKey);
-            return None;
-        };
-        if key == *self.trust.me.public() {
-            self.refuse(h, HandshakeError::Reflected);
-            return None;
-        }
-        let c = self.conns.get_mut(&h)?;
-        let first = match (&c.auth.peer_key, &c.auth.peer_nonce) {
-            (None, _) => true,
-            (Some(k), Some(n)) if *k == key && *n == nonce => false,
-            _ => {
-                self.refuse(h, HandshakeError::Changed);
-                return None;
-            }
-        };
-        c.auth.peer_key = Some(key);
-        c.auth.peer_nonce = Some(nonce);
-        Some(first)
-    }
-
-    /// A greeting, first or repeated (the peer has not verified us yet): our proof answers
-    /// it. Only the timer repeats greetings, so two peers never answer each other forever.
-    pub(super) fn on_greeting(&mut self, h: ConnHandle, key: &[u8], nonce: [u8; NONCE_LEN]) {
-        if self.record_greeting(h, key, nonce).is_some() {
-            self.send_proof(h);
-        }
-    }
-
-    /// The peer's proof: `Ok(name)` once it verifies (the peer may be listed), `Err` when the
-    /// connection was refused.
+    /// The peer's proof: `Some(name)` once it verifies (the peer may be listed), `None` when
+    /// the connection was refused. A proof from a peer that has not verified us yet is
+    /// answered with ours; ours then says we heard it, so two peers never answer each other
+    /// forever.
     pub(super) fn check_peer_proof(
         &mut self,
         h: ConnHandle,
@@ -334,48 +299,56 @@ impl Room {
             nonce_receiver,
             signature,
             mac,
+            heard,
         } = proof
         else {
             return None;
         };
-        if self.record_greeting(h, identity, *nonce)? {
-            // Its greeting was lost: the peer has ours, but has no proof from us yet.
-            self.send_proof(h);
+        let Some(key) = identity::valid_public(identity) else {
+            self.refuse(h, HandshakeError::BadKey);
+            return None;
+        };
+        if key == *self.trust.me().public() {
+            self.refuse(h, HandshakeError::Reflected);
+            return None;
         }
         let keys = self.keys.as_ref()?;
         let c = self.conns.get(&h)?;
-        let (Some(peer), Some(peer_key), Some(peer_nonce)) = (
-            c.mesh.as_ref().map(|m| &m.peer),
-            &c.auth.peer_key,
-            &c.auth.peer_nonce,
-        ) else {
+        let peer = c.mesh.as_ref().map(|m| &m.peer)?;
+        if c.auth.peer_key.is_some_and(|k| k != key) {
+            self.refuse(h, HandshakeError::Changed);
             return None;
-        };
+        }
         let view = HelloView {
             id_a: peer.as_str(),
             id_b: self.me.as_str(),
-            key_a: peer_key,
-            key_b: self.trust.me.public(),
-            nonce_a: peer_nonce,
-            nonce_b: &c.auth.nonce,
+            key_a: &key,
+            nonce_a: &c.auth.remote_nonce,
+            nonce_b: &c.auth.local_nonce,
             fp_a: &c.auth.remote_fp,
             fp_b: &c.auth.local_fp,
             name,
         };
+        // The signer's nonce is its SDP's, which we applied: another connection's differs.
         let got = ProofIn {
             fp_signer,
             fp_receiver,
+            nonce_signer: nonce,
             nonce_receiver,
             signature,
             mac,
         };
-        match identity::check_proof(&keys.auth, &view, &got) {
-            Ok(()) => Some(name.clone()),
-            Err(e) => {
-                self.refuse(h, e);
-                None
-            }
+        if let Err(e) = identity::check_proof(&keys.auth, &view, &got) {
+            self.refuse(h, e);
+            return None;
         }
+        if let Some(c) = self.conns.get_mut(&h) {
+            c.auth.peer_key = Some(key);
+        }
+        if !heard {
+            self.send_hello(h, true);
+        }
+        Some(name.clone())
     }
 
     /// The peer on `h` is listed: tell its trust, and notice a verified name with a new key.
@@ -488,15 +461,15 @@ impl Room {
         r_s: &[u8; NONCE_LEN],
         r_r: &[u8; NONCE_LEN],
     ) {
+        let me = *self.trust.me().public();
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
         let Some(peer_key) = c.auth.peer_key else {
             return;
         };
-        let me = self.trust.me.public();
         let (mine, theirs) = (
-            (self.me.as_str(), me, &c.auth.local_fp),
+            (self.me.as_str(), &me, &c.auth.local_fp),
             (peer.as_str(), &peer_key, &c.auth.remote_fp),
         );
         let (s, r) = if started {
