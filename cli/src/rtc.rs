@@ -21,6 +21,7 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState,
     RTCSessionDescription, SettingEngineBuilder,
 };
+use webrtc::peer_connection::{RTCStatsReportEntry, StatsSelector};
 
 /// The room's control channel: pre-negotiated on SCTP stream 0 by both sides, as in the app.
 const CONTROL_LABEL: &str = "hush-control";
@@ -197,6 +198,22 @@ pub struct Sdp {
 }
 
 impl Sdp {
+    /// The certificate the DTLS transport holds for the peer, as the connection's stats
+    /// report it: (algorithm, fingerprint).
+    pub async fn remote_certificate(&self) -> Option<(String, String)> {
+        let report = self
+            .pc
+            .get_stats(std::time::Instant::now(), StatsSelector::None)
+            .await;
+        let id = report.transport()?.remote_certificate_id.clone();
+        match report.get(&id)? {
+            RTCStatsReportEntry::Certificate(c) => {
+                Some((c.fingerprint_algorithm.clone(), c.fingerprint.clone()))
+            }
+            _ => None,
+        }
+    }
+
     async fn local_sdp(&self) -> Result<String, String> {
         let mut g = self.gathered.lock().await;
         let _ = tokio::time::timeout(GATHER_TIMEOUT, g.recv()).await;

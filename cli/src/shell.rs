@@ -31,6 +31,8 @@ pub enum Event {
     LocalAnswer(ConnHandle, Result<String, String>),
     AnswerFailed(ConnHandle),
     ChannelOpen(ConnHandle),
+    /// The certificate a connection's transport holds for its peer: (algorithm, fingerprint).
+    RemoteCertificate(ConnHandle, String, String),
     ChannelClosed(ConnHandle),
     Frame(ConnHandle, Vec<u8>),
     OversizedFrame(ConnHandle),
@@ -315,7 +317,22 @@ impl Shell {
             Event::LocalOffer(h, sdp) => self.room.handle_local_offer(h, sdp, now),
             Event::LocalAnswer(h, sdp) => self.room.handle_local_answer(h, sdp, now),
             Event::AnswerFailed(h) => self.room.handle_answer_failed(h),
-            Event::ChannelOpen(h) => self.room.handle_channel_open(h, now),
+            Event::ChannelOpen(h) => {
+                self.room.handle_channel_open(h, now);
+                // A second opinion on the peer's certificate, for the engine to compare with
+                // the one its SDP named (and its hello signed).
+                if let Some(Slot::Ready(l)) = self.links.get(&h) {
+                    let (l, tx) = (l.clone(), self.events_tx.clone());
+                    tokio::spawn(async move {
+                        if let Some((alg, fp)) = l.sdp.remote_certificate().await {
+                            let _ = tx.send(Event::RemoteCertificate(h, alg, fp));
+                        }
+                    });
+                }
+            }
+            Event::RemoteCertificate(h, alg, fp) => {
+                self.room.handle_transport_certificate(h, &alg, &fp);
+            }
             Event::ChannelClosed(h) => self.room.handle_channel_closed(h),
             Event::Frame(h, bytes) => {
                 if let Some(Slot::Ready(l)) = self.links.get(&h) {

@@ -83,6 +83,8 @@ pub enum HandshakeError {
     Timeout,
     #[error("not admitted to the locked room")]
     NotAdmitted,
+    #[error("the connection's certificate is not the one its peer announced")]
+    Certificate,
 }
 
 /// Why a verification ended without a match.
@@ -182,13 +184,21 @@ pub fn dtls_fingerprint(sdp: &str) -> String {
         .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
         .map(|v| {
             let mut it = v.split_whitespace();
-            let alg = it.next().unwrap_or("").to_ascii_lowercase();
-            let hex = it.next().unwrap_or("").to_ascii_uppercase();
-            let mut s = format!("{alg} {hex}");
-            s.truncate(MAX_FINGERPRINT_BYTES);
-            s
+            certificate_fingerprint(it.next().unwrap_or(""), it.next().unwrap_or(""))
         })
         .unwrap_or_default()
+}
+
+/// A certificate fingerprint as the hello compares it: `algorithm HEX` (what a transport
+/// reports, e.g. the browser's `RTCCertificateStats`, in the form SDPs use).
+pub fn certificate_fingerprint(algorithm: &str, hex: &str) -> String {
+    let mut s = format!(
+        "{} {}",
+        algorithm.to_ascii_lowercase(),
+        hex.to_ascii_uppercase()
+    );
+    s.truncate(MAX_FINGERPRINT_BYTES);
+    s
 }
 
 /// A side's hello nonce for one connection: a hash of the SDP it sent (see the module docs).

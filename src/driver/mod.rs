@@ -110,6 +110,8 @@ pub enum Event {
     AnswerFailed(ConnHandle),
     Path(ConnHandle, bool),
     ChannelOpen(ConnHandle),
+    /// The certificate a connection's transport holds for its peer: (algorithm, fingerprint).
+    RemoteCertificate(ConnHandle, String, String),
     ChannelClosed(ConnHandle),
     Frame(ConnHandle, Vec<u8>),
     /// A frame longer than the protocol allows (not copied into wasm memory).
@@ -592,7 +594,13 @@ impl Driver {
             }
             Event::AnswerFailed(h) => self.room.handle_answer_failed(h),
             Event::Path(h, relayed) => self.on_path(h, relayed),
-            Event::ChannelOpen(h) => self.room.handle_channel_open(h, now),
+            Event::ChannelOpen(h) => {
+                self.room.handle_channel_open(h, now);
+                self.check_certificate(h);
+            }
+            Event::RemoteCertificate(h, alg, fp) => {
+                self.room.handle_transport_certificate(h, &alg, &fp);
+            }
             Event::ChannelClosed(h) => self.room.handle_channel_closed(h),
             Event::Frame(h, bytes) => {
                 if let Some(l) = self.links.get(&h) {
@@ -970,6 +978,20 @@ impl Driver {
             RoomEvent::Negotiation { conn, msg, .. } => self.on_negotiation(conn, msg),
             RoomEvent::File(f) => self.show_file(f),
         }
+    }
+
+    /// Reads the certificate the transport of `h` holds for its peer, for the engine to check
+    /// against the one its SDP named (and its hello signed).
+    fn check_certificate(&self, h: ConnHandle) {
+        let Some(link) = self.links.get(&h) else {
+            return;
+        };
+        let (pc, tx) = (link.pc.clone(), self.events.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(Some((alg, fp))) = rtc::remote_certificate(pc).await {
+                let _ = tx.clone().try_send(Event::RemoteCertificate(h, alg, fp));
+            }
+        });
     }
 
     /// A kept connection opened: media goes on it from now on, and its path is looked up.

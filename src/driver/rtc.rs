@@ -470,6 +470,31 @@ pub async fn is_relayed(pc: RtcPeerConnection) -> Result<Option<bool>, JsError> 
     Ok(Some(relay(&local) || relay(&remote)))
 }
 
+/// The certificate the transport holds for the peer, as its stats report it: (algorithm,
+/// fingerprint), once DTLS is up.
+pub async fn remote_certificate(
+    pc: RtcPeerConnection,
+) -> Result<Option<(String, String)>, JsError> {
+    let report = await_promise(pc.get_stats()).await?;
+    let map: &js_sys::Map = report.unchecked_ref();
+    let mut stats = Vec::new();
+    map.for_each(&mut |v, _k| stats.push(v));
+    let Some(id) = stats
+        .iter()
+        .find(|s| get_str(s, "type").as_deref() == Some("transport"))
+        .and_then(|t| get_str(t, "remoteCertificateId"))
+    else {
+        return Ok(None);
+    };
+    let Some(cert) = stats
+        .iter()
+        .find(|s| get_str(s, "id").as_deref() == Some(id.as_str()))
+    else {
+        return Ok(None);
+    };
+    Ok(get_str(cert, "fingerprintAlgorithm").zip(get_str(cert, "fingerprint")))
+}
+
 /// Perfect negotiation, our side: `setLocalDescription()` without arguments makes the offer
 /// or answer the signaling state calls for. Returns (is it an offer, its SDP).
 pub async fn set_local_implicit(pc: RtcPeerConnection) -> Result<(bool, String), JsError> {

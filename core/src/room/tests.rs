@@ -1455,3 +1455,99 @@ fn a_locked_room_admits_or_denies_newcomers() {
         .iter()
         .any(|e| matches!(e, Event::PeerUp { .. })));
 }
+
+/// Invariant: our own hello sent back to us (re-sealed by someone holding the room key) is
+/// refused as reflected, and a hello from another connection as replayed.
+#[test]
+fn reflected_and_replayed_hellos_are_refused() {
+    let (mut a, mut b, ha, hb) = open_pair();
+    let (pa, pb) = (a.me().clone(), b.me().clone());
+    let own = drain(&mut a)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send { frame, .. } => {
+                wire::decode(&keys().chat, pa.as_str(), pb.as_str(), &frame).ok()
+            }
+            _ => None,
+        })
+        .expect("a's hello");
+    let back = wire::encode(&keys().chat, [6; 12], pb.as_str(), pa.as_str(), &own);
+    a.handle_frame(ha, &back, 60);
+    let got = drain(&mut a);
+    assert!(
+        events(&got).iter().any(|e| matches!(e,
+        Event::Refused { reason, .. } if reason.contains("our own hello"))),
+        "{got:?}"
+    );
+
+    // b's hello from this connection, shown to a on another connection between the same
+    // two peer ids (the relay knows the room key and re-seals it): its nonces are another
+    // connection's.
+    let hello_b = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send { frame, .. } => {
+                wire::decode(&keys().chat, pb.as_str(), pa.as_str(), &frame).ok()
+            }
+            _ => None,
+        })
+        .expect("b's hello");
+    let (mut a2, b2, ha2, _) = open_pair();
+    drain(&mut a2);
+    if let Some(c) = a2.conns.get_mut(&ha2) {
+        c.auth.remote_nonce = [0x42; 16];
+    }
+    let replayed = wire::encode(
+        &keys().chat,
+        [7; 12],
+        b2.me().as_str(),
+        a2.me().as_str(),
+        &hello_b,
+    );
+    a2.handle_frame(ha2, &replayed, 60);
+    let got = drain(&mut a2);
+    assert!(
+        events(&got).iter().any(|e| matches!(e,
+        Event::Refused { reason, .. } if reason.contains("replayed"))),
+        "{got:?}"
+    );
+    let _ = hb;
+}
+
+/// Invariant: a transport whose certificate is not the one the SDP named ends the
+/// connection, listed or not; the one named changes nothing.
+#[test]
+fn a_transport_certificate_other_than_the_negotiated_one_ends_the_connection() {
+    let (mut a, mut b, ha, hb) = open_pair();
+    for (r, h) in [(&mut a, ha), (&mut b, hb)] {
+        if let Some(c) = r.conns.get_mut(&h) {
+            c.auth.remote_fp = "sha-256 AB:CD".into();
+            c.auth.local_fp = "sha-256 EF:01".into();
+        }
+    }
+    // (Both sides see the same two certificates from opposite ends.)
+    if let Some(c) = b.conns.get_mut(&hb) {
+        c.auth.remote_fp = "sha-256 EF:01".into();
+        c.auth.local_fp = "sha-256 AB:CD".into();
+    }
+    drain(&mut a);
+    drain(&mut b);
+    a.send_hello(ha, false);
+    b.send_hello(hb, false);
+    settle(&mut a, ha, &mut b, hb, 60);
+    a.handle_transport_certificate(ha, "SHA-256", "ab:cd");
+    assert!(
+        drain(&mut a).is_empty(),
+        "the negotiated certificate changes nothing"
+    );
+    a.handle_transport_certificate(ha, "sha-256", "99:99");
+    let got = drain(&mut a);
+    assert!(got
+        .iter()
+        .any(|o| matches!(o, Output::Close(h) if *h == ha)));
+    assert!(
+        events(&got).iter().any(|e| matches!(e,
+        Event::PeerDown { reason: Some(r), .. } if r.contains("certificate"))),
+        "{got:?}"
+    );
+}

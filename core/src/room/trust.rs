@@ -175,6 +175,24 @@ impl Room {
         }
     }
 
+    /// The certificate the transport of `h` actually holds for the peer (`algorithm`, `hex`,
+    /// as its stats report it). A stack that checks it against the SDP (all do) makes this a
+    /// second opinion; one that differs ends the connection.
+    pub fn handle_transport_certificate(&mut self, h: ConnHandle, algorithm: &str, hex: &str) {
+        let Some(c) = self.conns.get(&h) else {
+            return;
+        };
+        let seen = identity::certificate_fingerprint(algorithm, hex);
+        if c.auth.remote_fp.is_empty() || seen == c.auth.remote_fp {
+            return;
+        }
+        if c.name.is_some() {
+            self.ban(h, &HandshakeError::Certificate.to_string());
+        } else {
+            self.refuse(h, HandshakeError::Certificate);
+        }
+    }
+
     /// How a listed peer stands.
     pub fn peer_trust(&self, peer: &PeerId) -> Option<PeerTrust> {
         let c = self.greeted(peer)?;
