@@ -416,6 +416,8 @@ struct Peers {
     keep: Option<PathBuf>,
     /// The peer whose verification codes are on screen (answered by `/match` or `/nomatch`).
     comparing: Option<PeerId>,
+    /// Newcomers waiting at the door of our locked room (answered by `/admit` or `/deny`).
+    knocking: HashMap<PeerId, String>,
 }
 
 impl Peers {
@@ -481,18 +483,11 @@ impl Peers {
                     },
                 );
             }
-            RoomEvent::Sas {
-                peer,
-                name,
-                emoji,
-                number,
-            } => {
+            RoomEvent::Sas { peer, name, sas } => {
                 self.comparing = Some(peer.clone());
-                let words: Vec<String> = emoji
-                    .iter()
-                    .filter_map(|i| identity::SAS_EMOJI_TABLE.get(usize::from(*i)))
-                    .map(|(e, w)| format!("{e} {w}"))
-                    .collect();
+                let number = sas.number;
+                let words: Vec<String> =
+                    sas.emoji_words().map(|(e, w)| format!("{e} {w}")).collect();
                 report.say(
                     "sas",
                     json!({"peer": peer.to_string(), "name": name, "emoji": words, "number": number}),
@@ -529,29 +524,57 @@ impl Peers {
                     },
                 );
             }
-            RoomEvent::Lock { name, locked, .. } => report.say(
-                "lock",
-                json!({"name": name, "locked": locked}),
-                || {
+            RoomEvent::Lock { name, locked, .. } => {
+                report.say("lock", json!({"name": name, "locked": locked}), || {
                     if *locked {
                         format!("hush: {name} locked the room")
                     } else {
                         format!("hush: {name} unlocked the room")
                     }
-                },
-            ),
+                })
+            }
             RoomEvent::JoinRequest {
-                name, fingerprint, ..
-            } => report.say(
-                "join_request",
-                json!({"name": name, "fingerprint": fingerprint}),
-                || format!("hush: {name} ({fingerprint}) wants to join; a member in a browser can admit them"),
-            ),
+                peer,
+                name,
+                fingerprint,
+            } => {
+                self.knocking.insert(peer.clone(), name.clone());
+                report.say(
+                    "join_request",
+                    json!({"peer": peer.to_string(), "name": name, "fingerprint": fingerprint}),
+                    || {
+                        format!(
+                            "hush: {name} ({fingerprint}) wants to join: /admit {name} or /deny {name}"
+                        )
+                    },
+                );
+            }
+            RoomEvent::JoinDecided {
+                peer,
+                name,
+                fingerprint,
+                admitted,
+                by,
+            } => {
+                if let Some(p) = peer {
+                    self.knocking.remove(p);
+                }
+                report.say(
+                    "join_decided",
+                    json!({"name": name, "fingerprint": fingerprint, "admitted": admitted, "by": by}),
+                    || {
+                        let (verb, tail) = if *admitted { ("let", " in") } else { ("turned", " away") };
+                        format!("hush: {by} {verb} {name} ({fingerprint}){tail}")
+                    },
+                );
+            }
             RoomEvent::Admission(status) => report.say(
                 "admission",
                 json!({"status": format!("{status:?}").to_lowercase()}),
                 || match status {
-                    AdmissionStatus::Waiting => "hush: the room is locked: waiting to be let in".into(),
+                    AdmissionStatus::Waiting => {
+                        "hush: the room is locked: waiting to be let in".into()
+                    }
                     AdmissionStatus::Admitted => "hush: let in".into(),
                     AdmissionStatus::Denied => "hush: not let in: a member turned us away".into(),
                 },
@@ -989,6 +1012,22 @@ fn verify_command(shell: &mut Shell, peers: &Peers, report: &mut Report, line: &
                 None => report.error(&format!("no peer named {arg:?} is here")),
             }
         }
+        "/lock" | "/unlock" => {
+            shell.room().set_locked(cmd == "/lock", shell::now_ms());
+            shell.flush();
+        }
+        "/admit" | "/deny" => {
+            let arg = arg.trim();
+            let found = peers.knocking.iter().find(|(_, n)| n.as_str() == arg);
+            match found {
+                Some((peer, _)) => {
+                    let peer = peer.clone();
+                    shell.room().decide(&peer, cmd == "/admit", shell::now_ms());
+                    shell.flush();
+                }
+                None => report.error(&format!("nobody named {arg:?} is waiting to join")),
+            }
+        }
         "/match" | "/nomatch" => match &peers.comparing {
             Some(peer) => {
                 let peer = peer.clone();
@@ -998,7 +1037,8 @@ fn verify_command(shell: &mut Shell, peers: &Peers, report: &mut Report, line: &
             None => report.error("no verification is waiting for an answer"),
         },
         _ => report.error(
-            "commands: /verify NAME, /match, /nomatch (a line starting with // sends it as text)",
+            "commands: /verify NAME, /match, /nomatch, /lock, /unlock, /admit NAME, /deny NAME \
+             (a line starting with // sends it as text)",
         ),
     }
 }

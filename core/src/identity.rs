@@ -411,6 +411,15 @@ pub fn sas(v: &SasView<'_>) -> Sas {
     }
 }
 
+impl Sas {
+    /// The emoji to show, with their words, in order.
+    pub fn emoji_words(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.emoji
+            .iter()
+            .filter_map(|i| SAS_EMOJI_TABLE.get(usize::from(*i)).copied())
+    }
+}
+
 /// The 64 SAS emoji and their names, as Matrix's `m.sas.v1` lists them (people who verified
 /// in a Matrix client know them).
 pub const SAS_EMOJI_TABLE: [(&str, &str); 64] = [

@@ -30,17 +30,42 @@ async function codes(page, peerName) {
 const myFingerprint = async (page) =>
   (await page.getByLabel('Your fingerprint').innerText()).trim();
 
+/**
+ * `a` verifies `b`: both see the same seven emoji and number, both press "They match", and
+ * each then shows the other verified, its dialog closed.
+ */
+async function verifyBoth(a, an, b, bn) {
+  await entry(a, bn).getByRole('button', { name: 'Verify', exact: true }).click();
+  const ca = await codes(a, bn);
+  const cb = await codes(b, an);
+  assert.deepEqual(ca.words, cb.words, 'the same emoji, in the same order');
+  assert.equal(ca.number, cb.number);
+  assert.match(ca.number, /^\d{3} \d{3}$/);
+  await ca.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+  await cb.dialog.getByRole('button', { name: 'They match', exact: true }).click();
+  for (const [page, other] of [[a, bn], [b, an]]) {
+    await entry(page, other).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+    await page.getByRole('dialog', { name: `Verify ${other}` }).waitFor({ state: 'detached', timeout: STEP_MS });
+  }
+}
+
+/** Alice creates a room, Bob joins it; both named, each listing the other. */
+async function twoPeers(ctx) {
+  const alice = await ctx.peer('alice');
+  const bob = await ctx.peer('bob');
+  const room = await createRoom(alice.page);
+  await joinByForm(bob.page, room);
+  const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
+  await setName(alice.page, an);
+  await setName(bob.page, bn);
+  await waitForPeers(alice.page, [bn]);
+  await waitForPeers(bob.page, [an]);
+  return { alice, bob, room, an, bn };
+}
+
 test('two peers compare equal codes, both get the badge, a new key loses it', { timeout: TEST_MS }, async () => {
   await scenario('verify-peers', async (ctx) => {
-    const alice = await ctx.peer('alice');
-    const bob = await ctx.peer('bob');
-    const room = await createRoom(alice.page);
-    await joinByForm(bob.page, room);
-    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
-    await setName(alice.page, an);
-    await setName(bob.page, bn);
-    await waitForPeers(alice.page, [bn]);
-    await waitForPeers(bob.page, [an]);
+    const { alice, bob, room, an, bn } = await twoPeers(ctx);
 
     // Each side shows the other's fingerprint, the one the other shows as its own.
     const [afp, bfp] = [await myFingerprint(alice.page), await myFingerprint(bob.page)];
@@ -52,19 +77,8 @@ test('two peers compare equal codes, both get the badge, a new key loses it', { 
     });
     assert.match(await entry(alice.page, bn).innerText(), new RegExp(bfp));
 
-    // Alice starts; both see the same seven emoji and number.
-    await entry(alice.page, bn).getByRole('button', { name: 'Verify', exact: true }).click();
-    const a = await codes(alice.page, bn);
-    const b = await codes(bob.page, an);
-    assert.deepEqual(a.words, b.words, 'the same emoji, in the same order');
-    assert.equal(a.number, b.number);
-    assert.match(a.number, /^\d{3} \d{3}$/);
-    await a.dialog.getByRole('button', { name: 'They match', exact: true }).click();
-    await b.dialog.getByRole('button', { name: 'They match', exact: true }).click();
-    for (const [page, other] of [[alice.page, bn], [bob.page, an]]) {
-      await entry(page, other).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
-      await page.getByRole('dialog', { name: `Verify ${other}` }).waitFor({ state: 'detached', timeout: STEP_MS });
-    }
+    // Alice starts; both see the same seven emoji and number, and both get the badge.
+    await verifyBoth(alice.page, an, bob.page, bn);
 
     // Bob comes back: a new session, a new key, the same name. Alice is told; no badge.
     await leaveRoom(bob.page);
@@ -85,15 +99,7 @@ test('two peers compare equal codes, both get the badge, a new key loses it', { 
 
 test('"They don\'t match" warns both sides and offers to disconnect', { timeout: TEST_MS }, async () => {
   await scenario('verify-mismatch', async (ctx) => {
-    const alice = await ctx.peer('alice');
-    const bob = await ctx.peer('bob');
-    const room = await createRoom(alice.page);
-    await joinByForm(bob.page, room);
-    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
-    await setName(alice.page, an);
-    await setName(bob.page, bn);
-    await waitForPeers(alice.page, [bn]);
-    await waitForPeers(bob.page, [an]);
+    const { alice, bob, room, an, bn } = await twoPeers(ctx);
 
     await entry(bob.page, an).getByRole('button', { name: 'Verify', exact: true }).click();
     const a = await codes(alice.page, bn);
@@ -114,15 +120,8 @@ test('"They don\'t match" warns both sides and offers to disconnect', { timeout:
 
 test('a locked room: a newcomer waits, a member admits it; another is denied and gets no chat', { timeout: TEST_MS }, async () => {
   await scenario('lock-admit-deny', async (ctx) => {
-    const alice = await ctx.peer('alice');
-    const bob = await ctx.peer('bob');
-    const room = await createRoom(alice.page);
-    await joinByForm(bob.page, room);
-    const [an, bn, cn, dn] = ['alice', 'bob', 'carol', 'dave'].map((n) => `${n}-${token(3)}`);
-    await setName(alice.page, an);
-    await setName(bob.page, bn);
-    await waitForPeers(alice.page, [bn]);
-    await waitForPeers(bob.page, [an]);
+    const { alice, bob, room, an, bn } = await twoPeers(ctx);
+    const [cn, dn] = [`carol-${token(3)}`, `dave-${token(3)}`];
 
     // Alice locks; both see it announced, and the button turns into "Unlock room".
     await alice.page.getByRole('button', { name: 'Lock room', exact: true }).click();
@@ -176,26 +175,12 @@ test('a locked room: a newcomer waits, a member admits it; another is denied and
 
 test('devices that keep their identity recognise each other as verified in a new room', { timeout: TEST_MS }, async () => {
   await scenario('remembered-devices', async (ctx) => {
-    const alice = await ctx.peer('alice');
-    const bob = await ctx.peer('bob');
-    const room = await createRoom(alice.page);
-    await joinByForm(bob.page, room);
-    const [an, bn] = [`alice-${token(3)}`, `bob-${token(3)}`];
-    await setName(alice.page, an);
-    await setName(bob.page, bn);
-    await waitForPeers(alice.page, [bn]);
-    await waitForPeers(bob.page, [an]);
+    const { alice, bob, room, an, bn } = await twoPeers(ctx);
     for (const p of [alice.page, bob.page]) {
       await p.getByRole('checkbox', { name: "Keep this device's identity" }).check();
     }
     const kept = await myFingerprint(alice.page);
-    await entry(alice.page, bn).getByRole('button', { name: 'Verify', exact: true }).click();
-    const a = await codes(alice.page, bn);
-    const b = await codes(bob.page, an);
-    await a.dialog.getByRole('button', { name: 'They match', exact: true }).click();
-    await b.dialog.getByRole('button', { name: 'They match', exact: true }).click();
-    await entry(alice.page, bn).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
-    await entry(bob.page, an).getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+    await verifyBoth(alice.page, an, bob.page, bn);
 
     // Another room, another day: both are verified from the start, as remembered devices.
     await leaveRoom(alice.page);
@@ -248,9 +233,23 @@ test('the native peer takes part in the same hello: it shows the same codes, and
       chat.write('/match\n');
       await chat.waitFor(/Alice is verified/, STEP_MS, 'stderr');
       await entry(alice.page, 'hush on testbox').getByText('verified', { exact: true }).waitFor({ timeout: STEP_MS });
+
+      // The CLI locks the room and lets a newcomer in.
+      chat.write('/lock\n');
+      await alice.page.getByRole('button', { name: 'Unlock room', exact: true }).waitFor({ timeout: STEP_MS });
+      const bob = await ctx.peer('bob', undefined, { goto: false });
+      await joinByLink(bob.page, ctx.url, name);
+      await bob.page.getByRole('status').filter({ hasText: 'Waiting to be let in' }).waitFor({ timeout: 20_000 });
+      const knock = await chat.waitFor(/(\S.*) \([0-9A-Z]{4}-[0-9A-Z]{4}\) wants to join/, 20_000, 'stderr');
+      const bobName = knock.replace(/ \([0-9A-Z]{4}-[0-9A-Z]{4}\) wants to join$/, '').replace(/^.*hush: /, '');
+      chat.write(`/admit ${bobName}\n`);
+      await waitFor(async () => JSON.stringify(await peerItems(bob.page)).includes('hush on testbox'), {
+        timeout: STEP_MS,
+        what: 'the admitted newcomer to list the CLI peer',
+      });
       chat.end();
       assert.equal(await exitCode(chat, 10_000), EXIT.OK);
-      assertNoPageErrors([alice]);
+      assertNoPageErrors([alice, bob]);
     });
   } finally {
     killAll();

@@ -37,7 +37,7 @@ use crate::state::{
 use futures::channel::mpsc;
 use futures::StreamExt;
 use hush_core::drbg::SEED_LEN;
-use hush_core::identity::{Identity, SAS_EMOJI_TABLE};
+use hush_core::identity::Identity;
 use hush_core::ids::PeerId;
 use hush_core::keys::RoomKeys;
 use hush_core::room::{
@@ -867,21 +867,13 @@ impl Driver {
                 verified: trust.verified,
                 device: trust.device,
             }),
-            RoomEvent::Sas {
-                peer,
-                name,
-                emoji,
-                number,
-            } => {
-                let emoji = emoji
-                    .iter()
-                    .filter_map(|i| SAS_EMOJI_TABLE.get(usize::from(*i)).copied())
-                    .collect();
+            RoomEvent::Sas { peer, name, sas } => {
+                let number = sas.number;
                 self.dispatch.emit(RoomAction::Verify(Some(VerifyView {
                     peer: peer.to_string(),
                     name,
                     stage: VerifyStage::Codes {
-                        emoji,
+                        emoji: sas.emoji_words().collect(),
                         number: format!("{:03} {:03}", number / 1000, number % 1000),
                         answered: false,
                     },

@@ -267,12 +267,11 @@ pub enum Event {
         trust: PeerTrust,
     },
     /// The codes to compare with `peer` ([`Room::verify`] started it, here or there); answer
-    /// with [`Room::confirm_sas`]. `emoji` index [`crate::identity::SAS_EMOJI_TABLE`].
+    /// with [`Room::confirm_sas`].
     Sas {
         peer: PeerId,
         name: String,
-        emoji: [u8; crate::identity::SAS_EMOJI],
-        number: u32,
+        sas: crate::identity::Sas,
     },
     /// A verification ended: `matched` (the peer is verified, a [`Event::PeerTrust`] follows)
     /// or not, and why not.

@@ -1034,7 +1034,7 @@ fn settle(
 
 fn sas_of(outs: &[Output]) -> Option<([u8; crate::identity::SAS_EMOJI], u32)> {
     events(outs).into_iter().find_map(|e| match e {
-        Event::Sas { emoji, number, .. } => Some((*emoji, *number)),
+        Event::Sas { sas, .. } => Some((sas.emoji, sas.number)),
         _ => None,
     })
 }

@@ -513,8 +513,7 @@ impl Room {
         self.event(Event::Sas {
             peer: peer.clone(),
             name,
-            emoji: sas.emoji,
-            number: sas.number,
+            sas,
         });
     }
 
