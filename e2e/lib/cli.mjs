@@ -65,8 +65,10 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
     err += d.toString('utf8');
     check();
   });
+  // 'close', not 'exit': a process can exit before its last output has been read, and a
+  // test that reads stdout once the exit code is known must see all of it.
   const exit = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       live.delete(child);
       resolve({ code, signal });
     });

@@ -1,10 +1,13 @@
 //! Runtime configuration: `config.json` next to the app (trackers, STUN servers, an optional
-//! `rtcConfigUrl` for TURN credentials). Loaded at room start, never baked into the build, so
-//! the same `dist/` runs on any static host or behind the helper.
+//! `rtcConfigUrl` for TURN credentials). Read while the user is on the landing or pre-join
+//! screen ([`prefetch`]) and taken at room start, or read then; never baked into the build,
+//! so the same `dist/` runs on any static host or behind the helper.
 
 use super::rtc::IceKinds;
-use crate::js::{await_promise, JsError};
+use crate::js::{await_promise, now_ms, JsError};
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use serde::Deserialize;
+use std::cell::RefCell;
 use wasm_bindgen::JsCast;
 use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
 
@@ -12,6 +15,9 @@ use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
 pub const MAX_TRACKERS: usize = 8;
 /// Path of the configuration, relative to the page's base URL.
 const CONFIG_PATH: &str = "config.json";
+/// A configuration read ahead is used for a room started within this long (its TURN
+/// credentials live an hour at least); an older one is read again.
+const PREFETCH_FRESH_MS: u64 = 5 * 60 * 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,6 +46,7 @@ struct RtcConfigReply {
 }
 
 /// What a room needs to start.
+#[derive(Clone)]
 pub struct AppConfig {
     pub trackers: Vec<String>,
     /// Each room uses this many of `trackers`, chosen from its rendezvous id (`None`: all).
@@ -75,8 +82,49 @@ pub async fn embedding_allowed() -> bool {
     serde_json::from_str::<ConfigFile>(&text).is_ok_and(|f| f.allow_embedding)
 }
 
-/// Loads `config.json` and, when it names one, the TURN/STUN configuration endpoint.
+type Pending = Shared<LocalBoxFuture<'static, Result<AppConfig, JsError>>>;
+
+thread_local! {
+    /// A configuration being read (or read) ahead of a room, and when that started.
+    static AHEAD: RefCell<Option<(u64, Pending)>> = const { RefCell::new(None) };
+}
+
+/// Starts reading the configuration for the next room, unless a fresh read is under way: a
+/// join then does not wait for two fetches.
+pub fn prefetch() {
+    let now = now_ms();
+    AHEAD.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot
+            .as_ref()
+            .is_some_and(|(at, _)| now.saturating_sub(*at) < PREFETCH_FRESH_MS)
+        {
+            return;
+        }
+        let pending = fetch_config().boxed_local().shared();
+        // Polled once here so the fetches start now, not when a room first awaits them.
+        wasm_bindgen_futures::spawn_local(pending.clone().map(|_| ()));
+        *slot = Some((now, pending));
+    });
+}
+
+/// The configuration for a room starting now: the one read ahead when it is fresh (each read
+/// serves one room, so the next one gets fresh TURN credentials), else read now.
 pub async fn load() -> Result<AppConfig, JsError> {
+    let now = now_ms();
+    let ahead = AHEAD.with(|slot| {
+        slot.borrow_mut()
+            .take()
+            .filter(|(at, _)| now.saturating_sub(*at) < PREFETCH_FRESH_MS)
+    });
+    match ahead {
+        Some((_, pending)) => pending.await,
+        None => fetch_config().await,
+    }
+}
+
+/// Reads `config.json` and, when it names one, the TURN/STUN configuration endpoint.
+async fn fetch_config() -> Result<AppConfig, JsError> {
     let text = fetch_text(CONFIG_PATH).await?;
     let file: ConfigFile = serde_json::from_str(&text)
         .map_err(|e| JsError(format!("config.json is not valid: {e}")))?;

@@ -12,6 +12,8 @@ pub fn landing() -> Html {
     let error = use_state(|| None::<String>);
     // A weak custom name the user was warned about; joining it takes a second press.
     let confirming = use_state(|| None::<String>);
+    // The configuration is read while the user decides, so a join does not wait for it.
+    use_effect_with((), |()| crate::driver::config::prefetch());
 
     let on_input = {
         let (typed, error, confirming) = (typed.clone(), error.clone(), confirming.clone());

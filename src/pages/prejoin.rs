@@ -17,6 +17,9 @@ pub struct PreJoinProps {
 #[function_component(PreJoin)]
 pub fn pre_join(props: &PreJoinProps) -> Html {
     let my_name = use_state(settings::display_name);
+    // The app's own configuration (from the origin that served this page, not the room or
+    // its trackers) is read while the user decides, so "Join" does not wait for it.
+    use_effect_with((), |()| crate::driver::config::prefetch());
     let on_input = {
         let my_name = my_name.clone();
         Callback::from(move |e: InputEvent| {
