@@ -358,6 +358,8 @@ pub enum RoomAction {
         at_ms: u64,
     },
     JoinRequest(JoinRequestView),
+    /// The newcomer (by peer id) left before anyone decided.
+    JoinWithdrawn(String),
     /// A newcomer (by fingerprint) was let in or not; `line` says so in the log.
     JoinDecided {
         fingerprint: String,
@@ -530,6 +532,7 @@ impl RoomState {
                 push_line(&mut s, l);
             }
             RoomAction::Door(d) => s.door = d,
+            RoomAction::JoinWithdrawn(peer) => s.join_requests.retain(|q| q.peer != peer),
             RoomAction::Verify(v) => s.verify = v,
             RoomAction::VerifyEnd { id, result } => {
                 let open = s.verify.as_ref().is_some_and(|v| v.peer == id);

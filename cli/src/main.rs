@@ -568,6 +568,13 @@ impl Peers {
                     },
                 );
             }
+            RoomEvent::JoinWithdrawn { peer } => {
+                if let Some(name) = self.knocking.remove(peer) {
+                    report.say("join_withdrawn", json!({"name": name}), || {
+                        format!("hush: {name} stopped waiting to join")
+                    });
+                }
+            }
             RoomEvent::Admission(status) => report.say(
                 "admission",
                 json!({"status": format!("{status:?}").to_lowercase()}),

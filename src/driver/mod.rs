@@ -942,6 +942,10 @@ impl Driver {
                     at_ms: now_ms(),
                 });
             }
+            RoomEvent::JoinWithdrawn { peer } => {
+                self.dispatch
+                    .emit(RoomAction::JoinWithdrawn(peer.to_string()));
+            }
             RoomEvent::Admission(status) => self.dispatch.emit(RoomAction::Door(match status {
                 AdmissionStatus::Waiting => Some(Door::Waiting),
                 AdmissionStatus::Admitted => None,

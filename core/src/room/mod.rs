@@ -308,6 +308,10 @@ pub enum Event {
     },
     /// As a newcomer to a locked room: waiting, let in, or not.
     Admission(AdmissionStatus),
+    /// A newcomer that waited at the door left before anyone decided.
+    JoinWithdrawn {
+        peer: PeerId,
+    },
 }
 
 /// What a connection is for, as far as signaling goes.
@@ -928,6 +932,11 @@ impl Room {
             return;
         };
         self.push(Output::Close(h));
+        if let (Some(_), Some(m)) = (&c.knock, &c.mesh) {
+            self.event(Event::JoinWithdrawn {
+                peer: m.peer.clone(),
+            });
+        }
         match &c.mesh {
             Some(m) => {
                 if c.chat.is_typing() {

@@ -1443,6 +1443,18 @@ fn a_locked_room_admits_or_denies_newcomers() {
         .iter()
         .any(|e| matches!(e, Event::BadFrame { .. })));
 
+    // A newcomer that leaves while it waits withdraws its request.
+    let (mut a4, mut f, ha4, hf) = open_pair_of(1, 6);
+    a4.set_locked(true, 450);
+    drain(&mut a4);
+    a4.send_hello(ha4, false);
+    settle(&mut a4, ha4, &mut f, hf, 460);
+    a4.handle_channel_closed(ha4);
+    let f_id = f.me().clone();
+    assert!(events(&drain(&mut a4))
+        .iter()
+        .any(|e| matches!(e, Event::JoinWithdrawn { peer } if *peer == f_id)));
+
     // Unlocking lets a waiting newcomer in.
     let (mut a5, mut e5, ha5, he5) = open_pair_of(1, 5);
     a5.set_locked(true, 550);
