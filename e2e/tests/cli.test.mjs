@@ -224,7 +224,11 @@ test('CLI with the browser: the browser lists it, files and chat both ways', { t
       await waitForCardState(alice.page, 'from-cli.bin', 'offered');
       await cardButton(alice.page, 'from-cli.bin', 'Download').click();
       const [rec] = await waitForSaved(alice.page, 1);
-      await waitForCardState(alice.page, 'from-cli.bin', 'verified', { timeout: 60_000 });
+      await waitForCardState(alice.page, 'from-cli.bin', 'verified', { timeout: 60_000 }).catch((e) => {
+        // What the sending CLI said is the other half of a failed transfer.
+        e.message += `\nsender stderr:\n${sender.stderr().slice(-3000)}`;
+        throw e;
+      });
       assert.deepEqual(await opfsSha256(alice.page, rec.opfsName), { sha256: fromCli.sha256, size: fromCli.size });
       assert.equal(await exitCode(sender, 30_000), EXIT.OK, 'the sender exits once the browser has the file');
 
