@@ -3,6 +3,8 @@
 //! device's identity, its identity key and the keys of the devices it verified. Never a room
 //! name, a message or a file.
 
+use hush_core::hex::{from_hex, to_hex};
+
 const NAME_KEY: &str = "hush.displayName";
 const SHARE_TYPING_KEY: &str = "hush.shareTyping";
 const THEME_KEY: &str = "hush.theme";
@@ -148,26 +150,9 @@ pub fn save_share_typing(share: bool) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let s = s.as_bytes();
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in s.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// This device's kept identity secret, when the user chose to keep it.
 pub fn kept_identity() -> Option<[u8; hush_core::identity::SECRET_LEN]> {
-    unhex(&storage()?.get_item(IDENTITY_KEY).ok()??)
+    from_hex(storage()?.get_item(IDENTITY_KEY).ok()??.trim())
 }
 
 /// Keeps this identity on this device (`None`: forgets it, and every remembered device).
@@ -177,7 +162,7 @@ pub fn keep_identity(secret: Option<&[u8; hush_core::identity::SECRET_LEN]>) {
     };
     match secret {
         Some(k) => {
-            let _ = s.set_item(IDENTITY_KEY, &hex(k));
+            let _ = s.set_item(IDENTITY_KEY, &to_hex(k));
         }
         None => {
             let _ = s.remove_item(IDENTITY_KEY);
@@ -195,7 +180,7 @@ pub fn devices() -> Vec<(hush_core::identity::PublicKey, String)> {
         .filter_map(|l| {
             let (key, label) = l.split_once(' ')?;
             Some((
-                unhex(key)?,
+                from_hex(key)?,
                 hush_core::wire::sanitize_name(label, "Your device"),
             ))
         })
@@ -207,7 +192,7 @@ fn save_devices(list: &[(hush_core::identity::PublicKey, String)]) {
     if let Some(s) = storage() {
         let text: Vec<String> = list
             .iter()
-            .map(|(k, l)| format!("{} {}", hex(k), l.replace('\n', " ")))
+            .map(|(k, l)| format!("{} {}", to_hex(k), l.replace('\n', " ")))
             .collect();
         let _ = s.set_item(DEVICES_KEY, &text.join("\n"));
     }

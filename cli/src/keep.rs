@@ -3,6 +3,7 @@
 //! `~/.config/hush`). Nothing else about a room is ever written.
 
 use crate::error::CliError;
+use hush_core::hex::{from_hex, to_hex};
 use hush_core::identity::{Identity, PublicKey, PUBLIC_LEN, SECRET_LEN};
 use std::fs;
 use std::io::Write;
@@ -23,22 +24,6 @@ pub fn dir() -> Option<PathBuf> {
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(base.join("hush"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let s = s.trim().as_bytes();
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in s.chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn private_file(path: &Path, text: &str) -> std::io::Result<()> {
@@ -67,7 +52,7 @@ pub fn load_or_create(dir: &Path) -> Result<Identity, CliError> {
                     path.display()
                 )));
             }
-            unhex::<SECRET_LEN>(&text)
+            from_hex::<SECRET_LEN>(text.trim())
                 .and_then(|s| Identity::from_secret(&s))
                 .ok_or_else(|| {
                     CliError::Config(format!("{} is not a Hush identity", path.display()))
@@ -82,7 +67,7 @@ pub fn load_or_create(dir: &Path) -> Result<Identity, CliError> {
                 s
             });
             fs::create_dir_all(dir).map_err(|e| CliError::Config(e.to_string()))?;
-            private_file(&path, &hex(&id.secret()))
+            private_file(&path, &to_hex(&id.secret()))
                 .map_err(|e| CliError::Config(format!("{}: {e}", path.display())))?;
             Ok(id)
         }
@@ -98,7 +83,7 @@ pub fn devices(dir: &Path) -> Vec<(PublicKey, String)> {
     text.lines()
         .filter_map(|l| {
             let (key, label) = l.split_once(' ')?;
-            Some((unhex::<PUBLIC_LEN>(key)?, label.to_owned()))
+            Some((from_hex::<PUBLIC_LEN>(key)?, label.to_owned()))
         })
         .take(MAX_DEVICES)
         .collect()
@@ -114,7 +99,7 @@ pub fn remember(dir: &Path, key: &PublicKey, label: &str) -> std::io::Result<()>
     list.push((*key, hush_core::wire::sanitize_name(label, "a device")));
     let text: String = list
         .iter()
-        .map(|(k, l)| format!("{} {l}\n", hex(k)))
+        .map(|(k, l)| format!("{} {l}\n", to_hex(k)))
         .collect();
     private_file(&dir.join(DEVICES_FILE), &text)
 }

@@ -49,7 +49,6 @@ const HELLO_LABEL: &[u8] = b"hush/v1/hello";
 const SDP_NONCE_LABEL: &[u8] = b"hush/v1/sdp-nonce";
 const SAS_COMMIT_LABEL: &[u8] = b"hush/v1/sas-commit";
 const SAS_LABEL: &[u8] = b"hush/v1/sas";
-const DEVICE_LABEL: &[u8] = b"hush/v1/device";
 const ADMISSION_LABEL: &[u8] = b"hush/v1/admission";
 
 /// A public key as it travels and is compared.
@@ -92,8 +91,6 @@ pub enum HandshakeError {
 pub enum SasError {
     #[error("the revealed value does not match its commitment")]
     Commitment,
-    #[error("the verification messages came out of order")]
-    OutOfOrder,
 }
 
 impl Identity {
@@ -168,14 +165,6 @@ pub fn fingerprint(public: &PublicKey) -> String {
     out
 }
 
-/// A stable id for a remembered device's key (what a device list stores beside its label).
-pub fn device_id(public: &PublicKey) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(DEVICE_LABEL);
-    h.update(public);
-    h.finalize().into()
-}
-
 /// The DTLS fingerprint an SDP names (`a=fingerprint:` at session or media level; the first),
 /// normalised to `algorithm HEX`: what the handshake binds. Empty when there is none (such an
 /// SDP cannot set up DTLS at all, so nothing connects with it).
@@ -224,10 +213,19 @@ pub struct HelloView<'a> {
     pub name: &'a str,
 }
 
+/// `parts`, each behind its length (32-bit big-endian): no two lists encode alike.
+fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| 4 + p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
 /// The signed bytes: every field length-prefixed, so no two views encode alike.
 pub fn transcript(v: &HelloView<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    for part in [
+    length_prefixed(&[
         HELLO_LABEL,
         v.id_a.as_bytes(),
         v.id_b.as_bytes(),
@@ -237,20 +235,15 @@ pub fn transcript(v: &HelloView<'_>) -> Vec<u8> {
         v.fp_a.as_bytes(),
         v.fp_b.as_bytes(),
         v.name.as_bytes(),
-    ] {
-        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out
+    ])
 }
 
-fn mac(key: &Key, msg: &[u8]) -> [u8; MAC_LEN] {
-    // HMAC takes keys of any length; a 32-byte key cannot be refused.
-    let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0) else {
-        return [0; MAC_LEN];
-    };
+/// HMAC-SHA256 of `msg` under the room's auth key, ready to finish or verify (`None` never
+/// happens: HMAC takes keys of any length).
+fn mac(key: &Key, msg: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).ok()?;
     m.update(msg);
-    m.finalize().into_bytes().into()
+    Some(m)
 }
 
 /// The proof a signer sends: (signature, MAC).
@@ -260,7 +253,8 @@ pub fn prove(
     view: &HelloView<'_>,
 ) -> ([u8; SIGNATURE_LEN], [u8; MAC_LEN]) {
     let t = transcript(view);
-    (me.sign(&t), mac(auth, &t))
+    let tag = mac(auth, &t).map_or([0; MAC_LEN], |m| m.finalize().into_bytes().into());
+    (me.sign(&t), tag)
 }
 
 /// What a receiver got in a proof.
@@ -288,11 +282,9 @@ pub fn check_proof(
         return Err(HandshakeError::Replayed);
     }
     let t = transcript(view);
-    let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(&auth.0) else {
-        return Err(HandshakeError::RoomKey);
-    };
-    m.update(&t);
-    m.verify_slice(got.mac)
+    mac(auth, &t)
+        .ok_or(HandshakeError::RoomKey)?
+        .verify_slice(got.mac)
         .map_err(|_| HandshakeError::RoomKey)?;
     let key = VerifyingKey::from_sec1_bytes(view.key_a).map_err(|_| HandshakeError::BadKey)?;
     let sig = Signature::from_slice(got.signature).map_err(|_| HandshakeError::Signature)?;
@@ -379,8 +371,7 @@ pub fn sas(v: &SasView<'_>) -> Sas {
     let mut ikm = [0u8; 2 * NONCE_LEN];
     ikm[..NONCE_LEN].copy_from_slice(v.r_s);
     ikm[NONCE_LEN..].copy_from_slice(v.r_r);
-    let mut info = Vec::with_capacity(256);
-    for part in [
+    let info = length_prefixed(&[
         SAS_LABEL,
         v.id_s.as_bytes(),
         v.id_r.as_bytes(),
@@ -388,10 +379,7 @@ pub fn sas(v: &SasView<'_>) -> Sas {
         v.key_r,
         v.fp_s.as_bytes(),
         v.fp_r.as_bytes(),
-    ] {
-        info.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        info.extend_from_slice(part);
-    }
+    ]);
     let hk = hkdf::Hkdf::<Sha256>::new(None, &ikm);
     let mut okm = [0u8; 10];
     // 10 bytes is far below HKDF-SHA256's output limit.

@@ -18,6 +18,7 @@
 //! - [`mesh`]: the per-peer connection state machine: offers, answers, glare and timeouts.
 //! - [`negotiation`]: media renegotiation on open connections ("perfect negotiation").
 //! - [`transfer`]: file transfers between two peers: channel protocol, flow control, size rules.
+//! - [`hex`]: lower-case hex for ids and kept keys.
 //! - [`identity`]: P-256 identities, the hello bound to one connection, SAS verification.
 //! - [`ids`]: peer and offer ids.
 //! - [`room`]: the room engine: every decision of a room, driven by a shell (browser or native).
@@ -29,6 +30,7 @@
 
 pub mod drbg;
 pub mod filename;
+pub mod hex;
 pub mod identity;
 pub mod ids;
 pub mod keys;

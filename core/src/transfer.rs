@@ -76,30 +76,12 @@ pub struct FileId(pub [u8; FILE_ID_LEN]);
 impl FileId {
     /// Lower-case hex: the STREAM file id and the channel label suffix.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::to_hex(&self.0)
     }
 
     /// Parses exactly [`FILE_ID_LEN`] bytes of lower-case hex.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let bytes = s.as_bytes();
-        if bytes.len() != FILE_ID_LEN * 2 {
-            return None;
-        }
-        let mut id = [0u8; FILE_ID_LEN];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_digit(pair[0])?;
-            let lo = hex_digit(pair[1])?;
-            id[i] = hi << 4 | lo;
-        }
-        Some(Self(id))
-    }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+        crate::hex::from_hex(s).map(Self)
     }
 }
 

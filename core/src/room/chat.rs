@@ -340,7 +340,7 @@ impl Room {
     }
 
     /// The open connection to `peer` whose hello arrived.
-    fn greeted_conn(&self, peer: &PeerId) -> Option<ConnHandle> {
+    pub(super) fn greeted_conn(&self, peer: &PeerId) -> Option<ConnHandle> {
         self.conns
             .iter()
             .find(|(_, c)| c.open && c.name.is_some() && c.peer() == Some(peer))

@@ -170,7 +170,7 @@ impl Room {
     /// Drops a listed peer for the rest of the session (after a verification failed, the user
     /// chose to disconnect it).
     pub fn disconnect(&mut self, peer: &PeerId) {
-        if let Some(h) = self.greeted_handle(peer) {
+        if let Some(h) = self.greeted_conn(peer) {
             self.ban(h, "disconnected: its verification failed");
         }
     }
@@ -195,13 +195,13 @@ impl Room {
 
     /// How a listed peer stands.
     pub fn peer_trust(&self, peer: &PeerId) -> Option<PeerTrust> {
-        let c = self.greeted(peer)?;
+        let c = self.conns.get(&self.greeted_conn(peer)?)?;
         c.auth.peer_key.as_ref().map(|k| self.trust.trust_of(k))
     }
 
     /// Starts verifying `peer`: both sides get [`Event::Sas`] once the codes are ready.
     pub fn verify(&mut self, peer: &PeerId) {
-        let Some(h) = self.greeted_handle(peer) else {
+        let Some(h) = self.greeted_conn(peer) else {
             return;
         };
         let r: [u8; NONCE_LEN] = self.rng.bytes();
@@ -214,7 +214,7 @@ impl Room {
 
     /// The user compared the codes with `peer`: `matched` for "They match".
     pub fn confirm_sas(&mut self, peer: &PeerId, matched: bool) {
-        let Some(h) = self.greeted_handle(peer) else {
+        let Some(h) = self.greeted_conn(peer) else {
             return;
         };
         if let Some(c) = self.conns.get_mut(&h) {
@@ -227,19 +227,6 @@ impl Room {
         }
         self.send_to(h, &PeerMessage::SasDone { matched });
         self.settle_sas(h);
-    }
-
-    fn greeted(&self, peer: &PeerId) -> Option<&super::Conn> {
-        self.conns
-            .values()
-            .find(|c| c.open && c.name.is_some() && c.peer() == Some(peer))
-    }
-
-    fn greeted_handle(&self, peer: &PeerId) -> Option<ConnHandle> {
-        self.conns
-            .iter()
-            .find(|(_, c)| c.open && c.name.is_some() && c.peer() == Some(peer))
-            .map(|(h, _)| *h)
     }
 
     /// Tells the shell the trust of every listed peer whose key `which` selects.
