@@ -330,7 +330,8 @@ pub fn check_admission(
     vk.verify(&admission_bytes(room, key, admit), &sig).is_ok()
 }
 
-/// Whether `public` is a valid P-256 point (checked when a greeting arrives).
+/// Whether `public` is a valid P-256 point in compressed form (a hello's key, a lock's
+/// members, a decision's newcomer).
 pub fn valid_public(public: &[u8]) -> Option<PublicKey> {
     let key = VerifyingKey::from_sec1_bytes(public).ok()?;
     let out = public_bytes(&key);

@@ -128,7 +128,7 @@ impl Room {
         let asked_before = c.knock.is_some();
         if let Some(c) = self.conns.get_mut(&h) {
             c.knock = Some(name.to_owned());
-            // At the door: no more greetings, and no hello timeout.
+            // At the door: no more hellos, and no hello timeout.
             c.hello = None;
         }
         self.send_to(h, &PeerMessage::Knock);

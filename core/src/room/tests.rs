@@ -52,7 +52,8 @@ fn forward_offer(a: &Announce, i: usize) -> String {
 /// A and B connected: (a, b, a's handle for b, b's handle for a).
 fn pair() -> (Room, Room, ConnHandle, ConnHandle) {
     let (mut a, mut b, ha, hb) = open_pair();
-    // Greetings cross, then proofs: both sides list each other after a round trip.
+    // Both hellos go out as the connection opens; each side lists the other as the peer's
+    // arrives (a third delivery carries anything the first two set off).
     deliver(&mut a, ha, &mut b, hb, 60);
     deliver(&mut b, hb, &mut a, ha, 60);
     deliver(&mut a, ha, &mut b, hb, 60);
@@ -186,9 +187,9 @@ fn a_rename_before_the_peer_speaks_reaches_it() {
     }
     for ours_repeated_first in [true, false] {
         let (mut a, mut b, ha, hb) = open_pair();
-        // Greetings cross; a's proof reaches b, which lists a under its first name; b's proof
-        // is held back.
-        deliver(&mut b, hb, &mut a, ha, 60);
+        // b's hello is held back; a's reaches b, which lists a under its first name (and its
+        // answer is held back too).
+        let held = drain(&mut b);
         deliver(&mut a, ha, &mut b, hb, 60);
         let up = drain(&mut b);
         assert!(
@@ -205,8 +206,8 @@ fn a_rename_before_the_peer_speaks_reaches_it() {
             deliver(&mut a, ha, &mut b, hb, 60 + HELLO_RESEND_MS);
             got.extend(drain(&mut b));
         } else {
-            // b's proof was only late: it reaches a now, and a greets b.
-            for o in &up {
+            // b's hellos were only late: they reach a now, and a greets b.
+            for o in held.iter().chain(&up) {
                 if let Output::Send { conn, frame } = o {
                     if *conn == hb {
                         a.handle_frame(ha, frame, 70);
