@@ -33,9 +33,14 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NO_TRACKER: 3, NOBODY: 4, EXIS
  *   waitFor: (re: RegExp, ms?: number, stream?: 'stdout'|'stderr') => Promise<string>, kill: () => void}}
  */
 export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} } = {}) {
-  if (!existsSync(HUSH_BIN)) throw new Error(`${HUSH_BIN} missing (run \`make build\`)`);
   const tracker = helperUrl ? ['--tracker', `${helperUrl.replace(/^http/, 'ws')}/announce`] : [];
-  const child = spawn(HUSH_BIN, [...args, ...tracker, '--name', name], {
+  return spawnTool(HUSH_BIN, [...args, ...tracker, '--name', name], { stdin, env });
+}
+
+/** Runs a native program of the repository (`hush` or a test tool) as `hush` above does. */
+export function spawnTool(bin, args, { stdin = 'pipe', env = {} } = {}) {
+  if (!existsSync(bin)) throw new Error(`${bin} missing (run \`make build\`)`);
+  const child = spawn(bin, args, {
     cwd: ROOT,
     env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-hush-config', ...env },
     stdio: [stdin, 'pipe', 'pipe'],
@@ -90,7 +95,7 @@ export function hush(args, { helperUrl, name = 'cli', stdin = 'pipe', env = {} }
       });
       waiters.add(w);
       check();
-      return withTimeout(p, ms, `hush ${args[0]}: ${re} on ${stream}`).catch((e) => {
+      return withTimeout(p, ms, `${path.basename(bin)} ${args[0]}: ${re} on ${stream}`).catch((e) => {
         e.message += `\nstdout:\n${out.slice(-2000)}\nstderr:\n${err.slice(-2000)}`;
         throw e;
       });

@@ -1,0 +1,480 @@
+//! A man in the middle, for the trust drill (`e2e/tests/mitm.test.mjs`): a WebTorrent tracker
+//! that knows the room name, as if the room's link had leaked to its operator, and uses it.
+//!
+//! Both modes keep the two honest peers apart: neither ever sees the other's offer.
+//!
+//! - `--mode forward` (the drill's variant A): the relay answers the first two peers' offers
+//!   itself, each under the *other* peer's id, sealed with the room key, so each peer's DTLS
+//!   connection ends at the relay. It then forwards every control-channel message between
+//!   the two connections untouched, the hellos included. The honest peers must refuse.
+//! - `--mode pairs` (variant B): a plain tracker that splits the room into pairs by order of
+//!   arrival (first and second peer, third and fourth, …). The test puts a native peer of its
+//!   own into each pair, named like the honest peer of the other pair: those two sign their
+//!   own hellos, so they are accepted, and only comparing the codes can tell.
+//!
+//! Loopback only, for tests. Input on stdin: `room NAME` starts a run for that room (the
+//! peers of an earlier run are forgotten). Output on stdout, one line each: `listening PORT`,
+//! then per run R: `ready R`, `peer R.N` (the Nth peer arrived), `answered R.N` (its offer
+//! answered by the relay), `forwarded R.N>M` (the first frame carried from N to M).
+//!
+//! Not part of the product: `cargo build --release --example mitm_relay -p hush-cli`.
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use hush_core::keys::RoomKeys;
+use hush_core::tracker::{self, Announce, OfferEntry, ServerMessage};
+use rtc::ice::mdns::MulticastDnsMode;
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+/// The app's control channel: pre-negotiated on stream 0 by both ends.
+const CONTROL_LABEL: &str = "hush-control";
+const CONTROL_STREAM_ID: u16 = 0;
+/// The longest wait for ICE gathering on loopback before the answer goes out as it is.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Told to clients in announce replies: they re-announce this often (seconds).
+const ANNOUNCE_INTERVAL_S: u64 = 120;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    Pairs,
+}
+
+/// What the socket tasks and stdin tell the relay's one state task.
+enum Input {
+    Open(u64, mpsc::UnboundedSender<String>),
+    Text(u64, String),
+    Closed(u64),
+    Room(String),
+}
+
+/// A peer of the current run, in order of arrival.
+struct Peer {
+    id: String,
+    conn: u64,
+    info_hash: String,
+    offer: Option<OfferEntry>,
+}
+
+struct Relay {
+    mode: Mode,
+    keys: Option<Arc<RoomKeys>>,
+    sockets: HashMap<u64, mpsc::UnboundedSender<String>>,
+    /// Sockets of earlier runs: what they say is ignored.
+    stale: HashSet<u64>,
+    peers: Vec<Peer>,
+    /// The current run's number (`room` lines seen).
+    run: u32,
+    legs_made: bool,
+    /// The relay's own connections of this run, closed when the next run starts.
+    legs: Vec<Arc<dyn PeerConnection>>,
+    leg_tx: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn to_text(msg: &ServerMessage) -> String {
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+impl Relay {
+    fn send(&self, conn: u64, msg: &ServerMessage) {
+        if let Some(tx) = self.sockets.get(&conn) {
+            let _ = tx.send(to_text(msg));
+        }
+    }
+
+    fn start_run(&mut self, room: &str) {
+        self.stale.extend(self.sockets.keys().copied());
+        self.peers.clear();
+        self.run += 1;
+        self.legs_made = false;
+        for pc in self.legs.drain(..) {
+            tokio::spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+        // Argon2id, as every member does: the relay knows the name.
+        let derived = hush_core::room_name::normalize(room)
+            .map_err(|e| e.to_string())
+            .and_then(|name| RoomKeys::derive(&name).map_err(|e| e.to_string()));
+        match derived {
+            Ok(k) => self.keys = Some(Arc::new(k)),
+            Err(e) => say(&format!("error {e}")),
+        }
+        say(&format!("ready {}", self.run));
+    }
+
+    fn text(&mut self, conn: u64, text: &str) {
+        if self.stale.contains(&conn) {
+            return;
+        }
+        let Ok(a) = tracker::parse_announce(text) else {
+            return;
+        };
+        let index = match self.peers.iter().position(|p| p.id == a.peer_id) {
+            Some(i) => {
+                self.peers[i].conn = conn;
+                i
+            }
+            None => {
+                self.peers.push(Peer {
+                    id: a.peer_id.clone(),
+                    conn,
+                    info_hash: a.info_hash.clone(),
+                    offer: None,
+                });
+                say(&format!("peer {}.{}", self.run, self.peers.len() - 1));
+                self.peers.len() - 1
+            }
+        };
+        if a.answer.is_none() {
+            self.send(
+                conn,
+                &ServerMessage {
+                    action: Some("announce".into()),
+                    info_hash: Some(a.info_hash.clone()),
+                    interval: Some(ANNOUNCE_INTERVAL_S),
+                    complete: Some(0),
+                    incomplete: Some(self.peers.len() as u64),
+                    ..ServerMessage::default()
+                },
+            );
+        }
+        match self.mode {
+            Mode::Forward => self.forward_mode(index, a),
+            Mode::Pairs => self.pairs_mode(index, a),
+        }
+    }
+
+    /// Variant A: keep each of the first two peers' first offer; once both are in, answer
+    /// both as the other.
+    fn forward_mode(&mut self, index: usize, a: Announce) {
+        if index > 1 {
+            return;
+        }
+        if let Some(first) = a.offers.and_then(|o| o.into_iter().next()) {
+            if self.peers[index].offer.is_none() {
+                self.peers[index].offer = Some(first);
+            }
+        }
+        let (Some(keys), false) = (self.keys.clone(), self.legs_made) else {
+            return;
+        };
+        let ready = self.peers.len() >= 2 && self.peers[..2].iter().all(|p| p.offer.is_some());
+        if !ready {
+            return;
+        }
+        self.legs_made = true;
+        let ends: Vec<End> = self.peers[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| End {
+                index: i,
+                id: p.id.clone(),
+                info_hash: p.info_hash.clone(),
+                offer: p.offer.clone(),
+                tx: self.sockets.get(&p.conn).cloned(),
+            })
+            .collect();
+        let (leg_tx, run) = (self.leg_tx.clone(), self.run);
+        tokio::spawn(async move {
+            if let Err(e) = middle(run, keys, ends, leg_tx).await {
+                say(&format!("error {e}"));
+            }
+        });
+    }
+
+    /// Variant B: a tracker whose swarm is cut into pairs.
+    fn pairs_mode(&mut self, index: usize, a: Announce) {
+        let partner = index ^ 1;
+        if let (Some(answer), Some(to)) = (a.answer, a.to_peer_id.as_deref()) {
+            if let Some(p) = self.peers.get(partner).filter(|p| p.id == to) {
+                let msg = ServerMessage {
+                    action: Some("announce".into()),
+                    info_hash: Some(a.info_hash.clone()),
+                    peer_id: Some(a.peer_id.clone()),
+                    offer_id: a.offer_id.clone(),
+                    answer: Some(answer),
+                    ..ServerMessage::default()
+                };
+                self.send(p.conn, &msg);
+            }
+            return;
+        }
+        let Some(first) = a.offers.and_then(|o| o.into_iter().next()) else {
+            return;
+        };
+        if let Some(p) = self.peers.get(partner) {
+            let msg = ServerMessage {
+                action: Some("announce".into()),
+                info_hash: Some(a.info_hash.clone()),
+                peer_id: Some(a.peer_id.clone()),
+                offer_id: Some(first.offer_id),
+                offer: Some(first.offer),
+                ..ServerMessage::default()
+            };
+            self.send(p.conn, &msg);
+        }
+    }
+}
+
+/// One honest peer as the relay sees it.
+struct End {
+    index: usize,
+    id: String,
+    info_hash: String,
+    offer: Option<OfferEntry>,
+    tx: Option<mpsc::UnboundedSender<String>>,
+}
+
+struct Gathered(mpsc::Sender<()>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Gathered {
+    async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
+        if s == RTCIceGatheringState::Complete {
+            let _ = self.0.try_send(());
+        }
+    }
+}
+
+/// The relay's connection towards one honest peer, answering its offer.
+async fn leg(
+    offer_sdp: String,
+) -> Result<(Arc<dyn PeerConnection>, Arc<dyn DataChannel>, String), String> {
+    let (tx, mut gathered) = mpsc::channel(1);
+    // Browsers may name their host candidates `….local`: resolve them as the CLI does.
+    let engine = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::QueryOnly)
+        .build();
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(engine)
+            .with_handler(Arc::new(Gathered(tx)))
+            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+            .build()
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let init = RTCDataChannelInit {
+        negotiated: Some(CONTROL_STREAM_ID),
+        ordered: true,
+        ..Default::default()
+    };
+    let dc = pc
+        .create_data_channel(CONTROL_LABEL, Some(init))
+        .await
+        .map_err(|e| e.to_string())?;
+    let offer = RTCSessionDescription::offer(offer_sdp).map_err(|e| e.to_string())?;
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
+    pc.set_local_description(answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+    let sdp = pc
+        .local_description()
+        .await
+        .map(|d| d.sdp)
+        .ok_or("no local description")?;
+    Ok((pc, dc, sdp))
+}
+
+/// Answers each end's offer as the other end and carries the control channel between them.
+async fn middle(
+    run: u32,
+    keys: Arc<RoomKeys>,
+    ends: Vec<End>,
+    leg_tx: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
+) -> Result<(), String> {
+    let mut channels = Vec::new();
+    for (me, other) in [(&ends[0], &ends[1]), (&ends[1], &ends[0])] {
+        let entry = me.offer.as_ref().ok_or("no offer")?;
+        let opened = tracker::open_offer(
+            &keys.sdp,
+            &me.info_hash,
+            &me.id,
+            &entry.offer_id,
+            &entry.offer,
+        )
+        .map_err(|e| format!("offer does not open: {e}"))?;
+        let (pc, dc, sdp) = leg(opened.sdp).await?;
+        let _ = leg_tx.send(pc);
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+        let answer = tracker::seal_answer(
+            &keys.sdp,
+            nonce,
+            &me.info_hash,
+            &other.id,
+            &me.id,
+            &entry.offer_id,
+            &sdp,
+        );
+        let msg = ServerMessage {
+            action: Some("announce".into()),
+            info_hash: Some(me.info_hash.clone()),
+            peer_id: Some(other.id.clone()),
+            offer_id: Some(entry.offer_id.clone()),
+            answer: Some(answer),
+            ..ServerMessage::default()
+        };
+        if let Some(tx) = &me.tx {
+            let _ = tx.send(to_text(&msg));
+        }
+        say(&format!("answered {run}.{}", me.index));
+        channels.push(dc);
+    }
+    let (a, b) = (channels[0].clone(), channels[1].clone());
+    let (a_open_tx, a_open) = watch::channel(false);
+    let (b_open_tx, b_open) = watch::channel(false);
+    tokio::spawn(carry(
+        a.clone(),
+        a_open_tx,
+        b.clone(),
+        b_open,
+        format!("{run}.0>1"),
+    ));
+    tokio::spawn(carry(b, b_open_tx, a, a_open, format!("{run}.1>0")));
+    Ok(())
+}
+
+/// Forwards every message from `from` to `to`, untouched and in order, holding them until
+/// `to` is open (as an attacker would: a hello dropped here would give the game away less
+/// clearly than one delivered). Tells the other direction when `from` opens.
+async fn carry(
+    from: Arc<dyn DataChannel>,
+    from_open: watch::Sender<bool>,
+    to: Arc<dyn DataChannel>,
+    mut to_open: watch::Receiver<bool>,
+    what: String,
+) {
+    let mut first = true;
+    while let Some(ev) = from.poll().await {
+        match ev {
+            DataChannelEvent::OnOpen => {
+                let _ = from_open.send(true);
+            }
+            DataChannelEvent::OnMessage(m) => {
+                if to_open.wait_for(|open| *open).await.is_err() {
+                    break;
+                }
+                if to.send(BytesMut::from(&m.data[..])).await.is_ok() && first {
+                    first = false;
+                    say(&format!("forwarded {what}"));
+                }
+            }
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+}
+
+async fn socket(conn: u64, stream: TcpStream, inputs: mpsc::UnboundedSender<Input>) {
+    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let (mut write, mut read) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let _ = inputs.send(Input::Open(conn, tx));
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(text) => if write.send(Message::text(text)).await.is_err() { break },
+                None => break,
+            },
+            msg = read.next() => match msg {
+                Some(Ok(Message::Text(t))) => { let _ = inputs.send(Input::Text(conn, t.to_string())); }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = inputs.send(Input::Closed(conn));
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let listen = flag("--listen").unwrap_or_else(|| "127.0.0.1:0".into());
+    let mode = match flag("--mode").as_deref() {
+        Some("forward") => Mode::Forward,
+        Some("pairs") => Mode::Pairs,
+        _ => return Err("usage: mitm_relay --mode forward|pairs [--listen ADDR]".into()),
+    };
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    say(&format!("listening {port}"));
+
+    let (inputs, mut rx) = mpsc::unbounded_channel();
+    let accept_inputs = inputs.clone();
+    tokio::spawn(async move {
+        let mut next = 0u64;
+        while let Ok((stream, _)) = listener.accept().await {
+            next += 1;
+            tokio::spawn(socket(next, stream, accept_inputs.clone()));
+        }
+    });
+    let stdin_inputs = inputs.clone();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(room) = line.strip_prefix("room ") {
+                let _ = stdin_inputs.send(Input::Room(room.to_owned()));
+            }
+        }
+        std::process::exit(0);
+    });
+
+    let (leg_tx, mut legs) = mpsc::unbounded_channel();
+    let mut relay = Relay {
+        mode,
+        keys: None,
+        sockets: HashMap::new(),
+        stale: HashSet::new(),
+        peers: Vec::new(),
+        run: 0,
+        legs_made: false,
+        legs: Vec::new(),
+        leg_tx,
+    };
+    loop {
+        tokio::select! {
+            Some(pc) = legs.recv() => relay.legs.push(pc),
+            Some(input) = rx.recv() => match input {
+                Input::Open(conn, tx) => { relay.sockets.insert(conn, tx); }
+                Input::Text(conn, text) => relay.text(conn, &text),
+                Input::Closed(conn) => { relay.sockets.remove(&conn); relay.stale.remove(&conn); }
+                Input::Room(room) => relay.start_run(&room),
+            },
+            else => return Ok(()),
+        }
+    }
+}
