@@ -1,9 +1,14 @@
-// Bad input and failures: a peer that sends garbage, a tracker that dies and comes back, and a
-// connection that can only go through a TURN relay (coturn). Each test runs real Chromium
-// pages against the real helper, inside the loopback-only namespace of e2e/run.sh.
+// Bad input and failures: a peer that sends garbage, a tracker that dies and comes back, a
+// connection that can only go through a TURN relay (coturn), a tab that joins and leaves 200
+// times (no connection may stay open), and a browser killed mid-call and mid-transfer. Each
+// test runs real Chromium pages against the real helper, inside the loopback-only namespace
+// of e2e/run.sh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
+  assertNoPageErrors,
   closeBrowser,
   launchBrowser,
   newPeer,
@@ -11,25 +16,45 @@ import {
   scenario,
   startHelper,
   startTurn,
+  STEP_MS,
   token,
   waitFor,
   withTimeout,
 } from '../lib/harness.mjs';
 import {
+  cameraButton,
   createRoom,
   instrumentPeerConnections,
+  joinByForm,
   joinByLink,
+  leaveRoom,
+  mediaTile,
   peerItems,
   sendMessage,
   setName,
+  setToggle,
   waitForMessages,
   waitForPeerCount,
   waitForPeers,
+  waitForTileVideo,
   waitJoinedSwarm,
 } from '../lib/hush.mjs';
-import { cardButton, fileCard, makePng, offerFiles, waitForCardState } from '../lib/files.mjs';
+import {
+  MiB,
+  cardButton,
+  fileCard,
+  makePng,
+  offerFiles,
+  tempDir,
+  useSavePath,
+  waitForCardState,
+  waitForProgress,
+  writePatternFile,
+} from '../lib/files.mjs';
 
 const TEST_MS = 120_000;
+/** The most offers a peer holds out for newcomers (core/src/room/mod.rs `MAX_OFFERS`). */
+const MAX_OFFERS = 8;
 
 /**
  * Makes a page hostile: once `window.__hostile` is set, every data-channel send becomes a burst
@@ -207,4 +232,181 @@ test('eight peers joining one after another all connect to each other (follow-up
     await sendMessage(peers[PEERS - 1].page, text);
     await Promise.all(peers.slice(0, -1).map((p) => waitForMessages(p.page, [text])));
   });
+});
+
+/**
+ * Counts the page's RTCPeerConnections through weak references: holding them all (as
+ * PC_TRACKER_SCRIPT does for statistics) would keep every closed one alive, and Chromium
+ * refuses a page's 501st live connection. A connection the app forgot without closing stays
+ * alive (Chromium keeps it for its pending activity) and is counted.
+ */
+const WEAK_PC_COUNTER = `(() => {
+  const Orig = window.RTCPeerConnection;
+  if (!Orig || window.__pcRefs) return;
+  window.__pcRefs = [];
+  window.RTCPeerConnection = class RTCPeerConnection extends Orig {
+    constructor(...args) {
+      super(...args);
+      window.__pcRefs.push(new WeakRef(this));
+    }
+  };
+})();`;
+
+/** RTCPeerConnections of the page that were never closed. */
+const openConnections = (page) =>
+  page.evaluate(() => window.__pcRefs.map((r) => r.deref()).filter((pc) => pc && pc.signalingState !== 'closed').length);
+
+test('joining and leaving 200 times in one tab leaves no connection open, on either side', { timeout: 900_000 }, async (t) => {
+  const CYCLES = Number(process.env.JOIN_LEAVE_CYCLES ?? 200);
+  await scenario('join-leave-leak', async (ctx) => {
+    const stay = await ctx.peer('stay', ctx.url, { goto: false });
+    await stay.context.addInitScript(WEAK_PC_COUNTER);
+    await stay.page.goto(ctx.url);
+    const room = await createRoom(stay.page);
+    await setName(stay.page, 'Stella');
+    const visitor = await ctx.peer('visitor', ctx.url, { goto: false });
+    await visitor.context.addInitScript(WEAK_PC_COUNTER);
+    await visitor.page.goto(ctx.url);
+    const start = Date.now();
+    for (let i = 1; i <= CYCLES; i++) {
+      // Each visit really connects before it leaves; the page is never reloaded.
+      await joinByForm(visitor.page, room);
+      await waitForPeers(visitor.page, ['Stella']).catch((e) => {
+        e.message += ` (visit ${i})`;
+        throw e;
+      });
+      await leaveRoom(visitor.page);
+    }
+    const made = await visitor.page.evaluate(() => window.__pcRefs.length);
+    t.diagnostic(`${CYCLES} visits in ${Math.round((Date.now() - start) / 1000)} s; the visitor made ${made} connections`);
+    assert.ok(made >= CYCLES, `every visit made a connection (${made})`);
+    // The visitor's page closes every connection it made; the staying peer keeps only the
+    // offers it holds out for newcomers, whatever the number of visits.
+    await waitFor(async () => (await openConnections(visitor.page)) === 0, {
+      timeout: 15_000,
+      what: 'the visitor to have no open RTCPeerConnection after leaving',
+    });
+    await waitFor(async () => (await peerItems(stay.page)).length === 0, {
+      timeout: 15_000,
+      what: 'the staying peer to list nobody',
+    });
+    let open;
+    await waitFor(async () => (open = await openConnections(stay.page)) <= MAX_OFFERS, {
+      timeout: 15_000,
+      what: `the staying peer to hold at most ${MAX_OFFERS} open connections (its offers)`,
+    }).catch((e) => {
+      e.message += `: ${open} open`;
+      throw e;
+    });
+    const total = await stay.page.evaluate(() => window.__pcRefs.length);
+    t.diagnostic(`the staying peer made ${total} connections; ${open} open at the end`);
+    assertNoPageErrors([stay, visitor]);
+  });
+});
+
+/** Every process whose command line holds `tag` (a switch only one test browser was given). */
+function processesTagged(tag) {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(tag)) pids.push(Number(pid));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** Connections of the page that are neither closed nor offers still waiting for an answer. */
+const liveConnections = (page) =>
+  page.evaluate(() =>
+    (window.__pcs ?? []).filter((pc) => pc.signalingState !== 'closed' && pc.signalingState !== 'have-local-offer').length,
+  );
+
+test('a browser killed mid-call and mid-transfer is cleaned up by the others within 10 s', { timeout: 240_000 }, async (t) => {
+  const CLEANUP_MS = 10_000;
+  const tmp = tempDir();
+  const tag = `--hush-test-victim=${token()}`;
+  let victimBrowser;
+  try {
+    const big = await writePatternFile(tmp.file('big.bin'), 256 * MiB);
+    big.name = path.basename(big.path);
+    await scenario('killed-peer', async (ctx) => {
+      victimBrowser = await launchBrowser({ args: [tag] });
+      const victim = await newPeer(victimBrowser, ctx.url, { label: 'victim' });
+      ctx.peers.push(victim);
+      const room = await createRoom(victim.page);
+      await setName(victim.page, 'Vic');
+      const stayers = [];
+      for (const [label, name] of [['bob', 'Bob'], ['carol', 'Carol']]) {
+        const p = await ctx.peer(label, ctx.url, { goto: false });
+        await instrumentPeerConnections(p.context);
+        await useSavePath(p.context, 'opfs');
+        await joinByLink(p.page, ctx.url, room);
+        await setName(p.page, name);
+        stayers.push({ ...p, name });
+      }
+      const [bob, carol] = stayers;
+      await waitForPeers(victim.page, ['Bob', 'Carol']);
+      await waitForPeers(bob.page, ['Vic', 'Carol']);
+      await waitForPeers(carol.page, ['Vic', 'Bob']);
+
+      // Mid-call: Vic's and Bob's cameras reach the others.
+      await setToggle(cameraButton(victim.page), true);
+      await setToggle(cameraButton(bob.page), true);
+      await waitForTileVideo(bob.page, 'Vic');
+      await waitForTileVideo(carol.page, 'Vic');
+      await waitForTileVideo(carol.page, 'Bob');
+      // Mid-transfer: Bob is downloading a big file from Vic.
+      await offerFiles(victim.page, [big.path]);
+      await cardButton(bob.page, big.name, 'Download').click();
+      await waitForProgress(bob.page, big.name, 5);
+
+      const pids = processesTagged(tag);
+      assert.ok(pids.length > 0, 'the victim browser process is found');
+      const killed = performance.now();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      victimBrowser = undefined;
+
+      const gone = async (page) =>
+        !(await peerItems(page)).some((i) => i.includes('Vic')) && (await mediaTile(page, 'Vic').count()) === 0;
+      for (const s of stayers) {
+        await waitFor(() => gone(s.page), {
+          timeout: CLEANUP_MS,
+          what: `${s.name}: Vic gone from "Peers" and from the call within ${CLEANUP_MS} ms`,
+        });
+        t.diagnostic(`${s.name}: Vic gone ${Math.round(performance.now() - killed)} ms after the kill`);
+      }
+      await waitForCardState(bob.page, big.name, 'failed', {
+        timeout: Math.max(1, CLEANUP_MS - (performance.now() - killed)),
+        failOn: ['verified'],
+      });
+      t.diagnostic(`Bob: the download failed ${Math.round(performance.now() - killed)} ms after the kill`);
+      // Each stayer keeps one live connection (to the other), the call between them goes on.
+      for (const s of stayers) {
+        let live;
+        await waitFor(async () => (live = await liveConnections(s.page)) === 1, {
+          timeout: STEP_MS,
+          what: `${s.name}: one live RTCPeerConnection left`,
+        }).catch((e) => {
+          e.message += `: ${live} live`;
+          throw e;
+        });
+      }
+      await waitForTileVideo(carol.page, 'Bob');
+      const text = `after-the-kill-${token()}`;
+      await sendMessage(bob.page, text);
+      await waitForMessages(carol.page, [text]);
+      assertNoPageErrors(stayers);
+    });
+  } finally {
+    await closeBrowser(victimBrowser);
+    tmp.remove();
+  }
 });
