@@ -14,6 +14,7 @@ import {
   newPeer,
   saveDiagnostics,
   scenario,
+  sleep,
   startHelper,
   startTurn,
   STEP_MS,
@@ -53,6 +54,8 @@ import {
 } from '../lib/files.mjs';
 
 const TEST_MS = 120_000;
+/** How long the helper stays down in the restart test. */
+const RESTART_MS = 8_000;
 /** The most offers a peer holds out for newcomers (core/src/room/mod.rs `MAX_OFFERS`). */
 const MAX_OFFERS = 8;
 
@@ -116,14 +119,20 @@ test('a peer sending malformed frames is dropped and counted; the rest of the ro
   });
 });
 
-test('a tracker that goes down is retried without freezing the page, and the room reconnects', { timeout: TEST_MS }, async () => {
+/** Indices (in PC_TRACKER_SCRIPT's list) of the page's connected RTCPeerConnections. */
+const connectedIndices = (page) =>
+  page.evaluate(() => window.__pcs.flatMap((pc, i) => (pc.connectionState === 'connected' ? [i] : [])));
+
+test('a tracker that goes down is retried without freezing the page, live connections stay, and a newcomer gets in after its return', { timeout: TEST_MS }, async (t) => {
   let helper = await startHelper();
   const listen = new URL(helper.url).host;
   let browser;
   const peers = [];
   try {
     browser = await launchBrowser();
-    const a = await newPeer(browser, helper.url, { label: 'a' });
+    const a = await newPeer(browser, helper.url, { label: 'a', goto: false });
+    await instrumentPeerConnections(a.context);
+    await a.page.goto(helper.url);
     peers.push(a);
     const room = await createRoom(a.page);
     await setName(a.page, 'Ann');
@@ -132,8 +141,11 @@ test('a tracker that goes down is retried without freezing the page, and the roo
     await joinByLink(b.page, helper.url, room);
     await setName(b.page, 'Ben');
     await waitForPeers(a.page, ['Ben']);
+    const before = await connectedIndices(a.page);
+    assert.equal(before.length, 1, 'Ann has one connection, to Ben');
 
     await helper.stop();
+    const stopped = performance.now();
     const trackers = a.page.getByRole('list', { name: 'Trackers' });
     await waitFor(async () => /unreachable, retrying/.test(await trackers.innerText()), {
       timeout: 10_000,
@@ -145,16 +157,28 @@ test('a tracker that goes down is retried without freezing the page, and the roo
     await waitForMessages(a.page, [text]);
     await assertResponsive(a.page, 'a while the tracker is down');
 
+    // A restart: the helper comes back on the same address after RESTART_MS (a deploy), and
+    // a newcomer joins at once.
+    await sleep(Math.max(0, RESTART_MS - (performance.now() - stopped)));
     helper = await startHelper({ listen });
-    await waitJoinedSwarm(a.page, 40_000);
-    await waitJoinedSwarm(b.page, 40_000);
-    // A newcomer reaches both through the restarted tracker.
+    const back = performance.now();
     const c = await newPeer(browser, helper.url, { label: 'c', goto: false });
     peers.push(c);
     await joinByLink(c.page, helper.url, room);
     await setName(c.page, 'Cat');
-    await waitForPeers(c.page, ['Ann', 'Ben']);
+    await waitForPeers(c.page, ['Ann', 'Ben'], 40_000);
+    t.diagnostic(
+      `helper down ${Math.round((back - stopped) / 1000)} s; the newcomer reached both ` +
+        `${Math.round(performance.now() - back)} ms after the helper's return`,
+    );
     await waitForPeers(a.page, ['Ben', 'Cat']);
+    await waitJoinedSwarm(a.page, 40_000);
+    await waitJoinedSwarm(b.page, 40_000);
+    // Zero dropped: Ann's connection to Ben is the same one, still connected.
+    const after = await connectedIndices(a.page);
+    assert.ok(after.includes(before[0]), `the connection from before the restart is still up (${before} → ${after})`);
+    const notices = await a.page.getByRole('region', { name: 'Notices' }).innerText({ timeout: 1_000 }).catch(() => '');
+    assert.ok(!/Ben (left|was disconnected)/.test(notices), `Ben never left Ann's room: ${notices}`);
   } catch (err) {
     const file = saveDiagnostics('tracker-restart', peers, helper);
     err.message += file ? `\ndiagnostics: ${file}` : '';

@@ -35,10 +35,15 @@ impl Room {
     /// Tracker `i`'s socket closed or failed to open.
     pub fn handle_tracker_closed(&mut self, i: usize, now: u64) {
         let jitter = self.rng.bytes::<1>()[0];
+        let alone = !self
+            .trackers
+            .iter()
+            .enumerate()
+            .any(|(j, t)| j != i && t.is_open());
         let Some(t) = self.trackers.get_mut(i) else {
             return;
         };
-        t.failed(now, jitter);
+        t.failed(now, jitter, alone);
         self.drop_offers_of(i);
         self.report_trackers();
     }

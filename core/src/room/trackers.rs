@@ -6,8 +6,13 @@ use super::ConnHandle;
 
 /// First reconnect delay after a tracker connection fails.
 pub const RECONNECT_BASE_MS: u64 = 1_000;
-/// Longest reconnect delay: a dead tracker is retried twice a minute, not hammered.
+/// Longest reconnect delay: a dead tracker is retried twice a minute, not hammered, while
+/// another tracker serves the room.
 pub const RECONNECT_MAX_MS: u64 = 30_000;
+/// Longest reconnect delay when no other tracker is open: the room can meet no newcomer until
+/// one comes back, so a restarted helper is found within a few seconds of its return (the
+/// ±50 % jitter makes it 1.5–4.5 s), however long it was down.
+pub const RECONNECT_ALONE_MAX_MS: u64 = 3_000;
 /// Re-announce period when the tracker does not say (`interval` missing).
 pub const DEFAULT_INTERVAL_MS: u64 = 30_000;
 /// Bounds on a tracker-supplied `interval`: often enough to stay in the swarm (trackers drop
@@ -95,11 +100,16 @@ impl Slot {
         self.swarm_size = 0;
     }
 
-    /// The socket closed or errored: schedule a retry with jittered exponential backoff.
-    /// `jitter` is uniform in 0..=255.
-    pub fn failed(&mut self, now_ms: u64, jitter: u8) {
+    /// The socket closed or errored: schedule a retry with jittered exponential backoff,
+    /// capped lower when no other tracker is open (`alone`). `jitter` is uniform in 0..=255.
+    pub fn failed(&mut self, now_ms: u64, jitter: u8, alone: bool) {
         let exp = RECONNECT_BASE_MS.saturating_mul(1 << self.attempts.min(6));
-        let base = exp.min(RECONNECT_MAX_MS);
+        let cap = if alone {
+            RECONNECT_ALONE_MAX_MS
+        } else {
+            RECONNECT_MAX_MS
+        };
+        let base = exp.min(cap);
         // ±50 % so a room whose tracker restarts does not reconnect in lockstep.
         let delay = base / 2 + base * u64::from(jitter) / 255;
         self.attempts = self.attempts.saturating_add(1);
@@ -199,14 +209,14 @@ mod tests {
         let mut s = Slot::new();
         let mut last = 0;
         for _ in 0..20 {
-            s.failed(0, 255);
+            s.failed(0, 255, false);
             let TrackerStatus::Retrying { at_ms } = s.status else {
                 panic!("not retrying");
             };
             assert!(at_ms >= last && at_ms <= RECONNECT_MAX_MS * 3 / 2);
             last = at_ms;
         }
-        s.failed(0, 0);
+        s.failed(0, 0, false);
         assert_eq!(
             s.status,
             TrackerStatus::Retrying {
@@ -214,11 +224,34 @@ mod tests {
             }
         );
         s.opened();
-        s.failed(0, 0);
+        s.failed(0, 0, false);
         assert_eq!(
             s.status,
             TrackerStatus::Retrying {
                 at_ms: RECONNECT_BASE_MS / 2
+            }
+        );
+    }
+
+    /// Invariant: the room's only tracker, however long it has been down, is retried within
+    /// 1.5 × [`RECONNECT_ALONE_MAX_MS`]; once another tracker is open, the long cap applies.
+    #[test]
+    fn the_last_tracker_is_retried_within_seconds() {
+        let mut s = Slot::new();
+        for _ in 0..20 {
+            s.failed(0, 255, true);
+        }
+        assert_eq!(
+            s.status,
+            TrackerStatus::Retrying {
+                at_ms: RECONNECT_ALONE_MAX_MS * 3 / 2
+            }
+        );
+        s.failed(0, 255, false);
+        assert_eq!(
+            s.status,
+            TrackerStatus::Retrying {
+                at_ms: RECONNECT_MAX_MS * 3 / 2
             }
         );
     }
