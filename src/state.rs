@@ -335,6 +335,8 @@ impl Default for RoomState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoomAction {
+    /// Several actions at once, applied in order: one state copy and one render for all.
+    Batch(Vec<RoomAction>),
     Phase(Phase),
     PeerUp {
         id: String,
@@ -463,7 +465,19 @@ impl RoomState {
     /// The state after `action`: the pure reducer, tested on the host.
     pub fn apply(&self, action: RoomAction) -> RoomState {
         let mut s = self.clone();
+        s.update(action);
+        s
+    }
+
+    /// Applies `action` in place (a batch applies each of its actions in order).
+    fn update(&mut self, action: RoomAction) {
+        let s = self;
         match action {
+            RoomAction::Batch(actions) => {
+                for a in actions {
+                    s.update(a);
+                }
+            }
             RoomAction::Phase(p) => s.phase = p,
             RoomAction::PeerUp { id, name } => {
                 if !s.peers.iter().any(|p| p.id == id) {
@@ -514,7 +528,7 @@ impl RoomState {
                 }
                 let mut l = ChatLine::message(None, String::new(), at_ms, line);
                 l.announce = true;
-                push_line(&mut s, l);
+                push_line(s, l);
             }
             RoomAction::JoinRequest(r) => {
                 if !s.join_requests.iter().any(|q| q.peer == r.peer) {
@@ -529,7 +543,7 @@ impl RoomState {
                 s.join_requests.retain(|q| q.fingerprint != fingerprint);
                 let mut l = ChatLine::message(None, String::new(), at_ms, line);
                 l.announce = true;
-                push_line(&mut s, l);
+                push_line(s, l);
             }
             RoomAction::Door(d) => s.door = d,
             RoomAction::JoinWithdrawn(peer) => s.join_requests.retain(|q| q.peer != peer),
@@ -577,7 +591,7 @@ impl RoomState {
                     push_capped(&mut s.notices, note, MAX_NOTICES);
                 }
             }
-            RoomAction::Chat(line) => push_line(&mut s, line),
+            RoomAction::Chat(line) => push_line(s, line),
             RoomAction::Typing { id, typing } => {
                 if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
                     p.typing = typing;
@@ -595,7 +609,7 @@ impl RoomState {
                 s.timer = ttl_ms;
                 let mut l = ChatLine::message(None, String::new(), at_ms, line);
                 l.announce = true;
-                push_line(&mut s, l);
+                push_line(s, l);
             }
             RoomAction::Viewed { id, name } => {
                 let messages = Rc::make_mut(&mut s.messages);
@@ -645,7 +659,7 @@ impl RoomState {
                     ChatLine::message(key.owner.clone(), file.sender.clone(), at_ms, String::new());
                 line.file = Some(key.clone());
                 s.files.insert(key, file);
-                push_line(&mut s, line);
+                push_line(s, line);
                 // Offers whose log line scrolled away go too.
                 if s.files.len() > MAX_FILES_SHOWN {
                     let messages = &s.messages;
@@ -662,7 +676,7 @@ impl RoomState {
                         )
                     {
                         f.withdrawn = true;
-                        return s;
+                        return;
                     }
                     if matches!(status, FileStatus::Transferring) {
                         f.progress = Some(Progress {
@@ -693,7 +707,6 @@ impl RoomState {
                 }
             }
         }
-        s
     }
 }
 
@@ -739,6 +752,37 @@ mod tests {
             uploads: Vec::new(),
             withdrawn: false,
         }
+    }
+
+    /// Invariant: a batch gives the state its actions give one by one, in order.
+    #[test]
+    fn a_batch_equals_its_actions_in_order() {
+        let actions = || {
+            vec![
+                chat("one"),
+                RoomAction::Notice("n".into()),
+                chat("two"),
+                RoomAction::Timer {
+                    ttl_ms: Some(30_000),
+                    line: "Bob set messages to vanish after 30 s".into(),
+                    at_ms: 2,
+                },
+            ]
+        };
+        let one_by_one = actions()
+            .into_iter()
+            .fold(RoomState::default(), |s, a| s.apply(a));
+        let batched = RoomState::default().apply(RoomAction::Batch(actions()));
+        let texts = |s: &RoomState| {
+            s.messages
+                .iter()
+                .map(|m| m.text.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&batched), texts(&one_by_one));
+        assert_eq!(batched.notices, one_by_one.notices);
+        assert_eq!(batched.timer, one_by_one.timer);
+        assert_eq!(batched.lines_added, one_by_one.lines_added);
     }
 
     /// Invariant: the log keeps at most MAX_MESSAGES lines, the newest.

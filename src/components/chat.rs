@@ -95,10 +95,13 @@ fn message_log() -> Html {
                 if dropped {
                     <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
                 }
-                { for messages.iter().map(|m| {
+                // A fragment of its own: the lines are a fully keyed list only without the
+                // unkeyed siblings around them, and an unkeyed list is matched from its end,
+                // so appending one line would rebuild every line before it.
+                <>{ for messages.iter().map(|m| {
                     let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
                     html! { <MessageLine key={m.seq} line={m.clone()} {file} reveal={chat.reveal.clone()} /> }
-                }) }
+                }) }</>
                 if messages.is_empty() {
                     <li class="empty">{ "No messages yet. They exist only in the browsers of the people here." }</li>
                 }

@@ -23,6 +23,7 @@ pub mod crypto;
 mod files;
 mod inflight;
 pub mod media;
+mod pace;
 mod rtc;
 pub mod sink;
 mod tracker;
@@ -307,6 +308,7 @@ impl RoomHandle {
 
 /// Starts the room `room_name`; progress and peers are reported through `dispatch`.
 pub fn start(room_name: String, my_name: String, dispatch: Callback<RoomAction>) -> RoomHandle {
+    let dispatch = pace::paced(dispatch);
     let (tx, mut rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let slot: Rc<RefCell<Option<Driver>>> = Rc::new(RefCell::new(None));
     let streams = Rc::new(RefCell::new(StreamRegistry::default()));
