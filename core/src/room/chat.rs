@@ -4,7 +4,9 @@
 //! Our own messages are refused past [`CHAT_BURST`] at once or one per [`CHAT_REFILL_MS`]
 //! after that (the composer keeps the draft and says why). A peer is held to the same rate
 //! with [`CHAT_BURST_SLACK`] more, since the network can bunch an honest burst: what goes
-//! beyond is dropped, and the user is told once per flood.
+//! beyond is dropped, and the user is told once per flood. A peer whose excess passes
+//! [`MAX_CHAT_DROPPED`] is no honest client (each holds itself to the rate) and is dropped:
+//! every frame of a flood still costs its receiver a decryption.
 //!
 //! The timer is one room-wide setting: the latest change wins everywhere (a Lamport version,
 //! ties broken by the setter's id, so no clock needs to agree). A message carries the timer
@@ -24,6 +26,9 @@ pub const CHAT_REFILL_MS: u64 = 100;
 /// Extra burst a peer's messages get over our own limit before they are dropped: a network
 /// stall can deliver an honest sender's messages bunched together.
 pub const CHAT_BURST_SLACK: u32 = 10;
+/// Messages of one peer dropped for its rate before the peer itself is dropped. An honest
+/// client never sends past the rate, so only a bunched burst beyond the slack can count here.
+pub const MAX_CHAT_DROPPED: u32 = 50;
 /// While the user keeps typing, "typing" is told again this often (a receiver forgets it
 /// after [`TYPING_SHOWN_MS`], so a lost or a last one does not stick).
 pub const TYPING_REFRESH_MS: u64 = 3_000;
@@ -59,6 +64,8 @@ impl Bucket {
 pub(super) struct PeerChat {
     rate: Bucket,
     flood_told: bool,
+    /// Messages dropped for the rate, over the connection's life.
+    dropped: u32,
     typing_until: Option<u64>,
 }
 
@@ -438,6 +445,11 @@ impl Room {
         if c.chat.rate.take(now, CHAT_BURST + CHAT_BURST_SLACK) {
             c.chat.flood_told = false;
             return true;
+        }
+        c.chat.dropped = c.chat.dropped.saturating_add(1);
+        if c.chat.dropped > MAX_CHAT_DROPPED {
+            self.ban(h, "sent messages far too fast");
+            return false;
         }
         if !c.chat.flood_told {
             c.chat.flood_told = true;

@@ -739,6 +739,49 @@ fn a_flooding_peers_excess_is_dropped_and_told_once() {
     drop((a, ha));
 }
 
+/// Invariant: a peer flooding far past the rate (a modified client: honest ones hold
+/// themselves to it) is dropped with the reason once MAX_CHAT_DROPPED of its messages were,
+/// and what it sends after that is not read; a sender at the rate never is.
+#[test]
+fn a_peer_flooding_far_past_the_rate_is_dropped() {
+    let (a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    let k = keys();
+    let (aid, bid) = (a.me().clone(), b.me().clone());
+    let frame = |id: u64| {
+        let msg = PeerMessage::Chat {
+            id,
+            sent_at_ms: 100,
+            text: format!("flood {id}"),
+        };
+        let mut n = [0u8; 12];
+        n[..8].copy_from_slice(&id.to_le_bytes());
+        wire::encode(&k.chat, n, aid.as_str(), bid.as_str(), &msg)
+    };
+    // At the rate, for a long while: never dropped.
+    let mut id = 0;
+    for t in 0..200u64 {
+        id += 1;
+        b.handle_frame(hb, &frame(id), 100 + t * CHAT_REFILL_MS);
+    }
+    assert!(!drain(&mut b).iter().any(|o| matches!(o, Output::Close(_))));
+    // 100× the rate: dropped once MAX_CHAT_DROPPED messages were.
+    let now = 100 + 200 * CHAT_REFILL_MS;
+    let total = u64::from(CHAT_BURST + CHAT_BURST_SLACK + MAX_CHAT_DROPPED) + 100;
+    for _ in 0..total {
+        id += 1;
+        b.handle_frame(hb, &frame(id), now);
+    }
+    let outs = drain(&mut b);
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Close(h) if *h == hb)));
+    assert!(events(&outs).iter().any(|e| matches!(e,
+        Event::PeerDown { reason: Some(r), .. } if r.contains("too fast"))));
+    assert!(chats(&outs).len() <= (CHAT_BURST + CHAT_BURST_SLACK) as usize);
+    drop((a, ha));
+}
+
 /// Invariant: a direct message goes out on its peer's connection alone and is shown as
 /// private on both sides; a third peer never sees it.
 #[test]
