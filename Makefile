@@ -120,8 +120,8 @@ fuzz: tools
 
 # Browser end-to-end tests, in a loopback-only network namespace (see e2e/run.sh).
 e2e: build
-	@echo "== the drill's relay (cli/examples/mitm_relay.rs)"
-	cargo build --release -p hush-cli --example mitm_relay
+	@echo "== the drill's relay (cli/examples/rogue_tracker.rs)"
+	cargo build --release -p hush-cli --example rogue_tracker
 	@echo "== browser e2e"
 	e2e/run.sh $(E2E)
 	@if [ -z "$(E2E)" ]; then echo "== browser e2e: Firefox ESR with Chromium"; e2e/run.sh e2e/firefox/*.test.mjs; fi

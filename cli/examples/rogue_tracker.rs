@@ -1,28 +1,38 @@
-//! A man in the middle, for the trust drill (`e2e/tests/mitm.test.mjs`): a WebTorrent tracker
-//! that knows the room name, as if the room's link had leaked to its operator, and uses it.
+//! A rogue tracker for the drills: a WebTorrent tracker that knows the room name, as if the
+//! room's link had leaked to its operator, and uses it (`e2e/tests/mitm.test.mjs`,
+//! `e2e/tests/hostile.test.mjs`).
 //!
-//! Both modes keep the two honest peers apart: neither ever sees the other's offer.
-//!
-//! - `--mode forward` (the drill's variant A): the relay answers the first two peers' offers
-//!   itself, each under the *other* peer's id, sealed with the room key, so each peer's DTLS
-//!   connection ends at the relay. It then forwards every control-channel message between
-//!   the two connections untouched, the hellos included. The honest peers must refuse.
+//! - `--mode forward` (the man-in-the-middle drill's variant A): the tracker answers the first
+//!   two peers' offers itself, each under the *other* peer's id, sealed with the room key, so
+//!   each peer's DTLS connection ends here. It then forwards every control-channel message
+//!   between the two connections untouched, the hellos included. The honest peers must refuse.
 //! - `--mode pairs` (variant B): a plain tracker that splits the room into pairs by order of
 //!   arrival (first and second peer, third and fourth, …). The test puts a native peer of its
 //!   own into each pair, named like the honest peer of the other pair: those two sign their
 //!   own hellos, so they are accepted, and only comparing the codes can tell.
+//! - `--mode hostile`: a working tracker for the honest peers, plus a member of its own,
+//!   "Mallory", who answers one offer of each peer, says a valid hello, and answers pings;
+//!   on `attack` it sends each peer thousands of file offers, then valid chat at 100× the
+//!   rate limit, then oversized frames and random bytes, for as long as the peer listens
+//!   (`ROGUE_OFFERS` sets the number of offers). A second member, "Ghost", answers
+//!   one offer of each peer and never says hello.
 //!
-//! Loopback only, for tests. Input on stdin: `room NAME` starts a run for that room (the
-//! peers of an earlier run are forgotten). Output on stdout, one line each: `listening PORT`,
-//! then per run R: `ready R`, `peer R.N` (the Nth peer arrived), `answered R.N` (its offer
-//! answered by the relay), `forwarded R.N>M` (the first frame carried from N to M).
-//!
-//! Not part of the product: `cargo build --release --example mitm_relay -p hush-cli`.
+//! Loopback only, for tests; not part of the product
+//! (`cargo build --release -p hush-cli --example rogue_tracker`). Input on stdin: `room NAME`
+//! starts a run for that room (the peers of an earlier run are forgotten); `attack` starts
+//! Mallory's attack (`attack chat`, `attack offers`, `attack garbage`: one phase of it). Output on stdout, one line each: `listening PORT`, then per run R:
+//! `ready R`, `peer R.N` (the Nth peer arrived), `answered R.N` (its offer answered by the
+//! tracker), `forwarded R.N>M` (the first frame carried from N to M), `hello R.N` (Mallory
+//! said hello to N), `attacked R.N FRAMES` (Mallory's attack on N is over).
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
+use hush_core::identity::{self, HelloView, Identity, SECRET_LEN};
+use hush_core::ids::{encode_id, ID_LEN};
 use hush_core::keys::RoomKeys;
 use hush_core::tracker::{self, Announce, OfferEntry, ServerMessage};
+use hush_core::transfer::{FileId, FILE_ID_LEN};
+use hush_core::wire::{self, PeerMessage, MAX_CONTROL_FRAME};
 use rtc::ice::mdns::MulticastDnsMode;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -46,10 +56,23 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Told to clients in announce replies: they re-announce this often (seconds).
 const ANNOUNCE_INTERVAL_S: u64 = 120;
 
+/// Mallory's flood of valid chat: 100× the app's rate limit (10 per second), for this long.
+const FLOOD_PER_SEC: u64 = 1_000;
+const FLOOD_MS: u64 = 3_000;
+/// File offers Mallory makes (the app keeps at most 256 per peer).
+const FLOOD_OFFERS: u32 = 5_000;
+/// Frames of each kind of garbage Mallory ends with.
+const GARBAGE_FRAMES: usize = 40;
+/// The attack's phases: `attack` runs them all, `attack chat|offers|garbage` one.
+const CHAT: u8 = 1;
+const OFFERS: u8 = 2;
+const GARBAGE: u8 = 4;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Forward,
     Pairs,
+    Hostile,
 }
 
 /// What the socket tasks and stdin tell the relay's one state task.
@@ -58,6 +81,7 @@ enum Input {
     Text(u64, String),
     Closed(u64),
     Room(String),
+    Attack(u8),
 }
 
 /// A peer of the current run, in order of arrival.
@@ -81,6 +105,38 @@ struct Relay {
     /// The relay's own connections of this run, closed when the next run starts.
     legs: Vec<Arc<dyn PeerConnection>>,
     leg_tx: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
+    /// Hostile mode: the members of our own, and which peers they answered.
+    rogues: Vec<Rogue>,
+    /// The attack's phases, once asked for ([`CHAT`], [`OFFERS`], [`GARBAGE`]); 0 before.
+    attack: watch::Sender<u8>,
+}
+
+/// A member of the tracker's own in hostile mode.
+struct Rogue {
+    id: String,
+    identity: Arc<Identity>,
+    /// Says hello and attacks on request (Mallory), or never says anything (Ghost).
+    speaks: bool,
+    answered: HashSet<String>,
+}
+
+fn random_id() -> String {
+    let mut e = [0u8; ID_LEN];
+    let _ = getrandom::fill(&mut e);
+    encode_id(&e)
+}
+
+fn rogue(speaks: bool) -> Rogue {
+    Rogue {
+        id: random_id(),
+        identity: Arc::new(Identity::generate(|| {
+            let mut s = [0u8; SECRET_LEN];
+            let _ = getrandom::fill(&mut s);
+            s
+        })),
+        speaks,
+        answered: HashSet::new(),
+    }
 }
 
 fn say(line: &str) {
@@ -105,6 +161,12 @@ impl Relay {
         self.peers.clear();
         self.run += 1;
         self.legs_made = false;
+        self.attack.send_replace(0);
+        self.rogues = if self.mode == Mode::Hostile {
+            vec![rogue(true), rogue(false)]
+        } else {
+            Vec::new()
+        };
         for pc in self.legs.drain(..) {
             tokio::spawn(async move {
                 let _ = pc.close().await;
@@ -160,6 +222,76 @@ impl Relay {
         match self.mode {
             Mode::Forward => self.forward_mode(index, a),
             Mode::Pairs => self.pairs_mode(index, a),
+            Mode::Hostile => self.hostile_mode(index, a),
+        }
+    }
+
+    /// Hostile mode: offers go to the other members as a tracker's do, but the last two of
+    /// each peer's first announce go to Mallory and Ghost, who answer them themselves.
+    fn hostile_mode(&mut self, index: usize, a: Announce) {
+        if let (Some(answer), Some(to)) = (a.answer, a.to_peer_id.as_deref()) {
+            if let Some(p) = self.peers.iter().find(|p| p.id == to) {
+                let msg = ServerMessage {
+                    action: Some("announce".into()),
+                    info_hash: Some(a.info_hash.clone()),
+                    peer_id: Some(a.peer_id.clone()),
+                    offer_id: a.offer_id.clone(),
+                    answer: Some(answer),
+                    ..ServerMessage::default()
+                };
+                self.send(p.conn, &msg);
+            }
+            return;
+        }
+        let mut offers = a.offers.unwrap_or_default();
+        let Some(keys) = self.keys.clone() else {
+            return;
+        };
+        for r in &mut self.rogues {
+            if r.answered.contains(&a.peer_id) {
+                continue;
+            }
+            let Some(entry) = offers.pop() else {
+                break;
+            };
+            r.answered.insert(a.peer_id.clone());
+            let p = &self.peers[index];
+            let end = End {
+                index,
+                id: p.id.clone(),
+                info_hash: p.info_hash.clone(),
+                offer: Some(entry),
+                tx: self.sockets.get(&p.conn).cloned(),
+            };
+            let member = Member {
+                run: self.run,
+                id: r.id.clone(),
+                identity: r.identity.clone(),
+                speaks: r.speaks,
+            };
+            let (keys, legs, attack) = (keys.clone(), self.leg_tx.clone(), self.attack.subscribe());
+            tokio::spawn(async move {
+                if let Err(e) = member.serve(keys, end, legs, attack).await {
+                    say(&format!("error {e}"));
+                }
+            });
+        }
+        let others: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|p| p.id != a.peer_id)
+            .map(|p| p.conn)
+            .collect();
+        for (entry, conn) in offers.into_iter().zip(others) {
+            let msg = ServerMessage {
+                action: Some("announce".into()),
+                info_hash: Some(a.info_hash.clone()),
+                peer_id: Some(a.peer_id.clone()),
+                offer_id: Some(entry.offer_id),
+                offer: Some(entry.offer),
+                ..ServerMessage::default()
+            };
+            self.send(conn, &msg);
         }
     }
 
@@ -309,40 +441,8 @@ async fn middle(
 ) -> Result<(), String> {
     let mut channels = Vec::new();
     for (me, other) in [(&ends[0], &ends[1]), (&ends[1], &ends[0])] {
-        let entry = me.offer.as_ref().ok_or("no offer")?;
-        let opened = tracker::open_offer(
-            &keys.sdp,
-            &me.info_hash,
-            &me.id,
-            &entry.offer_id,
-            &entry.offer,
-        )
-        .map_err(|e| format!("offer does not open: {e}"))?;
-        let (pc, dc, sdp) = leg(opened.sdp).await?;
+        let (pc, dc, _, _) = answer_as(run, &keys, me, &other.id).await?;
         let _ = leg_tx.send(pc);
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
-        let answer = tracker::seal_answer(
-            &keys.sdp,
-            nonce,
-            &me.info_hash,
-            &other.id,
-            &me.id,
-            &entry.offer_id,
-            &sdp,
-        );
-        let msg = ServerMessage {
-            action: Some("announce".into()),
-            info_hash: Some(me.info_hash.clone()),
-            peer_id: Some(other.id.clone()),
-            offer_id: Some(entry.offer_id.clone()),
-            answer: Some(answer),
-            ..ServerMessage::default()
-        };
-        if let Some(tx) = &me.tx {
-            let _ = tx.send(to_text(&msg));
-        }
-        say(&format!("answered {run}.{}", me.index));
         channels.push(dc);
     }
     let (a, b) = (channels[0].clone(), channels[1].clone());
@@ -357,6 +457,216 @@ async fn middle(
     ));
     tokio::spawn(carry(b, b_open_tx, a, a_open, format!("{run}.1>0")));
     Ok(())
+}
+
+/// Answers `me`'s offer as `as_id`, with a connection of our own: (connection, its control
+/// channel, the offer's SDP, our answer's SDP).
+async fn answer_as(
+    run: u32,
+    keys: &RoomKeys,
+    me: &End,
+    as_id: &str,
+) -> Result<
+    (
+        Arc<dyn PeerConnection>,
+        Arc<dyn DataChannel>,
+        String,
+        String,
+    ),
+    String,
+> {
+    let entry = me.offer.as_ref().ok_or("no offer")?;
+    let opened = tracker::open_offer(
+        &keys.sdp,
+        &me.info_hash,
+        &me.id,
+        &entry.offer_id,
+        &entry.offer,
+    )
+    .map_err(|e| format!("offer does not open: {e}"))?;
+    let (pc, dc, sdp) = leg(opened.sdp.clone()).await?;
+    let answer = tracker::seal_answer(
+        &keys.sdp,
+        nonce12(),
+        &me.info_hash,
+        as_id,
+        &me.id,
+        &entry.offer_id,
+        &sdp,
+    );
+    let msg = ServerMessage {
+        action: Some("announce".into()),
+        info_hash: Some(me.info_hash.clone()),
+        peer_id: Some(as_id.to_owned()),
+        offer_id: Some(entry.offer_id.clone()),
+        answer: Some(answer),
+        ..ServerMessage::default()
+    };
+    if let Some(tx) = &me.tx {
+        let _ = tx.send(to_text(&msg));
+    }
+    say(&format!("answered {run}.{}", me.index));
+    Ok((pc, dc, opened.sdp, sdp))
+}
+
+fn nonce12() -> [u8; 12] {
+    let mut n = [0u8; 12];
+    let _ = getrandom::fill(&mut n);
+    n
+}
+
+/// A member of the tracker's own, serving one honest peer.
+struct Member {
+    run: u32,
+    id: String,
+    identity: Arc<Identity>,
+    speaks: bool,
+}
+
+impl Member {
+    /// Answers the peer's offer; if it speaks, says a valid hello, answers pings and, once
+    /// `attack` turns true, attacks.
+    async fn serve(
+        self,
+        keys: Arc<RoomKeys>,
+        end: End,
+        legs: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
+        mut attack: watch::Receiver<u8>,
+    ) -> Result<(), String> {
+        let (pc, dc, offer_sdp, answer_sdp) = answer_as(self.run, &keys, &end, &self.id).await?;
+        let _ = legs.send(pc);
+        if !self.speaks {
+            return Ok(());
+        }
+        let frame = |msg: &PeerMessage| wire::encode(&keys.chat, nonce12(), &self.id, &end.id, msg);
+        let send = |bytes: Vec<u8>| {
+            let dc = dc.clone();
+            async move { dc.send(BytesMut::from(&bytes[..])).await.is_ok() }
+        };
+        // The channel opens, then a hello that verifies: our key, both nonces and both
+        // fingerprints, signed and MACed under the room's auth key.
+        loop {
+            match dc.poll().await {
+                Some(DataChannelEvent::OnOpen) => break,
+                Some(_) => {}
+                None => return Err("channel closed before it opened".into()),
+            }
+        }
+        let (local_fp, remote_fp) = (
+            identity::dtls_fingerprint(&answer_sdp),
+            identity::dtls_fingerprint(&offer_sdp),
+        );
+        let (local_nonce, remote_nonce) = (
+            identity::sdp_nonce(&answer_sdp),
+            identity::sdp_nonce(&offer_sdp),
+        );
+        let name = "Mallory".to_owned();
+        let view = HelloView {
+            id_a: &self.id,
+            id_b: &end.id,
+            key_a: self.identity.public(),
+            nonce_a: &local_nonce,
+            nonce_b: &remote_nonce,
+            fp_a: &local_fp,
+            fp_b: &remote_fp,
+            name: &name,
+        };
+        let (signature, mac) = identity::prove(&self.identity, &keys.auth, &view);
+        let proof = PeerMessage::Proof {
+            identity: self.identity.public().to_vec(),
+            nonce: local_nonce,
+            name,
+            fp_signer: local_fp.clone(),
+            fp_receiver: remote_fp.clone(),
+            nonce_receiver: remote_nonce,
+            signature: signature.to_vec(),
+            mac: mac.to_vec(),
+            heard: true,
+        };
+        send(frame(&proof)).await;
+        say(&format!("hello {}.{}", self.run, end.index));
+        // Stay a member: answer every ping (the app drops a silent peer within seconds).
+        let reader = {
+            let (dc, keys, me, peer) = (dc.clone(), keys.clone(), self.id.clone(), end.id.clone());
+            tokio::spawn(async move {
+                while let Some(ev) = dc.poll().await {
+                    let DataChannelEvent::OnMessage(m) = ev else {
+                        continue;
+                    };
+                    if let Ok(PeerMessage::Ping { t }) =
+                        wire::decode(&keys.chat, &peer, &me, &m.data)
+                    {
+                        let pong = wire::encode(
+                            &keys.chat,
+                            nonce12(),
+                            &me,
+                            &peer,
+                            &PeerMessage::Pong { t },
+                        );
+                        let _ = dc.send(BytesMut::from(&pong[..])).await;
+                    }
+                }
+            })
+        };
+        let phases = match attack.wait_for(|p| *p != 0).await {
+            Ok(p) => *p,
+            Err(_) => {
+                reader.abort();
+                return Ok(());
+            }
+        };
+        let mut frames = 0u64;
+        // Thousands of file offers.
+        let offers = std::env::var("ROGUE_OFFERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(FLOOD_OFFERS);
+        for k in 0..if phases & OFFERS != 0 { offers } else { 0 } {
+            let mut fid = [0u8; FILE_ID_LEN];
+            let _ = getrandom::fill(&mut fid);
+            let msg = PeerMessage::FileOffer {
+                id: FileId(fid),
+                name: format!("offer-{k}.bin"),
+                size: 1_000,
+                mime: "application/octet-stream".into(),
+                view_once: false,
+            };
+            frames += u64::from(send(frame(&msg)).await);
+        }
+        // Valid chat at 100× the rate limit, in 10 ms batches.
+        let start = tokio::time::Instant::now();
+        let mut id = 0u64;
+        while phases & CHAT != 0 && start.elapsed() < Duration::from_millis(FLOOD_MS) {
+            for _ in 0..FLOOD_PER_SEC / 100 {
+                id += 1;
+                let text = format!("flood {id}");
+                let msg = PeerMessage::Chat {
+                    id,
+                    sent_at_ms: 0,
+                    text,
+                };
+                frames += u64::from(send(frame(&msg)).await);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Oversized frames, then random bytes.
+        let garbage = if phases & GARBAGE != 0 {
+            GARBAGE_FRAMES
+        } else {
+            0
+        };
+        for _ in 0..garbage {
+            frames += u64::from(send(vec![7u8; MAX_CONTROL_FRAME + 1]).await);
+        }
+        for _ in 0..garbage {
+            let mut junk = vec![0u8; 100];
+            let _ = getrandom::fill(&mut junk);
+            frames += u64::from(send(junk).await);
+        }
+        say(&format!("attacked {}.{} {frames}", self.run, end.index));
+        reader.abort();
+        Ok(())
+    }
 }
 
 /// Forwards every message from `from` to `to`, untouched and in order, holding them until
@@ -425,7 +735,10 @@ async fn main() -> Result<(), String> {
     let mode = match flag("--mode").as_deref() {
         Some("forward") => Mode::Forward,
         Some("pairs") => Mode::Pairs,
-        _ => return Err("usage: mitm_relay --mode forward|pairs [--listen ADDR]".into()),
+        Some("hostile") => Mode::Hostile,
+        _ => {
+            return Err("usage: rogue_tracker --mode forward|pairs|hostile [--listen ADDR]".into())
+        }
     };
     let listener = TcpListener::bind(&listen)
         .await
@@ -448,6 +761,14 @@ async fn main() -> Result<(), String> {
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(room) = line.strip_prefix("room ") {
                 let _ = stdin_inputs.send(Input::Room(room.to_owned()));
+            } else if let Some(what) = line.trim().strip_prefix("attack") {
+                let phases = match what.trim() {
+                    "chat" => CHAT,
+                    "offers" => OFFERS,
+                    "garbage" => GARBAGE,
+                    _ => CHAT | OFFERS | GARBAGE,
+                };
+                let _ = stdin_inputs.send(Input::Attack(phases));
             }
         }
         std::process::exit(0);
@@ -464,6 +785,8 @@ async fn main() -> Result<(), String> {
         legs_made: false,
         legs: Vec::new(),
         leg_tx,
+        rogues: Vec::new(),
+        attack: watch::channel(0).0,
     };
     loop {
         tokio::select! {
@@ -473,6 +796,7 @@ async fn main() -> Result<(), String> {
                 Input::Text(conn, text) => relay.text(conn, &text),
                 Input::Closed(conn) => { relay.sockets.remove(&conn); relay.stale.remove(&conn); }
                 Input::Room(room) => relay.start_run(&room),
+                Input::Attack(phases) => { relay.attack.send_replace(phases); }
             },
             else => return Ok(()),
         }

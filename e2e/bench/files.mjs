@@ -35,8 +35,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { BROWSER_ARGS, CHROMIUM, STEP_MS, sleep, startHelper, token, waitFor, withTimeout } from '../lib/harness.mjs';
-import { createRoom, joinByLink, messageBox, setName, waitForPeers } from '../lib/hush.mjs';
+import { BROWSER_ARGS, CHROMIUM, STEP_MS, sleep, startHelper, token, withTimeout } from '../lib/harness.mjs';
+import { createRoom, joinByLink, setName, waitForPeers } from '../lib/hush.mjs';
+import { chatRun, pct } from '../lib/chat-delay.mjs';
 import {
   MiB,
   cardButton,
@@ -61,9 +62,7 @@ const BUDGET_MS = Number(process.env.BENCH_FILES_BUDGET_S ?? 1500) * 1000;
 const CHUNK = 64 * 1024;
 const HIGH_WATER = 4 * MiB;
 const LOW_WATER = 1 * MiB;
-const CHAT_EVERY_MS = 100;
 const CHAT_MIN = 50;
-const CHAT_MAX = 400;
 const SAMPLE_MS = 200;
 /** A transfer whose progress bar does not move for this long has stalled. */
 const STALL_MS = 60_000;
@@ -73,11 +72,6 @@ const left = () => BUDGET_MS - (performance.now() - started);
 const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const mib = (bytes) => fmt(bytes / MiB, 1);
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
-const pct = (xs, p) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 
 // ---------------------------------------------------------------------------------------------
 // Processes: each browser's tree, its memory and CPU, from /proc.
@@ -417,53 +411,6 @@ async function hushTransfer(sender, receiver, file, { during } = {}) {
   const saved = (await savedFiles(receiver.page)) ?? [];
   for (const rec of saved.filter((s) => s.suggestedName === name)) await opfsRemove(receiver.page, rec.opfsName);
   return { ms: probe.doneAt - probe.clickAt, snap: final, during: duringResult };
-}
-
-/**
- * Sends a chat message every CHAT_EVERY_MS (or as fast as typing goes, if slower) from `sender`
- * until at least `min` were sent and `until()` is true (at most CHAT_MAX), then returns each
- * message's { text, sentAt, delay } (delay: ms until it showed at the receiver, NaN if never).
- */
-async function chatRun(sender, receiver, { min = CHAT_MIN, until = () => true } = {}) {
-  const tag = token(3);
-  await sender.page.evaluate((tag) => {
-    window.__sent = {};
-    document.addEventListener('keydown', (e) => {
-      const v = e.target?.value;
-      if (e.key === 'Enter' && typeof v === 'string' && v.startsWith(`ping-${tag}-`)) window.__sent[v] = performance.timeOrigin + performance.now();
-    }, true);
-  }, tag);
-  await receiver.page.evaluate((tag) => {
-    window.__seen = {};
-    const re = new RegExp(`ping-${tag}-\\d+`, 'g');
-    const scan = (text) => {
-      const now = performance.timeOrigin + performance.now();
-      for (const m of text.matchAll(re)) window.__seen[m[0]] ??= now;
-    };
-    new MutationObserver((records) => {
-      for (const r of records) {
-        if (r.type === 'characterData') scan(r.target.textContent ?? '');
-        for (const n of r.addedNodes) scan(n.textContent ?? '');
-      }
-    }).observe(document.body, { subtree: true, childList: true, characterData: true });
-  }, tag);
-  const box = messageBox(sender.page);
-  const texts = [];
-  for (let i = 0; texts.length < CHAT_MAX && (texts.length < min || !(await until())); i++) {
-    const t = performance.now();
-    const text = `ping-${tag}-${i}`;
-    await box.fill(text);
-    await box.press('Enter');
-    texts.push(text);
-    await sleep(Math.max(0, CHAT_EVERY_MS - (performance.now() - t)));
-  }
-  await waitFor(async () => {
-    const seen = await receiver.page.evaluate(() => Object.keys(window.__seen).length);
-    return seen >= texts.length;
-  }, { timeout: 30_000, what: 'every chat message to arrive' }).catch(() => {});
-  const sent = await sender.page.evaluate(() => window.__sent);
-  const seen = await receiver.page.evaluate(() => window.__seen);
-  return texts.map((t) => ({ text: t, sentAt: sent[t], delay: seen[t] !== undefined && sent[t] !== undefined ? seen[t] - sent[t] : NaN }));
 }
 
 /** The rows of messages typed before `endAt` (shared clock): the ones sent under load. */

@@ -1,6 +1,6 @@
 // The man-in-the-middle drill through real WebRTC: a relay that knows the room name (as if
 // the link had leaked to a tracker's operator) answers both honest peers' offers itself, so
-// each browser's DTLS connection ends at the relay (cli/examples/mitm_relay.rs).
+// each browser's DTLS connection ends at the relay (cli/examples/rogue_tracker.rs).
 //   Variant A: the relay forwards every frame untouched, hellos included: both browsers must
 //   refuse it and say why, and list nobody.
 //   Variant B: the relay puts a native peer of its own in front of each browser, each named
@@ -16,7 +16,7 @@ import { joinByLink, peerItems, peersList, setName, waitForPeers } from '../lib/
 import { hush, killAll, spawnTool } from '../lib/cli.mjs';
 
 const RUNS = Number(process.env.MITM_RUNS ?? 20);
-const RELAY_BIN = path.join(ROOT, 'target', 'release', 'examples', 'mitm_relay');
+const RELAY_BIN = path.join(ROOT, 'target', 'release', 'examples', 'rogue_tracker');
 const TEST_MS = 60_000 + RUNS * 30_000;
 
 /** Starts the relay in `mode`; resolves with it and the tracker URL it serves. */
