@@ -9,7 +9,7 @@
 # Usage: e2e/run.sh [node --test options] [test files]   (default: e2e/tests/*.test.mjs)
 #        e.g. e2e/run.sh --test-name-pattern latency e2e/tests/chat.test.mjs
 #        e2e/run.sh --bench FILE.mjs...   run benchmark scripts one after another (plain node)
-# Env:   E2E_TIMEOUT  hard limit for the whole run in seconds (default 900, 3600 for --bench;
+# Env:   E2E_TIMEOUT  hard limit for the whole run in seconds (default 1800, 3600 for --bench;
 #                     SIGKILL after it)
 #        E2E_NO_NETNS=1  run without the namespace (only where unshare is impossible)
 set -euo pipefail
@@ -22,7 +22,7 @@ if [ "${1:-}" = --bench ]; then
   MODE=bench
   shift
 fi
-if [ "$MODE" = bench ]; then TIMEOUT="${E2E_TIMEOUT:-3600}"; else TIMEOUT="${E2E_TIMEOUT:-900}"; fi
+if [ "$MODE" = bench ]; then TIMEOUT="${E2E_TIMEOUT:-3600}"; else TIMEOUT="${E2E_TIMEOUT:-1800}"; fi
 
 fail() { printf 'e2e/run.sh: %s\n' "$*" >&2; exit 1; }
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing: run scripts/install-tools.sh"
