@@ -156,6 +156,19 @@ impl Relay {
         }
     }
 
+    /// Passes an answer on to the socket `conn` of the peer it is addressed to.
+    fn pass_answer(&self, conn: u64, a: Announce) {
+        let msg = ServerMessage {
+            action: Some("announce".into()),
+            info_hash: Some(a.info_hash),
+            peer_id: Some(a.peer_id),
+            offer_id: a.offer_id,
+            answer: a.answer,
+            ..ServerMessage::default()
+        };
+        self.send(conn, &msg);
+    }
+
     fn start_run(&mut self, room: &str) {
         self.stale.extend(self.sockets.keys().copied());
         self.peers.clear();
@@ -229,17 +242,13 @@ impl Relay {
     /// Hostile mode: offers go to the other members as a tracker's do, but the last two of
     /// each peer's first announce go to Mallory and Ghost, who answer them themselves.
     fn hostile_mode(&mut self, index: usize, a: Announce) {
-        if let (Some(answer), Some(to)) = (a.answer, a.to_peer_id.as_deref()) {
-            if let Some(p) = self.peers.iter().find(|p| p.id == to) {
-                let msg = ServerMessage {
-                    action: Some("announce".into()),
-                    info_hash: Some(a.info_hash.clone()),
-                    peer_id: Some(a.peer_id.clone()),
-                    offer_id: a.offer_id.clone(),
-                    answer: Some(answer),
-                    ..ServerMessage::default()
-                };
-                self.send(p.conn, &msg);
+        if a.answer.is_some() {
+            let to = self
+                .peers
+                .iter()
+                .find(|p| Some(&p.id) == a.to_peer_id.as_ref());
+            if let Some(conn) = to.map(|p| p.conn) {
+                self.pass_answer(conn, a);
             }
             return;
         }
@@ -336,17 +345,13 @@ impl Relay {
     /// Variant B: a tracker whose swarm is cut into pairs.
     fn pairs_mode(&mut self, index: usize, a: Announce) {
         let partner = index ^ 1;
-        if let (Some(answer), Some(to)) = (a.answer, a.to_peer_id.as_deref()) {
-            if let Some(p) = self.peers.get(partner).filter(|p| p.id == to) {
-                let msg = ServerMessage {
-                    action: Some("announce".into()),
-                    info_hash: Some(a.info_hash.clone()),
-                    peer_id: Some(a.peer_id.clone()),
-                    offer_id: a.offer_id.clone(),
-                    answer: Some(answer),
-                    ..ServerMessage::default()
-                };
-                self.send(p.conn, &msg);
+        if a.answer.is_some() {
+            let to = self
+                .peers
+                .get(partner)
+                .filter(|p| Some(&p.id) == a.to_peer_id.as_ref());
+            if let Some(conn) = to.map(|p| p.conn) {
+                self.pass_answer(conn, a);
             }
             return;
         }

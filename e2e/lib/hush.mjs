@@ -599,3 +599,16 @@ export async function tilePlayback(page, name, kind = 'camera') {
       { timeout: 2_000 },
     );
 }
+
+/** What a verification dialog shows: its seven emoji words and its number. */
+export async function verifyCodes(page, peerName) {
+  const dialog = page.getByRole('dialog', { name: `Verify ${peerName}` });
+  const emoji = dialog.getByRole('group', { name: 'Security emoji' }).getByRole('img');
+  await waitFor(async () => (await emoji.count()) === 7, {
+    timeout: STEP_MS,
+    what: `seven security emoji in "Verify ${peerName}"`,
+  });
+  const words = await emoji.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  const number = (await dialog.getByLabel('Security number').innerText()).trim();
+  return { dialog, words, number };
+}

@@ -11,8 +11,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ROOT, STEP_MS, assertNoPageErrors, scenario, token, waitFor } from '../lib/harness.mjs';
-import { joinByLink, peerItems, peersList, setName, waitForPeers } from '../lib/hush.mjs';
+import { ROOT, STEP_MS, assertNoPageErrors, scenario, token } from '../lib/harness.mjs';
+import { joinByLink, peerItems, peersList, setName, verifyCodes, waitForPeers } from '../lib/hush.mjs';
 import { hush, killAll, spawnTool } from '../lib/cli.mjs';
 
 const RUNS = Number(process.env.MITM_RUNS ?? 20);
@@ -75,18 +75,6 @@ test(`MITM drill, variant A: ${RUNS} relays forwarding hellos untouched are refu
   }
 });
 
-/** The codes a verification dialog shows: its seven emoji words and its number. */
-async function codes(page, peerName) {
-  const dialog = page.getByRole('dialog', { name: `Verify ${peerName}` });
-  const emoji = dialog.getByRole('group', { name: 'Security emoji' }).getByRole('img');
-  await waitFor(async () => (await emoji.count()) === 7, {
-    timeout: STEP_MS,
-    what: `seven security emoji in "Verify ${peerName}"`,
-  });
-  const words = await emoji.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
-  const number = (await dialog.getByLabel('Security number').innerText()).trim();
-  return { dialog, words, number };
-}
 
 test(`MITM drill, variant B: ${RUNS} relays signing their own hellos show each browser other codes`, { timeout: TEST_MS }, async () => {
   const { relay, tracker } = await startRelay('pairs');
@@ -114,10 +102,10 @@ test(`MITM drill, variant B: ${RUNS} relays signing their own hellos show each b
         // Alice verifies "Bob"; the relay starts the same towards bob as "Alice".
         const entry = peersList(alice.page).getByRole('listitem').filter({ hasText: 'Bob' });
         await entry.getByRole('button', { name: 'Verify', exact: true }).click();
-        const seenByAlice = await codes(alice.page, 'Bob');
+        const seenByAlice = await verifyCodes(alice.page, 'Bob');
         await fakeBob.waitFor(/do they see these\?/, STEP_MS, 'stderr');
         fakeAlice.write('/verify Bob\n');
-        const seenByBob = await codes(bob.page, 'Alice');
+        const seenByBob = await verifyCodes(bob.page, 'Alice');
         const differ = seenByAlice.words.join() !== seenByBob.words.join() && seenByAlice.number !== seenByBob.number;
         if (differ) detected++;
         else console.log(`run ${run}: both saw ${seenByAlice.words.join(' ')} ${seenByAlice.number}`);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { STEP_MS, assertNoPageErrors, scenario, token, waitFor } from '../lib/harness.mjs';
-import { createRoom, joinByForm, joinByLink, leaveRoom, peerItems, peersList, setName, waitForPeers } from '../lib/hush.mjs';
+import { createRoom, joinByForm, joinByLink, leaveRoom, peerItems, peersList, setName, verifyCodes, waitForPeers } from '../lib/hush.mjs';
 import { EXIT, exitCode, hush, killAll } from '../lib/cli.mjs';
 
 const TEST_MS = 180_000;
@@ -13,18 +13,6 @@ const TEST_MS = 180_000;
 /** The "Peers" entry naming `name`. */
 const entry = (page, name) => peersList(page).getByRole('listitem').filter({ hasText: name });
 
-/** What a verification dialog shows: the seven emoji words and the number. */
-async function codes(page, peerName) {
-  const dialog = page.getByRole('dialog', { name: `Verify ${peerName}` });
-  const emoji = dialog.getByRole('group', { name: 'Security emoji' }).getByRole('img');
-  await waitFor(async () => (await emoji.count()) === 7, {
-    timeout: STEP_MS,
-    what: `seven security emoji in "Verify ${peerName}"`,
-  });
-  const words = await emoji.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
-  const number = (await dialog.getByLabel('Security number').innerText()).trim();
-  return { dialog, words, number };
-}
 
 /** Our own fingerprint as the sidebar shows it. */
 const myFingerprint = async (page) =>
@@ -36,8 +24,8 @@ const myFingerprint = async (page) =>
  */
 async function verifyBoth(a, an, b, bn) {
   await entry(a, bn).getByRole('button', { name: 'Verify', exact: true }).click();
-  const ca = await codes(a, bn);
-  const cb = await codes(b, an);
+  const ca = await verifyCodes(a, bn);
+  const cb = await verifyCodes(b, an);
   assert.deepEqual(ca.words, cb.words, 'the same emoji, in the same order');
   assert.equal(ca.number, cb.number);
   assert.match(ca.number, /^\d{3} \d{3}$/);
@@ -102,8 +90,8 @@ test('"They don\'t match" warns both sides and offers to disconnect', { timeout:
     const { alice, bob, room, an, bn } = await twoPeers(ctx);
 
     await entry(bob.page, an).getByRole('button', { name: 'Verify', exact: true }).click();
-    const a = await codes(alice.page, bn);
-    await codes(bob.page, an);
+    const a = await verifyCodes(alice.page, bn);
+    await verifyCodes(bob.page, an);
     await a.dialog.getByRole('button', { name: "They don't match", exact: true }).click();
     for (const [page, other] of [[alice.page, bn], [bob.page, an]]) {
       const alert = page.getByRole('dialog', { name: `Verify ${other}` }).getByRole('alert');
@@ -222,7 +210,7 @@ test('the native peer takes part in the same hello: it shows the same codes, and
       await chat.waitFor(new RegExp(`'s key: ${fp}`), 20_000, 'stderr');
 
       chat.write('/verify Alice\n');
-      const b = await codes(alice.page, 'hush on testbox');
+      const b = await verifyCodes(alice.page, 'hush on testbox');
       const printed = await chat.waitFor(/do they see these\?\n.*\n\s*\d{6}/, STEP_MS, 'stderr');
       const [, emojiLine, numberLine] = printed.split('\n');
       const words = emojiLine.trim().split(/ {2}/).map((p) => p.slice(p.indexOf(' ') + 1));
