@@ -156,6 +156,19 @@ impl Relay {
         }
     }
 
+    /// Passes one offer of announce `a` on to the socket `conn`, as a tracker does.
+    fn pass_offer(&self, conn: u64, a: &Announce, entry: OfferEntry) {
+        let msg = ServerMessage {
+            action: Some("announce".into()),
+            info_hash: Some(a.info_hash.clone()),
+            peer_id: Some(a.peer_id.clone()),
+            offer_id: Some(entry.offer_id),
+            offer: Some(entry.offer),
+            ..ServerMessage::default()
+        };
+        self.send(conn, &msg);
+    }
+
     /// Passes an answer on to the socket `conn` of the peer it is addressed to.
     fn pass_answer(&self, conn: u64, a: Announce) {
         let msg = ServerMessage {
@@ -241,7 +254,7 @@ impl Relay {
 
     /// Hostile mode: offers go to the other members as a tracker's do, but the last two of
     /// each peer's first announce go to Mallory and Ghost, who answer them themselves.
-    fn hostile_mode(&mut self, index: usize, a: Announce) {
+    fn hostile_mode(&mut self, index: usize, mut a: Announce) {
         if a.answer.is_some() {
             let to = self
                 .peers
@@ -252,7 +265,7 @@ impl Relay {
             }
             return;
         }
-        let mut offers = a.offers.unwrap_or_default();
+        let mut offers = a.offers.take().unwrap_or_default();
         let Some(keys) = self.keys.clone() else {
             return;
         };
@@ -292,15 +305,7 @@ impl Relay {
             .map(|p| p.conn)
             .collect();
         for (entry, conn) in offers.into_iter().zip(others) {
-            let msg = ServerMessage {
-                action: Some("announce".into()),
-                info_hash: Some(a.info_hash.clone()),
-                peer_id: Some(a.peer_id.clone()),
-                offer_id: Some(entry.offer_id),
-                offer: Some(entry.offer),
-                ..ServerMessage::default()
-            };
-            self.send(conn, &msg);
+            self.pass_offer(conn, &a, entry);
         }
     }
 
@@ -343,7 +348,7 @@ impl Relay {
     }
 
     /// Variant B: a tracker whose swarm is cut into pairs.
-    fn pairs_mode(&mut self, index: usize, a: Announce) {
+    fn pairs_mode(&mut self, index: usize, mut a: Announce) {
         let partner = index ^ 1;
         if a.answer.is_some() {
             let to = self
@@ -355,19 +360,11 @@ impl Relay {
             }
             return;
         }
-        let Some(first) = a.offers.and_then(|o| o.into_iter().next()) else {
+        let Some(first) = a.offers.take().and_then(|o| o.into_iter().next()) else {
             return;
         };
-        if let Some(p) = self.peers.get(partner) {
-            let msg = ServerMessage {
-                action: Some("announce".into()),
-                info_hash: Some(a.info_hash.clone()),
-                peer_id: Some(a.peer_id.clone()),
-                offer_id: Some(first.offer_id),
-                offer: Some(first.offer),
-                ..ServerMessage::default()
-            };
-            self.send(p.conn, &msg);
+        if let Some(conn) = self.peers.get(partner).map(|p| p.conn) {
+            self.pass_offer(conn, &a, first);
         }
     }
 }
