@@ -40,8 +40,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 const RECEIVE_SETTLE: Duration = Duration::from_millis(1_500);
 /// How long `receive` waits for an offer unless `--wait` says otherwise.
 const DEFAULT_RECEIVE_WAIT_S: u64 = 60;
-/// Files walked in one folder tree at most: a path argument cannot make us offer millions.
-const MAX_FILES: usize = 10_000;
+/// Files one `send` offers at most: what a receiver keeps from one sender. Checked before
+/// joining, so a folder too large is refused whole rather than arriving incomplete.
+const MAX_FILES: usize = hush_core::transfer::MAX_OFFERS_PER_PEER;
 
 #[derive(Parser)]
 #[command(
@@ -653,6 +654,13 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf, u64)>, CliError> {
     Ok(out)
 }
 
+fn too_many_files() -> CliError {
+    CliError::Usage(format!(
+        "more than {MAX_FILES} files to send: peers take at most {MAX_FILES} offers from one \
+         sender. Send a folder this large as one archive: tar c DIR | hush send ROOM -"
+    ))
+}
+
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf, u64)>) -> Result<(), CliError> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| CliError::io(dir.display().to_string(), e))?
@@ -671,9 +679,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf, u64)>) -> Resu
             let len = e.metadata().map(|m| m.len()).unwrap_or(0);
             out.push((name, path, len));
             if out.len() > MAX_FILES {
-                return Err(CliError::Usage(format!(
-                    "more than {MAX_FILES} files to send"
-                )));
+                return Err(too_many_files());
             }
         }
     }
@@ -701,6 +707,9 @@ async fn send(
         .cloned()
         .collect();
     let files = collect(&rest)?;
+    if files.len() + stdin_count > MAX_FILES {
+        return Err(too_many_files());
+    }
     let mut shell = join(g, report, room).await?;
     let mut offered: HashMap<FileId, (String, u64)> = HashMap::new();
     let mut sources: Vec<(String, u64, Source)> = files

@@ -393,7 +393,7 @@ test('browser to CLI: an interrupted download resumes from what the CLI holds', 
   }
 });
 
-test('CLI errors: wrong room, empty room, no tracker, existing target', { timeout: TEST_MS }, async () => {
+test('CLI errors: wrong room, empty room, no tracker, existing target, too many files', { timeout: TEST_MS }, async () => {
   const helper = await startHelper();
   const dir = tempDir('hush-cli-err-');
   try {
@@ -428,6 +428,15 @@ test('CLI errors: wrong room, empty room, no tracker, existing target', { timeou
     const empty = hush(['receive', room(), '--dir', dir.dir, '--wait', '2'], { helperUrl: helper.url });
     assert.equal(await exitCode(empty, 20_000), EXIT.NOBODY);
     assert.ok(existsSync(dir.file('doc.txt')));
+
+    // A folder of more files than a receiver takes from one sender is refused whole, before
+    // joining, with the way out, rather than arriving incomplete.
+    const many = path.join(dir.dir, 'many');
+    mkdirSync(many);
+    for (let i = 0; i <= 256; i++) writeFileSync(path.join(many, `f${i}`), '');
+    const tooMany = hush(['send', room(), many], { helperUrl: helper.url });
+    assert.equal(await exitCode(tooMany, 20_000), EXIT.USAGE, tooMany.stderr());
+    assert.match(tooMany.stderr(), /more than 256 files to send.*tar c DIR \| hush send ROOM -/s);
   } finally {
     killAll();
     dir.remove();

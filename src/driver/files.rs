@@ -10,7 +10,7 @@ use crate::js::{now_ms, random_bytes, JsError};
 use crate::state::{FileKey, FileStatus, FileView, Inline, RoomAction, UploadState, UploadView};
 use hush_core::filename::InlineKind;
 use hush_core::ids::PeerId;
-use hush_core::room::{DownloadEnd, FileEvent, FileOutput, FileState};
+use hush_core::room::{DownloadEnd, FileError, FileEvent, FileOutput, FileState};
 use hush_core::stream::{file_key, StreamPlan};
 use hush_core::transfer::{channel_label, FileId, Incoming, Stop};
 use hush_core::vecmap::VecMap;
@@ -83,7 +83,8 @@ impl Driver {
 
     /// Offers files to everyone in the room (and to whoever joins while they are offered).
     pub(super) fn offer_files(&mut self, files: Vec<web_sys::File>, view_once: bool, now: u64) {
-        for file in files {
+        let mut files = files.into_iter();
+        while let Some(file) = files.next() {
             let size = file.size() as u64;
             match self
                 .room
@@ -91,6 +92,16 @@ impl Driver {
             {
                 Ok(id) => {
                     self.files.mine.insert(id, file);
+                }
+                // The rest would be refused alike: one notice for all of them.
+                Err(e @ FileError::TooManyOffers { .. }) => {
+                    let rest = files.len();
+                    let more = match rest {
+                        0 => String::new(),
+                        n => format!(" Nor were the {n} files after it."),
+                    };
+                    self.dispatch.emit(RoomAction::Notice(format!("{e}{more}")));
+                    break;
                 }
                 Err(e) => self.dispatch.emit(RoomAction::Notice(e.to_string())),
             }

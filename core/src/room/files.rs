@@ -162,6 +162,10 @@ pub enum FileError {
     TooManyDownloads,
     #[error("That file is no longer offered.")]
     NotOffered,
+    /// Peers keep at most [`MAX_OFFERS_PER_PEER`] offers from one sender: more would be
+    /// dropped on their side without a trace.
+    #[error("{name} was not offered: at most {MAX_OFFERS_PER_PEER} files can be offered at once. Withdraw some, or send a large folder as one archive.")]
+    TooManyOffers { name: String },
 }
 
 /// How a download ended, as the shell saw it.
@@ -225,6 +229,8 @@ type Key = (PeerId, FileId);
 pub(super) struct Files {
     mine: VecMap<FileId, MyOffer>,
     theirs: VecMap<Key, TheirOffer>,
+    /// Peers told they offered more than [`MAX_OFFERS_PER_PEER`] files (one notice each).
+    over_cap: Vec<PeerId>,
     uploads: VecMap<Key, Running>,
     downloads: VecMap<Key, Download>,
 }
@@ -314,6 +320,9 @@ impl Room {
         let shown = sanitize_path(&raw_name);
         if view_once && size > MAX_VIEW_ONCE_BYTES {
             return Err(FileError::TooLargeForViewOnce { name: shown });
+        }
+        if self.files.mine.len() >= MAX_OFFERS_PER_PEER {
+            return Err(FileError::TooManyOffers { name: shown });
         }
         let id = FileId(self.rng.bytes());
         let mime = clean_mime(mime);
@@ -742,6 +751,15 @@ impl Room {
         }
         let count = self.files.theirs.keys().filter(|(p, _)| p == peer).count();
         if count >= MAX_OFFERS_PER_PEER {
+            // An honest sender cannot get here (it is refused at its own end); say so once
+            // rather than let a folder arrive incomplete without a word.
+            if !self.files.over_cap.contains(peer) {
+                self.files.over_cap.push(peer.clone());
+                let who = self.peer_name(peer);
+                self.event(Event::Notice(format!(
+                    "{who} offered more than {MAX_OFFERS_PER_PEER} files at once: the rest are not shown."
+                )));
+            }
             return;
         }
         let name = sanitize_path(name);
@@ -848,6 +866,7 @@ impl Room {
             let why = "The sender left before the transfer started.".to_owned();
             self.file_status(Some(peer), id, FileState::Failed(why));
         }
+        self.files.over_cap.retain(|p| p != peer);
         for id in ids_of(&self.files.theirs, peer) {
             self.files.theirs.remove(&(peer.clone(), id));
             if !self.files.downloads.contains_key(&(peer.clone(), id)) {
@@ -921,6 +940,7 @@ impl Room {
         }
         self.files.mine.clear();
         self.files.theirs.clear();
+        self.files.over_cap.clear();
     }
 
     /// Files state the engine holds (for tests that check nothing leaks).

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::tracker::{Announce, ServerMessage};
-use crate::transfer::{Refusal, MAX_VIEW_ONCE_BYTES};
+use crate::transfer::{Refusal, MAX_OFFERS_PER_PEER, MAX_VIEW_ONCE_BYTES};
 
 const IH_MASTER: [u8; 32] = [9; 32];
 
@@ -467,6 +467,44 @@ fn hostile_offer_paths_are_sanitized_before_anyone_sees_them() {
         _ => None,
     });
     assert_eq!(plan.map(|p| p.name).as_deref(), Some("etc/cron.d/evil"));
+}
+
+/// Invariant: offers past what a receiver keeps from one sender are refused at the sender,
+/// and a receiver sent more anyway says so, once.
+#[test]
+fn offers_past_the_per_peer_cap_are_refused_and_never_dropped_silently() {
+    let (mut a, mut b, ha, hb) = pair();
+    drain(&mut b);
+    for i in 0..MAX_OFFERS_PER_PEER {
+        a.offer_file(&format!("f{i}"), 1, "", false, 100)
+            .expect("within the cap");
+    }
+    let err = a
+        .offer_file("one-too-many", 1, "", false, 100)
+        .expect_err("over the cap");
+    assert!(err.to_string().contains("one-too-many was not offered"));
+    // A sender that ignores the cap (as a hostile one would).
+    for i in 0..3u8 {
+        a.broadcast(&PeerMessage::FileOffer {
+            id: crate::transfer::FileId([0xF0 | i; 16]),
+            name: format!("extra{i}"),
+            size: 1,
+            mime: String::new(),
+            view_once: false,
+        });
+    }
+    deliver(&mut a, ha, &mut b, hb, 101);
+    let outs = drain(&mut b);
+    let offered = events(&outs)
+        .iter()
+        .filter(|e| matches!(e, Event::File(FileEvent::Offered { .. })))
+        .count();
+    assert_eq!(offered, MAX_OFFERS_PER_PEER);
+    let notices = events(&outs)
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(n) if n.contains("the rest are not shown")))
+        .count();
+    assert_eq!(notices, 1);
 }
 
 /// Invariant: a view-once file is served once per peer; a second request is refused.
