@@ -37,7 +37,7 @@ use rtc::ice::mdns::MulticastDnsMode;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -55,6 +55,13 @@ const CONTROL_STREAM_ID: u16 = 0;
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Told to clients in announce replies: they re-announce this often (seconds).
 const ANNOUNCE_INTERVAL_S: u64 = 120;
+/// Forward mode: told instead, so that a waiting peer's latest offer is never older than this.
+const FORWARD_INTERVAL_S: u64 = 10;
+/// Forward mode answers an offer only this fresh: a browser drops its unanswered offers after
+/// 10 s (`mesh::OFFER_TTL_MS`), and answering and connecting take a few seconds on a busy machine.
+const FRESH_OFFER: Duration = Duration::from_secs(6);
+/// Forward mode: legs not both open after this are dropped and made again from fresh offers.
+const LEGS_OPEN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Mallory's flood of valid chat: 100× the app's rate limit (10 per second), for this long.
 const FLOOD_PER_SEC: u64 = 1_000;
@@ -82,6 +89,8 @@ enum Input {
     Closed(u64),
     Room(String),
     Attack(u8),
+    /// Forward mode: run R's legs did not open; make them again.
+    Retry(u32),
 }
 
 /// A peer of the current run, in order of arrival.
@@ -89,7 +98,8 @@ struct Peer {
     id: String,
     conn: u64,
     info_hash: String,
-    offer: Option<OfferEntry>,
+    /// Forward mode: the first offer of the peer's latest announce, and when it came.
+    offer: Option<(OfferEntry, Instant)>,
 }
 
 struct Relay {
@@ -105,6 +115,8 @@ struct Relay {
     /// The relay's own connections of this run, closed when the next run starts.
     legs: Vec<Arc<dyn PeerConnection>>,
     leg_tx: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
+    /// Where a run's legs report that they did not open.
+    inputs: mpsc::UnboundedSender<Input>,
     /// Hostile mode: the members of our own, and which peers they answered.
     rogues: Vec<Rogue>,
     /// The attack's phases, once asked for ([`CHAT`], [`OFFERS`], [`GARBAGE`]); 0 before.
@@ -233,14 +245,20 @@ impl Relay {
             }
         };
         if a.answer.is_none() {
+            // Forward mode keeps a lone peer coming back with fresh offers (it counts the
+            // other peer before it arrives) until its legs are made.
+            let (interval, incomplete) = match self.mode {
+                Mode::Forward => (FORWARD_INTERVAL_S, self.peers.len().max(2) as u64),
+                _ => (ANNOUNCE_INTERVAL_S, self.peers.len() as u64),
+            };
             self.send(
                 conn,
                 &ServerMessage {
                     action: Some("announce".into()),
                     info_hash: Some(a.info_hash.clone()),
-                    interval: Some(ANNOUNCE_INTERVAL_S),
+                    interval: Some(interval),
                     complete: Some(0),
-                    incomplete: Some(self.peers.len() as u64),
+                    incomplete: Some(incomplete),
                     ..ServerMessage::default()
                 },
             );
@@ -309,22 +327,24 @@ impl Relay {
         }
     }
 
-    /// Variant A: keep each of the first two peers' first offer; once both are in, answer
-    /// both as the other.
+    /// Variant A: keep each of the first two peers' latest offer; once both are in and
+    /// fresh, answer both as the other.
     fn forward_mode(&mut self, index: usize, a: Announce) {
-        if index > 1 {
+        if index > 1 || self.legs_made {
             return;
         }
         if let Some(first) = a.offers.and_then(|o| o.into_iter().next()) {
-            if self.peers[index].offer.is_none() {
-                self.peers[index].offer = Some(first);
-            }
+            self.peers[index].offer = Some((first, Instant::now()));
         }
-        let (Some(keys), false) = (self.keys.clone(), self.legs_made) else {
+        let Some(keys) = self.keys.clone() else {
             return;
         };
-        let ready = self.peers.len() >= 2 && self.peers[..2].iter().all(|p| p.offer.is_some());
-        if !ready {
+        let fresh = |p: &Peer| {
+            p.offer
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < FRESH_OFFER)
+        };
+        if self.peers.len() < 2 || !self.peers[..2].iter().all(fresh) {
             return;
         }
         self.legs_made = true;
@@ -335,16 +355,33 @@ impl Relay {
                 index: i,
                 id: p.id.clone(),
                 info_hash: p.info_hash.clone(),
-                offer: p.offer.clone(),
+                offer: p.offer.as_ref().map(|(o, _)| o.clone()),
                 tx: self.sockets.get(&p.conn).cloned(),
             })
             .collect();
-        let (leg_tx, run) = (self.leg_tx.clone(), self.run);
+        let (leg_tx, run, inputs) = (self.leg_tx.clone(), self.run, self.inputs.clone());
         tokio::spawn(async move {
-            if let Err(e) = middle(run, keys, ends, leg_tx).await {
-                say(&format!("error {e}"));
+            match middle(run, keys, ends, leg_tx).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    say(&format!("retry {run}"));
+                    let _ = inputs.send(Input::Retry(run));
+                }
+                Err(e) => say(&format!("error {e}")),
             }
         });
+    }
+
+    /// Run `run`'s legs did not open (an answer that came too late, a connection that
+    /// failed): wait for both peers' next offers and answer those.
+    fn retry(&mut self, run: u32) {
+        if run != self.run {
+            return;
+        }
+        self.legs_made = false;
+        for p in &mut self.peers {
+            p.offer = None;
+        }
     }
 
     /// Variant B: a tracker whose swarm is cut into pairs.
@@ -435,21 +472,24 @@ async fn leg(
 }
 
 /// Answers each end's offer as the other end and carries the control channel between them.
+/// False when the two legs did not both open in time (they are closed then).
 async fn middle(
     run: u32,
     keys: Arc<RoomKeys>,
     ends: Vec<End>,
     leg_tx: mpsc::UnboundedSender<Arc<dyn PeerConnection>>,
-) -> Result<(), String> {
-    let mut channels = Vec::new();
-    for (me, other) in [(&ends[0], &ends[1]), (&ends[1], &ends[0])] {
-        let (pc, dc, _, _) = answer_as(run, &keys, me, &other.id).await?;
-        let _ = leg_tx.send(pc);
-        channels.push(dc);
-    }
-    let (a, b) = (channels[0].clone(), channels[1].clone());
+) -> Result<bool, String> {
+    // Both answers at once: each waits for its own ICE gathering, and the offers age.
+    let (first, second) = tokio::join!(
+        answer_as(run, &keys, &ends[0], &ends[1].id),
+        answer_as(run, &keys, &ends[1], &ends[0].id),
+    );
+    let ((pc_a, a, _, _), (pc_b, b, _, _)) = (first?, second?);
+    let _ = leg_tx.send(pc_a.clone());
+    let _ = leg_tx.send(pc_b.clone());
     let (a_open_tx, a_open) = watch::channel(false);
     let (b_open_tx, b_open) = watch::channel(false);
+    let (mut a_seen, mut b_seen) = (a_open.clone(), b_open.clone());
     tokio::spawn(carry(
         a.clone(),
         a_open_tx,
@@ -458,7 +498,16 @@ async fn middle(
         format!("{run}.0>1"),
     ));
     tokio::spawn(carry(b, b_open_tx, a, a_open, format!("{run}.1>0")));
-    Ok(())
+    let both = async {
+        a_seen.wait_for(|open| *open).await.is_ok() && b_seen.wait_for(|open| *open).await.is_ok()
+    };
+    if tokio::time::timeout(LEGS_OPEN_TIMEOUT, both).await == Ok(true) {
+        return Ok(true);
+    }
+    for pc in [pc_a, pc_b] {
+        let _ = pc.close().await;
+    }
+    Ok(false)
 }
 
 /// Answers `me`'s offer as `as_id`, with a connection of our own: (connection, its control
@@ -787,6 +836,7 @@ async fn main() -> Result<(), String> {
         legs_made: false,
         legs: Vec::new(),
         leg_tx,
+        inputs: inputs.clone(),
         rogues: Vec::new(),
         attack: watch::channel(0).0,
     };
@@ -799,6 +849,7 @@ async fn main() -> Result<(), String> {
                 Input::Closed(conn) => { relay.sockets.remove(&conn); relay.stale.remove(&conn); }
                 Input::Room(room) => relay.start_run(&room),
                 Input::Attack(phases) => { relay.attack.send_replace(phases); }
+                Input::Retry(run) => relay.retry(run),
             },
             else => return Ok(()),
         }

@@ -47,10 +47,12 @@ test(`MITM drill, variant A: ${RUNS} relays forwarding hellos untouched are refu
         const bob = await ctx.peer(`bob-${run}`, undefined, { goto: false });
         await joinByLink(alice.page, ctx.url, room);
         await joinByLink(bob.page, ctx.url, room);
-        // The relay really is in the middle: it answered both and carried frames both ways.
+        // The relay really is in the middle: it answered both and carried frames both ways
+        // (the relay makes its legs again from fresh offers when they do not open: allow one
+        // such retry).
         for (const step of ['answered', 'forwarded']) {
-          await relay.waitFor(new RegExp(`${step} ${run}\\.0`), 20_000);
-          await relay.waitFor(new RegExp(`${step} ${run}\\.1`), 20_000);
+          await relay.waitFor(new RegExp(`${step} ${run}\\.0`), 40_000);
+          await relay.waitFor(new RegExp(`${step} ${run}\\.1`), 40_000);
         }
         let refusedBoth = true;
         for (const p of [alice.page, bob.page]) {
