@@ -487,17 +487,22 @@ async fn middle(
     let ((pc_a, a, _, _), (pc_b, b, _, _)) = (first?, second?);
     let _ = leg_tx.send(pc_a.clone());
     let _ = leg_tx.send(pc_b.clone());
-    let (a_open_tx, a_open) = watch::channel(false);
-    let (b_open_tx, b_open) = watch::channel(false);
-    let (mut a_seen, mut b_seen) = (a_open.clone(), b_open.clone());
+    let (a_open_tx, mut a_seen) = watch::channel(false);
+    let (b_open_tx, mut b_seen) = watch::channel(false);
+    let (a_heard_tx, a_heard) = watch::channel(false);
+    let (b_heard_tx, b_heard) = watch::channel(false);
     tokio::spawn(carry(
-        a.clone(),
-        a_open_tx,
+        Leg::new(a.clone(), a_open_tx, a_heard_tx),
         b.clone(),
-        b_open,
+        b_heard,
         format!("{run}.0>1"),
     ));
-    tokio::spawn(carry(b, b_open_tx, a, a_open, format!("{run}.1>0")));
+    tokio::spawn(carry(
+        Leg::new(b, b_open_tx, b_heard_tx),
+        a,
+        a_heard,
+        format!("{run}.1>0"),
+    ));
     let both = async {
         a_seen.wait_for(|open| *open).await.is_ok() && b_seen.wait_for(|open| *open).await.is_ok()
     };
@@ -720,24 +725,48 @@ impl Member {
     }
 }
 
-/// Forwards every message from `from` to `to`, untouched and in order, holding them until
-/// `to` is open (as an attacker would: a hello dropped here would give the game away less
-/// clearly than one delivered). Tells the other direction when `from` opens.
+/// One end of the relay as [`carry`] reads it: its channel, and where it tells that the
+/// channel opened and that the first message came.
+struct Leg {
+    channel: Arc<dyn DataChannel>,
+    opened: watch::Sender<bool>,
+    heard: watch::Sender<bool>,
+}
+
+impl Leg {
+    fn new(
+        channel: Arc<dyn DataChannel>,
+        opened: watch::Sender<bool>,
+        heard: watch::Sender<bool>,
+    ) -> Self {
+        Self {
+            channel,
+            opened,
+            heard,
+        }
+    }
+}
+
+/// Forwards every message from `from` to `to`, untouched and in order, holding them until the
+/// other direction has heard from `to` too. So both hellos cross the relay together, as an
+/// attacker would have them (one delivered alone would be refused before its receiver's own
+/// hello went out, and a first message lost at a fresh channel is only sent again while its
+/// sender has heard nothing).
 async fn carry(
-    from: Arc<dyn DataChannel>,
-    from_open: watch::Sender<bool>,
+    from: Leg,
     to: Arc<dyn DataChannel>,
-    mut to_open: watch::Receiver<bool>,
+    mut to_heard: watch::Receiver<bool>,
     what: String,
 ) {
     let mut first = true;
-    while let Some(ev) = from.poll().await {
+    while let Some(ev) = from.channel.poll().await {
         match ev {
             DataChannelEvent::OnOpen => {
-                let _ = from_open.send(true);
+                let _ = from.opened.send(true);
             }
             DataChannelEvent::OnMessage(m) => {
-                if to_open.wait_for(|open| *open).await.is_err() {
+                let _ = from.heard.send(true);
+                if to_heard.wait_for(|heard| *heard).await.is_err() {
                     break;
                 }
                 if to.send(BytesMut::from(&m.data[..])).await.is_ok() && first {
