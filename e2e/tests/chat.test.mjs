@@ -389,6 +389,41 @@ test('a hidden tab counts unread messages in its title; a reader scrolled up get
   });
 });
 
+test('a long log keeps its newest lines in the page; scrolling back brings earlier ones, which stay while new ones arrive', { timeout: TEST_MS }, async () => {
+  await scenario('log-window', async (ctx) => {
+    const { members: [a, b] } = await mesh(ctx, ['window-a', 'window-b']);
+    const tag = token();
+    const texts = Array.from({ length: 70 }, (_, i) => `w${i}-${tag}`);
+    // Paced under the rate limit (ten a second).
+    for (const t of texts) {
+      await sendMessage(b.page, t);
+      await sleep(120);
+    }
+    await waitForMessages(a.page, [texts.at(-1)]);
+    const log = a.page.getByRole('log', { name: 'Messages' });
+    const lines = () => log.locator('li.msg').count();
+    const has = async (t) => (await log.getByText(t, { exact: true }).count()) > 0;
+    assert.ok((await lines()) <= 50, `at most 50 lines in the page, not ${await lines()}`);
+    assert.ok(!(await has(texts[0])), 'the oldest message is out of the page');
+    await log.getByRole('button', { name: /^Show earlier messages \(\d+\)$/ }).waitFor({ timeout: STEP_MS });
+
+    // Scrolling to the top brings the earlier lines in.
+    const toTop = () => log.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    await waitFor(async () => (await toTop(), has(texts[0])), { timeout: STEP_MS, what: 'the first message back in the page' });
+
+    // A new message while reading back: the lines being read stay; "New messages" offers the way down.
+    const late = `late-${token()}`;
+    await sendMessage(b.page, late);
+    await waitForMessages(a.page, [late]);
+    const button = a.page.getByRole('button', { name: 'New messages' });
+    await button.waitFor({ state: 'visible', timeout: STEP_MS });
+    assert.ok(await has(texts[0]), 'the first message stays while it is being read');
+    await button.click();
+    await waitFor(async () => !(await has(texts[0])) && (await lines()) <= 50, { timeout: STEP_MS, what: 'back at the bottom, the newest lines alone' });
+    assertNoPageErrors(ctx.peers);
+  });
+});
+
 test('self-destruct makes messages vanish from all three screens, and a view-once message is covered, revealed once, then gone, its sender told who saw it', { timeout: TEST_MS }, async () => {
   await scenario('self-destruct-and-view-once', async (ctx) => {
     const { members: [a, b, c] } = await mesh(ctx, ['vanish-a', 'vanish-b', 'vanish-c']);

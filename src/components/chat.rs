@@ -40,20 +40,53 @@ fn clock(ms: u64) -> String {
 
 /// How close to the bottom (px) the log counts as "at the bottom".
 const BOTTOM_SLACK_PX: i32 = 48;
+/// Lines in the page while the log follows the newest: enough to fill a tall screen (a line is
+/// at least 2.5rem). Every new line costs a layout of the lines in the page, and the log keeps
+/// up to [`MAX_MESSAGES`]: with all of them in the page, each message took milliseconds more
+/// to show as the log grew.
+const LOG_WINDOW: usize = 50;
+/// Earlier lines brought into the page at a time, as the reader scrolls up to them.
+const LOG_PAGE: usize = 100;
+/// How close to the top (px) scrolling brings earlier lines in.
+const TOP_SLACK_PX: i32 = 200;
+
+/// The first line (its `seq`) the page shows: the newest [`LOG_WINDOW`] while the reader
+/// follows the log (`from: None`), or from a line the reader scrolled back to, kept in place
+/// while new lines come in below.
+fn first_shown(messages: &[Rc<ChatLine>], from: Option<u64>) -> usize {
+    match from {
+        None => messages.len().saturating_sub(LOG_WINDOW),
+        Some(seq) => messages.partition_point(|m| m.seq < seq),
+    }
+}
+
+/// Where the page's lines start once the reader is away from the bottom: in place, or
+/// [`LOG_PAGE`] lines earlier when `earlier`.
+fn reading_from(messages: &[Rc<ChatLine>], from: Option<u64>, earlier: bool) -> Option<u64> {
+    let first = first_shown(messages, from);
+    let first = if earlier {
+        first.saturating_sub(LOG_PAGE)
+    } else {
+        first
+    };
+    messages.get(first).map(|m| m.seq).or(from)
+}
 
 #[function_component(MessageLog)]
 fn message_log() -> Html {
     let room = use_room();
     let chat = use_chat();
     let messages = room.state.messages.clone();
-    // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
-    let dropped = room.state.lines_added > messages.len() as u64;
     let files = &room.state.files;
     let list = use_node_ref();
     // Whether the reader was at the bottom before the last change: only then does the log
     // follow new messages; otherwise they wait behind a "New messages" button.
     let at_bottom = use_mut_ref(|| true);
     let unseen = use_state(|| false);
+    let from = use_state(|| None::<u64>);
+    let first = first_shown(&messages, *from);
+    // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
+    let dropped = first == 0 && room.state.lines_added > messages.len() as u64;
     {
         let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
         let mine = messages.last().is_some_and(|m| m.from.is_none());
@@ -67,16 +100,34 @@ fn message_log() -> Html {
             }
         });
     }
+    // Brings LOG_PAGE earlier lines into the page (the browser keeps the lines in view where
+    // they are).
+    let show_earlier = {
+        let (messages, from) = (messages.clone(), from.clone());
+        Callback::from(move |_: MouseEvent| from.set(reading_from(&messages, *from, true)))
+    };
     let on_scroll = {
         let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
+        let (messages, from) = (messages.clone(), from.clone());
         Callback::from(move |_: Event| {
-            if let Some(el) = list.cast::<web_sys::Element>() {
-                let bottom =
-                    el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK_PX;
-                *at_bottom.borrow_mut() = bottom;
-                if bottom && *unseen {
-                    unseen.set(false);
-                }
+            let Some(el) = list.cast::<web_sys::Element>() else {
+                return;
+            };
+            let bottom =
+                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK_PX;
+            *at_bottom.borrow_mut() = bottom;
+            if bottom && *unseen {
+                unseen.set(false);
+            }
+            // At the bottom the page follows the newest lines alone; reading back, its lines
+            // stay while new ones come in below, and earlier ones come in near the top.
+            let want = if bottom {
+                None
+            } else {
+                reading_from(&messages, *from, el.scroll_top() <= TOP_SLACK_PX)
+            };
+            if *from != want {
+                from.set(want);
             }
         })
     };
@@ -95,10 +146,15 @@ fn message_log() -> Html {
                 if dropped {
                     <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
                 }
+                if first > 0 {
+                    <li class="earlier">
+                        <button type="button" onclick={show_earlier}>{ format!("Show earlier messages ({first})") }</button>
+                    </li>
+                }
                 // A fragment of its own: the lines are a fully keyed list only without the
                 // unkeyed siblings around them, and an unkeyed list is matched from its end,
                 // so appending one line would rebuild every line before it.
-                <>{ for messages.iter().map(|m| {
+                <>{ for messages[first..].iter().map(|m| {
                     let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
                     html! { <MessageLine key={m.seq} line={m.clone()} {file} reveal={chat.reveal.clone()} /> }
                 }) }</>
