@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { assertNoPageErrors, sleep, STEP_MS, waitFor, withTimeout } from '../lib/harness.mjs';
-import { peerItems } from '../lib/hush.mjs';
+import { peerItems, sendMessage, waitForMessages } from '../lib/hush.mjs';
 import {
   MiB,
   allCards,
@@ -431,6 +431,21 @@ test('a PNG is shown inline; an SVG and an HTML file are not, even after downloa
     for (const f of active) assert.ok(!anywhere.imgs.includes(f.name), `no image of ${f.name} anywhere: ${JSON.stringify(anywhere)}`);
     assert.deepEqual(anywhere.embeds, [], `nothing is embedded anywhere: ${JSON.stringify(anywhere)}`);
     assert.deepEqual(bob.downloads.map((x) => x.suggestedFilename()).sort(), active.map((f) => f.name).sort(), 'the inline PNG is not written to disk');
+
+    // A long chat afterwards: the log keeps only its newest lines in the page, but the cards of
+    // files received stay, outcome and all.
+    const lines = Array.from({ length: 55 }, (_, i) => `after-${i}`);
+    for (const line of lines) {
+      await sendMessage(alice.page, line);
+      await sleep(120); // under the chat rate limit
+    }
+    await waitForMessages(bob.page, [lines.at(-1)]);
+    await bob.page.getByRole('button', { name: /^Show earlier messages \(\d+\)$/ }).waitFor({ timeout: STEP_MS });
+    assert.equal(await bob.page.getByText(lines[0], { exact: true }).count(), 0, 'the oldest line left the page');
+    for (const f of [photo, ...active]) {
+      const snap = await cardSnapshot(bob.page, f.name);
+      assert.equal(snap?.state, 'verified', `${f.name} keeps its card: ${describe(snap)}`);
+    }
     assertNoPageErrors(ctx.peers);
   });
 });

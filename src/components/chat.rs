@@ -7,7 +7,7 @@ use crate::hooks::{use_chat, use_room};
 use crate::js::now_ms;
 use crate::listener::Listener;
 use crate::settings::{self, Alert};
-use crate::state::{ChatLine, FileView, RoomAction, MAX_MESSAGES};
+use crate::state::{ChatLine, FileStatus, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, timer_label, ChatError, TIMER_CHOICES_MS, VIEW_ONCE_SHOWN_MS};
 use hush_core::wire::MAX_CHAT_BYTES;
 use std::rc::Rc;
@@ -85,6 +85,15 @@ fn message_log() -> Html {
     let unseen = use_state(|| false);
     let from = use_state(|| None::<u64>);
     let first = first_shown(&messages, *from);
+    // Files being sent or received, or done with, stay in the page wherever they are in the
+    // log: their cards hold the progress, the outcome and the way to open or cancel.
+    let kept = |m: &ChatLine| {
+        m.file
+            .as_ref()
+            .and_then(|k| files.get(k))
+            .is_some_and(|f| !matches!(f.status, FileStatus::Offered | FileStatus::Withdrawn))
+    };
+    let hidden = messages[..first].iter().filter(|m| !kept(m)).count();
     // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
     let dropped = first == 0 && room.state.lines_added > messages.len() as u64;
     {
@@ -146,15 +155,15 @@ fn message_log() -> Html {
                 if dropped {
                     <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
                 }
-                if first > 0 {
+                if hidden > 0 {
                     <li class="earlier">
-                        <button type="button" onclick={show_earlier}>{ format!("Show earlier messages ({first})") }</button>
+                        <button type="button" onclick={show_earlier}>{ format!("Show earlier messages ({hidden})") }</button>
                     </li>
                 }
                 // A fragment of its own: the lines are a fully keyed list only without the
                 // unkeyed siblings around them, and an unkeyed list is matched from its end,
                 // so appending one line would rebuild every line before it.
-                <>{ for messages[first..].iter().map(|m| {
+                <>{ for messages.iter().enumerate().filter(|(i, m)| *i >= first || kept(m)).map(|(_, m)| {
                     let file = m.file.as_ref().and_then(|k| files.get(k)).cloned();
                     html! { <MessageLine key={m.seq} line={m.clone()} {file} reveal={chat.reveal.clone()} /> }
                 }) }</>
