@@ -135,7 +135,7 @@ bench:
 	fi; \
 	$(MAKE) --no-print-directory build; \
 	cargo build --release -p hush-cli --example bare_channel; \
-	e2e/run.sh --bench "$${files[@]}"
+	node e2e/lib/bench-run.mjs "$${files[@]}"
 
 clean:
 	rm -rf dist e2e/results

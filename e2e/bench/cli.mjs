@@ -30,6 +30,7 @@ import { joinByLink } from '../lib/hush.mjs';
 import { cardButton, offerFiles, useSavePath, waitForCardState } from '../lib/files.mjs';
 import { exitCode, hush } from '../lib/cli.mjs';
 import { MiB, writeSparseFile } from '../lib/files.mjs';
+import { figure } from '../lib/figures.mjs';
 
 const SIZE = Number(process.env.BENCH_CLI_MIB ?? 256) * MiB;
 const BIG = Number(process.env.BENCH_CLI_BIG_MIB ?? 4096) * MiB;
@@ -121,6 +122,7 @@ try {
   console.log(`CLI→CLI ${SIZE / MiB} MiB: hush ${hushMbps.toFixed(1)} MB/s (${mbps(SIZE, run.totalMs).toFixed(1)} MB/s from start to exit, join included)`);
   console.log(`  raw TCP copy on 127.0.0.1: ${mbps(SIZE, tcpBefore).toFixed(1)} before, ${mbps(SIZE, tcpAfter).toFixed(1)} after`);
   console.log(`  ratio hush / raw TCP: ${(hushMbps / tcp).toFixed(2)}× (target ≥ 0.5×)`);
+  figure({ bench: 'cli', name: `CLI → CLI goodput, ${SIZE / MiB} MiB`, value: hushMbps, unit: 'MB/s', baseline: tcp, baselineName: 'raw TCP', ratio: hushMbps / tcp, target: '≥ 0.5×', met: hushMbps / tcp >= 0.5 });
   console.log(`  bare webrtc-rs data channel (the native stack's floor): ${bareBefore.toFixed(1)} before, ${bareAfter.toFixed(1)} after; hush / bare: ${(hushMbps / bare).toFixed(2)}×`);
   rmSync(src, { force: true });
 

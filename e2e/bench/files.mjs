@@ -1,13 +1,14 @@
 // Benchmark: file transfer between two peers, each in its own headless Chromium (so memory and
 // CPU can be attributed), over loopback, through the real helper.
 //
-//   1. Baseline: a bare data channel in plain JS between the same two browsers (a blank page of
-//      the app's origin; ordered, reliable; 64 KiB messages; back-pressure with
-//      bufferedAmountLowThreshold, 4 MiB / 1 MiB marks, as the app's; no crypto, no disk) moving
-//      BENCH_FILE_MIB (1024) MiB, once before and once after Hush's transfer.
+//   1. Baseline: a bare data channel in plain JS between two freshly launched browsers of its
+//      own (a blank page of the app's origin; ordered, reliable; 64 KiB messages; back-pressure
+//      with bufferedAmountLowThreshold, 4 MiB / 1 MiB marks, as the app's; no crypto, no disk)
+//      moving BENCH_FILE_MIB (1024) MiB, before and after each of Hush's transfers.
 //   2. Hush: the same size offered with "Send files", downloaded by the receiver; time from the
 //      click on "Download" to data-state="verified" (both taken in the receiver's page), MB/s and
-//      the ratio to the mean of the two baselines.
+//      the ratio to the mean of the two baselines around it; BENCH_GOODPUT_RUNS (3) runs,
+//      alternating with the baselines, their mean and spread.
 //   3. Chat while a transfer runs: the sender types a message every 100 ms (fill + Enter); the
 //      delay until it shows in the receiver's "Messages" is taken with a shared clock
 //      (performance.timeOrigin + performance.now() in each page; both processes on one machine).
@@ -38,6 +39,7 @@ import { chromium } from 'playwright-core';
 import { BROWSER_ARGS, CHROMIUM, STEP_MS, sleep, startHelper, token, withTimeout } from '../lib/harness.mjs';
 import { createRoom, joinByLink, setName, waitForPeers } from '../lib/hush.mjs';
 import { chatRun, pct } from '../lib/chat-delay.mjs';
+import { figure } from '../lib/figures.mjs';
 import {
   MiB,
   cardButton,
@@ -55,6 +57,8 @@ import {
 } from '../lib/files.mjs';
 
 const FILE_MIB = Number(process.env.BENCH_FILE_MIB ?? 1024);
+/** Hush transfers for the goodput figure, each between two baselines. */
+const GOODPUT_RUNS = Number(process.env.BENCH_GOODPUT_RUNS ?? 3);
 const MEM_SMALL_MIB = Number(process.env.BENCH_MEM_SMALL_MIB ?? 256);
 const MEM_BIG_MIB = Number(process.env.BENCH_MEM_BIG_MIB ?? 4096);
 const SAVE = process.env.BENCH_SAVE ?? 'opfs';
@@ -453,22 +457,30 @@ try {
   const [sender, receiver] = peers;
   const fileBytes = FILE_MIB * MiB;
 
-  // The baseline runs before and after Hush's transfer; Hush is compared with their mean, so a
-  // drift in the machine's load over the run weighs on both sides alike.
+  // Goodput: GOODPUT_RUNS Hush transfers, each between two baselines, alternating, so a drift
+  // in the machine's load weighs on both sides alike. Each baseline runs between two freshly
+  // launched browsers of its own (nothing else open in them), the best conditions a bare
+  // channel can have; Hush's browsers stay idle meanwhile.
   const bases = [];
   const runBaseline = async (when) => {
+    const fresh = [];
     try {
-      const b = await baseline(peers, helper.url, fileBytes);
+      fresh.push(await launchPeer(`base-a-${when}`), await launchPeer(`base-b-${when}`));
+      const b = await baseline(fresh, helper.url, fileBytes);
       bases.push(b);
       console.log(
-        `baseline ${when}, bare data channel (plain JS, ordered reliable, ${CHUNK / 1024} KiB messages, back-pressure ${HIGH_WATER / MiB} MiB/${LOW_WATER / MiB} MiB, no crypto, no disk): ` +
+        `baseline ${when}, bare data channel between two fresh browsers (plain JS, ordered reliable, ${CHUNK / 1024} KiB messages, back-pressure ${HIGH_WATER / MiB} MiB/${LOW_WATER / MiB} MiB, no crypto, no disk): ` +
           `${mib(b.bytes)} MiB in ${fmt(b.ms / 1000)} s = ${fmt(mbps(b.bytes, b.ms))} MB/s; ${cpuText(b.cpu)}`,
       );
+      return b;
     } catch (err) {
       fail(`baseline ${when}`, err);
+      return undefined;
+    } finally {
+      for (const p of fresh) await p.close();
     }
   };
-  await runBaseline('before');
+  let before = await runBaseline(1);
 
   // The room.
   await withTimeout(sender.page.goto(helper.url, { waitUntil: 'load' }), 20_000, 'sender: open the app');
@@ -486,26 +498,40 @@ try {
 
   // 2. Throughput.
   let rate; // bytes per ms, for estimates
+  const ratios = [];
+  const rates = [];
   try {
-    const file = await writeSparseFile(tmp.file(`bench-${FILE_MIB}MiB.bin`), fileBytes);
-    const cpu0 = cpuSample(peers);
-    const r = await hushTransfer(sender, receiver, file);
-    const cpu = cpuBetween(cpu0, cpuSample(peers));
-    rate = file.size / r.ms;
-    console.log(
-      `hush, "Download" → "Verified": ${mib(file.size)} MiB in ${fmt(r.ms / 1000)} s = ${fmt(mbps(file.size, r.ms))} MB/s; ${cpuText(cpu)}`,
-    );
+    for (let run = 1; run <= GOODPUT_RUNS; run++) {
+      const file = await writeSparseFile(tmp.file(`bench-${FILE_MIB}MiB-${run}.bin`), fileBytes);
+      const cpu0 = cpuSample(peers);
+      const r = await hushTransfer(sender, receiver, file);
+      const cpu = cpuBetween(cpu0, cpuSample(peers));
+      rate = file.size / r.ms;
+      rates.push(rate / 1000);
+      console.log(
+        `hush run ${run}, "Download" → "Verified": ${mib(file.size)} MiB in ${fmt(r.ms / 1000)} s = ${fmt(mbps(file.size, r.ms))} MB/s; ${cpuText(cpu)}`,
+      );
+      const after = await runBaseline(run + 1);
+      const around = [before, after].filter(Boolean);
+      if (around.length) {
+        const mean = around.reduce((sum, b) => sum + mbps(b.bytes, b.ms), 0) / around.length;
+        ratios.push(rate / 1000 / mean);
+        console.log(`hush run ${run}: ${fmt(rate / 1000 / mean, 2)} × the baselines around it (${around.map((b) => fmt(mbps(b.bytes, b.ms))).join(' and ')} MB/s)`);
+      }
+      before = after;
+    }
   } catch (err) {
     fail('hush transfer', err);
   }
-  if (rate !== undefined) {
-    await runBaseline('after');
-    const mean = bases.reduce((sum, b) => sum + mbps(b.bytes, b.ms), 0) / bases.length;
-    const hushMbps = rate / 1000; // bytes per ms → MB/s
-    console.log(
-      `hush goodput: ${fmt(hushMbps)} MB/s = ${fmt(hushMbps / mean, 2)} × the baselines' mean ` +
-        `(${bases.map((b) => fmt(mbps(b.bytes, b.ms))).join(' and ')} MB/s)`,
-    );
+  if (ratios.length) {
+    const mean = ratios.reduce((s, x) => s + x, 0) / ratios.length;
+    const baseMean = bases.reduce((sum, b) => sum + mbps(b.bytes, b.ms), 0) / bases.length;
+    const spread = `${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} over ${ratios.length}`;
+    console.log(`hush goodput: ${fmt(ratios.length ? mean : NaN, 2)} × a bare data channel (runs ${ratios.map((x) => fmt(x, 2)).join(', ')})`);
+    figure({
+      bench: 'files', name: `file goodput, ${FILE_MIB} MiB`, value: rates.reduce((s, x) => s + x, 0) / rates.length, unit: 'MB/s',
+      baseline: baseMean, baselineName: 'bare channel', ratio: mean, spread, target: '≥ 0.9×', met: mean >= 0.9,
+    });
   }
 
   // 3. Chat delay: idle, during a bare-channel transfer (the floor), then during a Hush
@@ -513,6 +539,11 @@ try {
   try {
     const idle = await chatRun(sender, receiver, { min: CHAT_MIN });
     console.log(chatLine('chat delay, idle', idle));
+    const idleDelays = idle.map((r) => r.delay).filter(Number.isFinite);
+    const [idle50, idle99] = [pct(idleDelays, 50), pct(idleDelays, 99)];
+    const note = `${idleDelays.length} messages, keypress → shown`;
+    figure({ bench: 'files', name: 'chat delay idle, p50', value: idle50, unit: 'ms', target: '≤ 5 ms', met: idle50 <= 5, note });
+    figure({ bench: 'files', name: 'chat delay idle, p99', value: idle99, unit: 'ms', target: '≤ 15 ms', met: idle99 <= 15, note });
     const bytes = Math.min(2048 * MiB, Math.max(128 * MiB, Math.round(((rate ?? 10_000) * 20_000) / MiB) * MiB));
     // Two transfers: the bare channel's, then Hush's.
     if ((rate ? (2 * bytes) / rate : 120_000) + 60_000 > left()) throw new Skip(`not enough of the time budget left (${fmt(left() / 1000, 0)} s; BENCH_FILES_BUDGET_S)`);
@@ -539,6 +570,11 @@ try {
     );
     const p99 = (rows) => pct(rows.map((r) => r.delay).filter(Number.isFinite), 99);
     console.log(`chat p99 during Hush's transfer ÷ during the bare channel's: ${fmt(p99(loaded) / p99(floorRows), 2)}`);
+    const underLoad = p99(loaded) / p99(floorRows);
+    figure({
+      bench: 'files', name: 'chat delay p99 during a transfer', value: p99(loaded), unit: 'ms', baseline: p99(floorRows),
+      baselineName: 'during a bare channel', ratio: underLoad, target: '≤ 1.2×', met: underLoad <= 1.2,
+    });
   } catch (err) {
     fail('chat delay', err);
   }
@@ -583,6 +619,10 @@ try {
     console.log(
       `receiver peak memory, ${MEM_BIG_MIB} MiB − ${MEM_SMALL_MIB} MiB transfer: RSS ${d >= 0 ? '+' : ''}${mib(d)} MiB, PSS ${dp >= 0 ? '+' : ''}${mib(dp)} MiB (target < 64 MiB)`,
     );
+    for (const size of [MEM_SMALL_MIB, MEM_BIG_MIB]) {
+      figure({ bench: 'files', name: `receiver peak PSS, ${size} MiB transfer`, value: mem[size].peak.pss / MiB, unit: 'MiB', note: 'whole browser process tree' });
+    }
+    figure({ bench: 'files', name: `receiver peak PSS, ${MEM_BIG_MIB} MiB − ${MEM_SMALL_MIB} MiB`, value: dp / MiB, unit: 'MiB', target: '< 64 MiB', met: dp < 64 * MiB });
   }
   const errors = peers.flatMap((p) => p.errors.map((e) => `${p.label}: ${e}`));
   if (errors.length) console.log(`page errors: ${errors.slice(0, 10).join(' | ')}`);

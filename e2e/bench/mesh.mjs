@@ -32,6 +32,7 @@ import {
   waitFor,
   withTimeout,
 } from '../lib/harness.mjs';
+import { figure } from '../lib/figures.mjs';
 import {
   cameraButton,
   createRoom,
@@ -233,6 +234,7 @@ for (const mode of MODES) {
     try {
       const r = await withTimeout(measure(n, mode), CONFIG_MS, `benchmark of ${label}`);
       rows.push(r);
+      figure({ bench: 'mesh', name: `video frames decoded ÷ sent, ${label}`, value: r.ratio, unit: '', note: `other load ${fmt(r.otherCores)} cores` });
       console.log(`\n-- ${label} (${r.browsers} Chromium process tree(s))`);
       for (const p of r.perPeer) {
         console.log(

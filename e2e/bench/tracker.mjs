@@ -16,12 +16,11 @@
 //
 // TRACKER_LOAD_SIZES="1000x100,10000x1000" overrides the sizes (sockets x swarms).
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, sleep, startHelper, withTimeout } from '../lib/harness.mjs';
+import { sleep, startHelper, startReferenceTracker } from '../lib/harness.mjs';
 import { CLK_TCK } from '../lib/procs.mjs';
+import { figure } from '../lib/figures.mjs';
 
 const SIZES = (process.env.TRACKER_LOAD_SIZES ?? '1000x100,10000x1000')
   .split(',')
@@ -46,31 +45,6 @@ function procStats(pid) {
   return { rss: rssKb * 1024, cpuUs: ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6 };
 }
 
-async function startReference() {
-  const child = spawn(process.execPath, [path.join(ROOT, 'e2e', 'lib', 'reference-tracker.mjs')], {
-    cwd: path.join(ROOT, 'e2e'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await withTimeout(
-    new Promise((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (d) => {
-        const m = /listening on (\d+)/.exec(d);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', () => reject(new Error('reference tracker exited')));
-    }),
-    10_000,
-    'reference tracker to listen',
-  );
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    pid: child.pid,
-    stop: async () => {
-      child.kill('SIGKILL');
-      await sleep(200);
-    },
-  };
-}
 
 async function startOurs() {
   const helper = await startHelper();
@@ -184,7 +158,7 @@ async function load(tracker, sockets, swarms) {
 }
 
 const results = [];
-for (const [name, start] of [['helper', startOurs], ['bittorrent-tracker', startReference]]) {
+for (const [name, start] of [['helper', startOurs], ['bittorrent-tracker', startReferenceTracker]]) {
   for (const [sockets, swarms] of SIZES) {
     const tracker = await start();
     try {
@@ -208,5 +182,10 @@ for (const [sockets, swarms] of SIZES) {
   const ref = results.find((r) => r.name === 'bittorrent-tracker' && r.sockets === sockets);
   if (ours && ref) {
     console.log(`${sockets} sockets: helper / reference: memory per connection ${f(ours.memPerConn / ref.memPerConn, 2)}×, CPU per message ${f(ours.cpuPerMsg / ref.cpuPerMsg, 2)}×`);
+    const mem = ours.memPerConn / ref.memPerConn;
+    const cpu = ours.cpuPerMsg / ref.cpuPerMsg;
+    const base = { bench: 'tracker', baselineName: 'bittorrent-tracker' };
+    figure({ ...base, name: `helper memory per socket, ${sockets} sockets`, value: ours.memPerConn / 1024, unit: 'KiB', baseline: ref.memPerConn / 1024, ratio: mem, target: '≤ 0.3×', met: mem <= 0.3 });
+    figure({ ...base, name: `helper CPU per relayed message, ${sockets} sockets`, value: ours.cpuPerMsg, unit: 'µs', baseline: ref.cpuPerMsg, ratio: cpu, target: '≤ 0.5×', met: cpu <= 0.5 });
   }
 }

@@ -336,3 +336,34 @@ export function assertNoPageErrors(peers) {
   );
   assert.deepEqual(crashes, [], 'no uncaught page error or crash');
 }
+
+/**
+ * Starts the reference WebTorrent tracker (`bittorrent-tracker`, e2e/lib/reference-tracker.mjs)
+ * in a process of its own on 127.0.0.1, so its CPU and memory can be told apart.
+ * @returns {Promise<{url: string, pid: number, stop: () => Promise<void>}>}
+ */
+export async function startReferenceTracker() {
+  const child = spawn(process.execPath, [path.join(ROOT, 'e2e', 'lib', 'reference-tracker.mjs')], {
+    cwd: path.join(ROOT, 'e2e'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d) => {
+        const m = /listening on (\d+)/.exec(d);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', () => reject(new Error('reference tracker exited')));
+    }),
+    10_000,
+    'reference tracker to listen',
+  );
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await sleep(200);
+    },
+  };
+}
