@@ -29,6 +29,9 @@ pub const CHAT_BURST_SLACK: u32 = 10;
 /// Messages of one peer dropped for its rate before the peer itself is dropped. An honest
 /// client never sends past the rate, so only a bunched burst beyond the slack can count here.
 pub const MAX_CHAT_DROPPED: u32 = 50;
+/// A peer whose messages are dropped for its rate is named at most this often: in a flood, the
+/// refill lets one message through now and then, and each gap would otherwise repeat it.
+pub const FLOOD_NOTICE_EVERY_MS: u64 = 10_000;
 /// While the user keeps typing, "typing" is told again this often (a receiver forgets it
 /// after [`TYPING_SHOWN_MS`], so a lost or a last one does not stick).
 pub const TYPING_REFRESH_MS: u64 = 3_000;
@@ -63,7 +66,8 @@ impl Bucket {
 #[derive(Debug, Default)]
 pub(super) struct PeerChat {
     rate: Bucket,
-    flood_told: bool,
+    /// When the user was last told this peer floods.
+    flood_told_at: Option<u64>,
     /// Messages dropped for the rate, over the connection's life.
     dropped: u32,
     typing_until: Option<u64>,
@@ -443,7 +447,6 @@ impl Room {
             return false;
         };
         if c.chat.rate.take(now, CHAT_BURST + CHAT_BURST_SLACK) {
-            c.chat.flood_told = false;
             return true;
         }
         c.chat.dropped = c.chat.dropped.saturating_add(1);
@@ -451,8 +454,12 @@ impl Room {
             self.ban(h, "sent messages far too fast");
             return false;
         }
-        if !c.chat.flood_told {
-            c.chat.flood_told = true;
+        let due = c
+            .chat
+            .flood_told_at
+            .is_none_or(|at| now.saturating_sub(at) >= FLOOD_NOTICE_EVERY_MS);
+        if due {
+            c.chat.flood_told_at = Some(now);
             let name = self.peer_name(peer);
             self.event(Event::Notice(format!(
                 "{name} sends messages too fast: some were dropped"

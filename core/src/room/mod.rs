@@ -30,8 +30,8 @@ mod trust;
 pub use admission::{AdmissionStatus, MAX_ADMISSION_KEYS};
 pub use chat::{
     timer_announcement, timer_label, Compose, CHAT_BURST, CHAT_BURST_SLACK, CHAT_REFILL_MS,
-    MAX_CHAT_DROPPED, MAX_OWN_VIEW_ONCE, MAX_VANISHING, TIMER_CHOICES_MS, TYPING_REFRESH_MS,
-    TYPING_SHOWN_MS, VIEW_ONCE_SHOWN_MS,
+    FLOOD_NOTICE_EVERY_MS, MAX_CHAT_DROPPED, MAX_OWN_VIEW_ONCE, MAX_VANISHING, TIMER_CHOICES_MS,
+    TYPING_REFRESH_MS, TYPING_SHOWN_MS, VIEW_ONCE_SHOWN_MS,
 };
 pub use files::{DownloadEnd, DownloadPlan, FileError, FileEvent, FileOutput, FileState};
 pub use signaling::{MAX_BAD_TRACKER_MESSAGES, MAX_TRACKER_MESSAGE};

@@ -771,9 +771,30 @@ fn a_flooding_peers_excess_is_dropped_and_told_once() {
         !outs.iter().any(|o| matches!(o, Output::Close(_))),
         "the peer stays"
     );
+    // The flood goes on: the refill lets a few through, the rest is dropped, and the user
+    // is not told again for each gap.
+    let later = 100 + 3 * CHAT_REFILL_MS;
+    for id in total + 1..=total + 6 {
+        b.handle_frame(hb, &frame(id, 100 + id as u8), later);
+    }
+    let outs = drain(&mut b);
+    assert_eq!(chats(&outs).len(), 3, "the refill lets three through");
+    let too_fast = |outs: &[Output]| {
+        events(outs)
+            .iter()
+            .filter(|e| matches!(e, Event::Notice(n) if n.contains("too fast")))
+            .count()
+    };
+    assert_eq!(too_fast(&outs), 0, "not told again within one flood");
     // Once the rate allows again, its messages are shown.
-    b.handle_frame(hb, &frame(total + 1, 200), 100 + 10 * CHAT_REFILL_MS);
+    let calm = 100 + FLOOD_NOTICE_EVERY_MS;
+    b.handle_frame(hb, &frame(total + 7, 200), calm);
     assert_eq!(chats(&drain(&mut b)).len(), 1);
+    // A flood long after is told again.
+    for id in total + 8..=total + 40 {
+        b.handle_frame(hb, &frame(id, 150 + (id - total) as u8), calm + 1);
+    }
+    assert_eq!(too_fast(&drain(&mut b)), 1, "a new flood is told");
     drop((a, ha));
 }
 
