@@ -1,5 +1,5 @@
 // Firefox ESR and Chromium in one room, through the real helper: chat and files both ways,
-// and Chromium's camera seen in Firefox. Runs in its own namespace with a test veth pair
+// and a call with both cameras. Runs in its own namespace with a test veth pair
 // (e2e/run.sh): Firefox gathers no ICE candidates on loopback alone. Every await is bounded (see ../lib/harness.mjs).
 
 import { test } from 'node:test';
@@ -26,7 +26,7 @@ import { clickButton, firefoxLog, launchFirefox, sendFromFirefox } from '../lib/
 const TEST_MS = 300_000;
 const FILE_BYTES = 3 * MiB + 17;
 
-test('Firefox ESR and Chromium in one room: chat and files both ways, Chromium\'s camera in Firefox', { timeout: TEST_MS }, async () => {
+test('Firefox ESR and Chromium in one room: chat and files both ways, each camera shown in the other browser', { timeout: TEST_MS }, async () => {
   const helper = await startHelper();
   // Chromium's host candidates plain (not mDNS names), as Firefox's are.
   const chromium = await launchBrowser({ args: ['--disable-features=WebRtcHideLocalIpsWithMdns'] });
@@ -101,9 +101,8 @@ test('Firefox ESR and Chromium in one room: chat and files both ways, Chromium\'
     );
     assert.equal(sha256(readFileSync(got)), sha256(readFileSync(down)), 'Firefox saved what Chromium sent');
 
-    // A call: Chromium's camera shows in Firefox. (The other direction is not checked: when
-    // Firefox renegotiates to add its own video, Chromium can refuse its offer, "RTP extension
-    // ID reassignment not supported"; see ARCHITECTURE.md, "Not yet built".)
+    // A call: Chromium's camera shows in Firefox, then Firefox's (a renegotiation Firefox
+    // offers) in Chromium.
     await c.page.getByRole('button', { name: 'Camera', exact: true }).click();
     // The other's tile (its caption names it) shows video frames.
     const playing = (page, name) =>
@@ -113,6 +112,9 @@ test('Firefox ESR and Chromium in one room: chat and files both ways, Chromium\'
         return !!v && v.videoWidth > 0 && v.readyState >= 2;
       }, name);
     await waitFor(() => playing(f, cName), { timeout: CONNECT_MS, what: "Chromium's video playing in Firefox" });
+    await clickButton(f, 'Camera');
+    await waitFor(() => playing(c.page, fName), { timeout: CONNECT_MS, what: "Firefox's video playing in Chromium" });
+    await waitFor(() => playing(f, cName), { timeout: STEP_MS, what: "Chromium's video still playing in Firefox" });
     assert.deepEqual(ff.errors.filter((e) => !/NS_BINDING_ABORTED|favicon/.test(e)), [], 'no errors in Firefox');
   } catch (err) {
     await saveScreenshots('firefox', peers);
