@@ -19,7 +19,7 @@
 //!   the newer socket takes the entry over.
 //!
 //! Every socket runs a reader (this task: parse, rate-limit, update the registry, forward) and
-//! a writer (drains a bounded queue into the socket). Other sockets push into that queue
+//! a writer (drains a bounded queue, [`Outbox`], into the socket). Other sockets push into that queue
 //! without waiting; a client that stops reading fills it and is disconnected, so one slow
 //! consumer can never stall the sockets that forward to it.
 
@@ -33,11 +33,11 @@ use futures_util::{SinkExt, StreamExt};
 use hush_core::ids::check_id;
 use hush_core::tracker::{parse_announce, Announce, ServerMessage, ACTION_ANNOUNCE, MAX_NUMWANT};
 use rand::seq::SliceRandom;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +58,7 @@ pub const MAX_PEERS_PER_SWARM: usize = 64;
 /// Most swarms one socket may join. One tab is in one room; 16 allows a few rooms per socket
 /// (as WebTorrent clients multiplex torrents) without letting a socket map the whole tracker.
 pub const MAX_SWARMS_PER_SOCKET: usize = 16;
-/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 7 KiB each,
+/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 5 KiB each,
 /// twice that stays under 150 MiB, so one machine's worth of memory cannot be exhausted by
 /// many addresses each staying under their own limit.
 pub const MAX_SOCKETS: usize = 20_000;
@@ -196,27 +196,127 @@ enum Refusal {
 /// Identifies one socket for the lifetime of the process (never reused).
 type ConnId = u64;
 
-/// The sending side of one socket: its queue, and the token that ends it.
+/// The sending side of one socket, shared by its writer and every socket that routes to it.
 #[derive(Clone)]
 struct Outbox {
     conn: ConnId,
-    queue: mpsc::Sender<Message>,
-    /// Cancelled when the socket must go: its writer failed, or its queue overflowed.
-    end: CancellationToken,
+    shared: Arc<Outgoing>,
+}
+
+/// A socket's outgoing queue: a locked deque and two wake-ups. A tokio channel with a
+/// cancellation token cost about 2.2 KiB per socket before its first message (its first
+/// block of slots is allocated up front), a third of what an idle socket cost; this is one
+/// small allocation, and the deque holds memory only while messages wait.
+struct Outgoing {
+    state: Mutex<OutState>,
+    /// Wakes the writer: a message, the end, or the last message queued.
+    to_writer: Notify,
+    /// Wakes the reader when the socket must go.
+    to_reader: Notify,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct OutState {
+    queue: VecDeque<Message>,
+    /// The socket must go: its writer failed, or its queue overflowed.
+    ended: bool,
+    /// Nothing more will be queued: the writer drains what is there, then closes.
+    finished: bool,
+}
+
+/// What the writer does next.
+enum Next {
+    Send(Message),
+    Wait,
+    /// The queue overflowed or a write failed.
+    End,
+    /// Everything queued is written.
+    Finish,
 }
 
 impl Outbox {
+    fn new(conn: ConnId, capacity: usize) -> Self {
+        Self {
+            conn,
+            shared: Arc::new(Outgoing {
+                state: Mutex::new(OutState::default()),
+                to_writer: Notify::new(),
+                to_reader: Notify::new(),
+                capacity,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, OutState> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Queues without waiting; a full queue ends the socket (slow consumer). Returns whether
     /// the message was queued.
     fn push(&self, msg: Message) -> bool {
-        match self.queue.try_send(msg) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::debug!("disconnecting a socket whose outgoing queue is full");
-                self.end.cancel();
-                false
+        let mut s = self.state();
+        if s.ended || s.finished {
+            return false;
+        }
+        if s.queue.len() >= self.shared.capacity {
+            drop(s);
+            tracing::debug!("disconnecting a socket whose outgoing queue is full");
+            self.end();
+            return false;
+        }
+        s.queue.push_back(msg);
+        drop(s);
+        self.shared.to_writer.notify_one();
+        true
+    }
+
+    /// The socket must go (a write failed, the queue overflowed, or the writer timed out).
+    fn end(&self) {
+        self.state().ended = true;
+        self.shared.to_writer.notify_one();
+        self.shared.to_reader.notify_one();
+    }
+
+    /// Nothing more will be queued: the writer writes what is there, then closes.
+    fn finish(&self) {
+        self.state().finished = true;
+        self.shared.to_writer.notify_one();
+    }
+
+    /// Whether the socket is still there to be written to.
+    fn is_live(&self) -> bool {
+        let s = self.state();
+        !s.ended && !s.finished
+    }
+
+    /// Resolves once the socket must go, woken through `wake` (each task waits on its own:
+    /// a wake-up reaches one waiter, and one that comes between the check and the wait is
+    /// kept for it).
+    async fn ended(&self, wake: &Notify) {
+        while !self.state().ended {
+            wake.notified().await;
+        }
+    }
+
+    fn next(&self) -> Next {
+        let mut s = self.state();
+        if s.ended {
+            return Next::End;
+        }
+        match s.queue.pop_front() {
+            Some(msg) => {
+                if s.queue.is_empty() {
+                    // An idle socket holds no buffer.
+                    s.queue = VecDeque::new();
+                }
+                Next::Send(msg)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            None if s.finished => Next::Finish,
+            None => Next::Wait,
         }
     }
 }
@@ -418,14 +518,9 @@ pub(crate) async fn announce(
 async fn serve_socket(socket: WebSocket, app: AppState, slot: IpSlot) {
     let limits = &app.config.limits;
     let (sink, mut stream) = socket.split();
-    let (queue, queued) = mpsc::channel(limits.outgoing_queue);
-    let outbox = Outbox {
-        conn: app.registry.next_conn(),
-        queue,
-        end: CancellationToken::new(),
-    };
-    let end = outbox.end.clone();
-    let writer = tokio::spawn(write_loop(sink, queued, end.clone()));
+    let outbox = Outbox::new(app.registry.next_conn(), limits.outgoing_queue);
+    let out = outbox.clone();
+    let writer = tokio::spawn(write_loop(sink, outbox.clone()));
 
     let mut session = Session {
         registry: Arc::clone(&app.registry),
@@ -443,11 +538,12 @@ async fn serve_socket(socket: WebSocket, app: AppState, slot: IpSlot) {
             linger(&mut stream).await;
         }
     }
-    // Dropping the last sender (the registry's copies went with `leave_all`) lets the writer
-    // drain what is queued, then finish.
+    // The registry's copies went with `leave_all`: the writer drains what is queued, then
+    // finishes.
     drop(session);
+    out.finish();
     if timeout(WRITE_TIMEOUT, writer).await.is_err() {
-        end.cancel();
+        out.end();
     }
     drop(stream);
     drop(slot);
@@ -465,31 +561,31 @@ async fn linger(stream: &mut SplitStream<WebSocket>) {
     .await;
 }
 
-/// Drains the queue into the socket until the queue closes, a close frame is written, the
-/// socket fails, or the socket is ended from elsewhere.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
-    end: CancellationToken,
-) {
+/// Drains the queue into the socket until everything queued is written after `finish`, a
+/// close frame is written, the socket fails, or the socket is ended from elsewhere.
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, out: Outbox) {
     loop {
-        let msg = tokio::select! {
-            _ = end.cancelled() => {
+        let msg = match out.next() {
+            Next::Send(msg) => msg,
+            Next::Wait => {
+                out.shared.to_writer.notified().await;
+                continue;
+            }
+            Next::End => {
                 // A slow consumer: tell it why, if its window still has room.
                 let frame = close_frame(close_code::POLICY_VIOLATION, "outgoing queue full");
                 let _ = timeout(CLOSE_LINGER, sink.send(Message::Close(Some(frame)))).await;
                 return;
             }
-            msg = queued.recv() => msg,
+            Next::Finish => break,
         };
-        let Some(msg) = msg else { break };
         let is_close = matches!(msg, Message::Close(_));
         let sent = tokio::select! {
-            _ = end.cancelled() => return,
+            _ = out.ended(&out.shared.to_writer) => return,
             sent = timeout(WRITE_TIMEOUT, sink.send(msg)) => sent,
         };
         if !matches!(sent, Ok(Ok(()))) {
-            end.cancel();
+            out.end();
             return;
         }
         if is_close {
@@ -587,11 +683,11 @@ impl Session {
         stopping: &CancellationToken,
     ) -> Option<CloseFrame> {
         let idle = self.registry.limits.idle_timeout;
-        let end = self.outbox.end.clone();
+        let out = self.outbox.clone();
         let mut deadline = Instant::now() + idle;
         loop {
             let frame = tokio::select! {
-                _ = end.cancelled() => return None,
+                _ = out.ended(&out.shared.to_reader) => return None,
                 _ = stopping.cancelled() => {
                     return Some(close_frame(close_code::GOING_AWAY, "server shutting down"));
                 }
@@ -756,8 +852,7 @@ impl Session {
             .and_then(|s| s.peers.get(&a.peer_id))
             .is_some_and(|m| {
                 m.outbox.conn != conn
-                    && !m.outbox.end.is_cancelled()
-                    && !m.outbox.queue.is_closed()
+                    && m.outbox.is_live()
                     && now.saturating_duration_since(m.announced) < limits.takeover_after
             });
         if held_live {
