@@ -135,6 +135,7 @@ bench:
 	fi; \
 	$(MAKE) --no-print-directory build; \
 	cargo build --release -p hush-cli --example bare_channel; \
+	cargo build --release -p hush-core --example tracker_choice; \
 	node e2e/lib/bench-run.mjs "$${files[@]}"
 
 clean:
