@@ -23,7 +23,7 @@ use hush_core::identity;
 use hush_core::ids::PeerId;
 use hush_core::room::{AdmissionStatus, Event as RoomEvent, FileEvent, TrackerStatus};
 use hush_core::stream::UNKNOWN_SIZE;
-use hush_core::transfer::FileId;
+use hush_core::transfer::{FileId, MAX_OFFERS_PER_PEER};
 use report::{Mode, Report};
 use serde_json::json;
 use shell::{Happening, Shell};
@@ -40,9 +40,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 const RECEIVE_SETTLE: Duration = Duration::from_millis(1_500);
 /// How long `receive` waits for an offer unless `--wait` says otherwise.
 const DEFAULT_RECEIVE_WAIT_S: u64 = 60;
-/// Files one `send` offers at most: what a receiver keeps from one sender. Checked before
-/// joining, so a folder too large is refused whole rather than arriving incomplete.
-const MAX_FILES: usize = hush_core::transfer::MAX_OFFERS_PER_PEER;
 
 #[derive(Parser)]
 #[command(
@@ -654,9 +651,11 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf, u64)>, CliError> {
     Ok(out)
 }
 
+/// A `send` of more files than a receiver keeps from one sender (the engine refuses the rest):
+/// refused whole before joining rather than arriving incomplete.
 fn too_many_files() -> CliError {
     CliError::Usage(format!(
-        "more than {MAX_FILES} files to send: peers take at most {MAX_FILES} offers from one \
+        "more than {MAX_OFFERS_PER_PEER} files to send: peers take at most {MAX_OFFERS_PER_PEER} offers from one \
          sender. Send a folder this large as one archive: tar c DIR | hush send ROOM -"
     ))
 }
@@ -678,7 +677,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf, u64)>) -> Resu
         } else if ft.is_file() {
             let len = e.metadata().map(|m| m.len()).unwrap_or(0);
             out.push((name, path, len));
-            if out.len() > MAX_FILES {
+            if out.len() > MAX_OFFERS_PER_PEER {
                 return Err(too_many_files());
             }
         }
@@ -707,7 +706,7 @@ async fn send(
         .cloned()
         .collect();
     let files = collect(&rest)?;
-    if files.len() + stdin_count > MAX_FILES {
+    if files.len() + stdin_count > MAX_OFFERS_PER_PEER {
         return Err(too_many_files());
     }
     let mut shell = join(g, report, room).await?;

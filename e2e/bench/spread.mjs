@@ -14,11 +14,12 @@
 // bounded in count and time. Figures only: exits 1 only if the run could not be made.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { ROOT, sleep, startHelper } from '../lib/harness.mjs';
 import { figure } from '../lib/figures.mjs';
+import { procStats } from '../lib/procs.mjs';
+import { answerFor, parseMessage } from '../lib/tracker-client.mjs';
 
 const HELPERS = Number(process.env.SPREAD_HELPERS ?? 4);
 const ROOMS = Number(process.env.SPREAD_ROOMS ?? 100_000);
@@ -35,7 +36,7 @@ const PHASE_MS = 120_000;
 const CHOICE_BIN = path.join(ROOT, 'target', 'release', 'examples', 'tracker_choice');
 
 const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
-const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+const rssOf = (pid) => procStats(pid).rss;
 const MiB = 1024 * 1024;
 
 /** Opens `groups.length` sockets to `url`, each announcing the rooms of its group as `peer`. */
@@ -87,18 +88,10 @@ try {
   const before = helpers.map((h) => rssOf(h.pid));
   let joinedTotal = 0;
   const onFirst = (s, data) => {
-    let msg;
-    try {
-      msg = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (msg.offer) {
-      s.ws.send(JSON.stringify({
-        action: 'announce', info_hash: msg.info_hash, peer_id: s.peer, to_peer_id: msg.peer_id,
-        offer_id: msg.offer_id, answer: { type: 'answer', sdp: 'answer' },
-      }));
-    } else if (msg.interval !== undefined) {
+    const msg = parseMessage(data);
+    if (msg?.offer) {
+      s.ws.send(answerFor(msg, s.peer, 'answer'));
+    } else if (msg?.interval !== undefined) {
       s.joined++;
       joinedTotal++;
     }
@@ -133,11 +126,7 @@ try {
   let offersSent = 0;
   let answersGot = 0;
   const onSecond = (s, data) => {
-    try {
-      if (JSON.parse(data).answer) answersGot++;
-    } catch {
-      // not JSON: ignored, as a client would
-    }
+    if (parseMessage(data)?.answer) answersGot++;
   };
   for (const [hi] of helpers.entries()) {
     const paired = perHelper[hi].filter((r) => r < PAIRED);

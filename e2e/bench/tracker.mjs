@@ -16,10 +16,10 @@
 //
 // TRACKER_LOAD_SIZES="1000x100,10000x1000" overrides the sizes (sockets x swarms).
 
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { sleep, startHelper, startReferenceTracker } from '../lib/harness.mjs';
-import { CLK_TCK } from '../lib/procs.mjs';
+import { procStats } from '../lib/procs.mjs';
+import { answerFor, parseMessage } from '../lib/tracker-client.mjs';
 import { figure } from '../lib/figures.mjs';
 
 const SIZES = (process.env.TRACKER_LOAD_SIZES ?? '1000x100,10000x1000')
@@ -36,14 +36,6 @@ const PHASE_MS = 60_000;
 
 const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
 const pad = 'x'.repeat(SDP_BYTES);
-
-function procStats(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rss: rssKb * 1024, cpuUs: ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6 };
-}
 
 
 async function startOurs() {
@@ -66,20 +58,13 @@ async function load(tracker, sockets, swarms) {
   let answersGot = 0;
   let joined = 0;
   const onMessage = (c, data) => {
-    let msg;
-    try {
-      msg = JSON.parse(data);
-    } catch {
-      return;
-    }
+    const msg = parseMessage(data);
+    if (!msg) return;
     if (msg.offer) {
       offersGot++;
       const sent = Number(msg.offer.sdp.split('|')[0]);
       latencies.push(performance.now() - sent);
-      c.ws.send(JSON.stringify({
-        action: 'announce', info_hash: c.hash, peer_id: c.peer, to_peer_id: msg.peer_id,
-        offer_id: msg.offer_id, answer: { type: 'answer', sdp: `${performance.now()}|${pad}` },
-      }));
+      c.ws.send(answerFor(msg, c.peer, `${performance.now()}|${pad}`));
     } else if (msg.answer) {
       answersGot++;
     } else if (msg.interval !== undefined && !c.joined) {

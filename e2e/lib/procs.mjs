@@ -35,3 +35,12 @@ export function processTable() {
   }
   return table;
 }
+
+/** One process's resident memory (bytes) and CPU time so far (µs, user + system). */
+export function procStats(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rss: rssKb * 1024, cpuUs: ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6 };
+}
