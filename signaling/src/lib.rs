@@ -14,8 +14,8 @@
 //! # Layout
 //!
 //! - `lib` (this file): [`Config`], [`run`] and the router that wires the modules together.
-//! - [`tracker`]: `GET /announce`, the WebSocket tracker: swarm registry, per-socket reader and
-//!   writer tasks, and every limit a hostile client could push against.
+//! - [`tracker`]: `GET /announce`, the WebSocket tracker: swarm registry, one task per socket,
+//!   and every limit a hostile client could push against.
 //! - [`turn`]: `GET /api/rtc-config`, ICE servers with TURN REST credentials.
 //! - [`web`]: `GET /config.json` pointing the app at this helper, static files from `--dist`,
 //!   and the security headers (a strict CSP with hashes of the app's inline scripts) on every
