@@ -60,8 +60,14 @@ const FORWARD_INTERVAL_S: u64 = 10;
 /// Forward mode answers an offer only this fresh: a browser drops its unanswered offers after
 /// 10 s (`mesh::OFFER_TTL_MS`), and answering and connecting take a few seconds on a busy machine.
 const FRESH_OFFER: Duration = Duration::from_secs(6);
-/// Forward mode: legs not both open after this are dropped and made again from fresh offers.
+/// Forward mode: legs neither of which is open after this are dropped and made again from
+/// fresh offers.
 const LEGS_OPEN_TIMEOUT: Duration = Duration::from_secs(8);
+/// Forward mode: once one leg is open, the other must open within this, or both are made
+/// again. A browser waits 10 s for the hello from the moment its channel opens
+/// (`room::HELLO_TIMEOUT_MS`), and the relay holds the first leg's hello until the second
+/// leg's arrives: 4 s leaves 6 s for both hellos to cross, however busy the machine.
+const SECOND_LEG_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Mallory's flood of valid chat: 100× the app's rate limit (10 per second), for this long.
 const FLOOD_PER_SEC: u64 = 1_000;
@@ -503,10 +509,19 @@ async fn middle(
         a_heard,
         format!("{run}.1>0"),
     ));
+    let (mut a_first, mut b_first) = (a_seen.clone(), b_seen.clone());
+    let either = async {
+        tokio::select! {
+            seen = a_first.wait_for(|open| *open) => seen.is_ok(),
+            seen = b_first.wait_for(|open| *open) => seen.is_ok(),
+        }
+    };
     let both = async {
         a_seen.wait_for(|open| *open).await.is_ok() && b_seen.wait_for(|open| *open).await.is_ok()
     };
-    if tokio::time::timeout(LEGS_OPEN_TIMEOUT, both).await == Ok(true) {
+    if tokio::time::timeout(LEGS_OPEN_TIMEOUT, either).await == Ok(true)
+        && tokio::time::timeout(SECOND_LEG_TIMEOUT, both).await == Ok(true)
+    {
         return Ok(true);
     }
     for pc in [pc_a, pc_b] {
