@@ -4,7 +4,7 @@
 //! aloud, copy or type, and far beyond guessing. Custom names are allowed but rated, so the UI
 //! can say plainly when a name is guessable.
 
-use crate::wordlist::WORDS;
+use crate::wordlist;
 
 /// Words in a generated room name: 12 × 11 bits = 132 bits ≥ the 128-bit target.
 pub const GENERATED_WORDS: usize = 12;
@@ -59,10 +59,10 @@ pub fn generate(entropy: &[u8; GENERATE_ENTROPY_LEN]) -> String {
         }
         // Words are distinct (a repeat would read as a weaker name): a repeat takes the next
         // unused word. Twelve distinct words of 2048 are still log2(2048!/2036!) ≈ 131.6 bits.
-        let mut w = WORDS[v as usize % WORDS.len()];
+        let mut w = wordlist::word(v as usize);
         while words.contains(&w) {
-            v = (v + 1) % WORDS.len() as u32;
-            w = WORDS[v as usize];
+            v = (v + 1) % wordlist::COUNT as u32;
+            w = wordlist::word(v as usize);
         }
         words.push(w);
     }
@@ -99,7 +99,7 @@ pub fn normalize(input: &str) -> Result<String, RoomNameError> {
 }
 
 fn is_word(w: &str) -> bool {
-    WORDS.binary_search(&w).is_ok()
+    wordlist::contains(w)
 }
 
 /// Repeated words a generated name may have and still count as strong. A generated name
@@ -165,8 +165,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wordlist_is_sorted_for_binary_search() {
-        assert!(WORDS.windows(2).all(|w| w[0] < w[1]));
+    fn wordlist_has_2048_distinct_short_words_in_order() {
+        let words: Vec<&str> = wordlist::words().collect();
+        assert_eq!(words.len(), wordlist::COUNT);
+        assert!(words.windows(2).all(|w| w[0] < w[1]));
+        assert!(words
+            .iter()
+            .all(|w| (3..=8).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())));
+        assert_eq!((words[0], words[2047]), ("abandon", "zoo"));
+        assert_eq!(wordlist::word(2048), "abandon");
     }
 
     #[test]
@@ -236,7 +243,7 @@ mod tests {
         let twelve = ["kite"; 12].join("-");
         assert_eq!(strength(&twelve), Strength::Weak);
         // One repeat in a twelve-word name is still strong, two are not.
-        let distinct: Vec<&str> = WORDS[100..112].to_vec();
+        let distinct: Vec<&str> = wordlist::words().skip(100).take(12).collect();
         let mut one = distinct.clone();
         one[11] = one[0];
         assert_eq!(strength(&one.join("-")), Strength::Strong { bits: 121 });
