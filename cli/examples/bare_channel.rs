@@ -1,8 +1,9 @@
 //! The floor for `hush`'s goodput: a bare webrtc-rs data channel between two peer connections
 //! on 127.0.0.1, with the settings the native peer uses (256 KiB message size, 4 MiB send
 //! buffer limit, one pre-negotiated ordered channel) and no crypto of ours, no disk, no engine:
-//! 64 KiB messages, as many as `BARE_MIB` (default 256) MiB, then the MB/s. `make bench` runs it
-//! beside the CLI transfer (e2e/bench/cli.mjs).
+//! 64 KiB messages, as many as `BARE_MIB` (default 256) MiB, then the MB/s and the CPU cores
+//! the process kept busy. `BARE_PAIRS` splits the bytes over that many pairs at once. `make
+//! bench` runs it beside the CLI transfer (e2e/bench/cli.mjs).
 
 use bytes::BytesMut;
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
@@ -15,6 +16,7 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCSessionDescription, SettingEngineBuilder,
 };
 
+/// Bytes per message unless `BARE_MESSAGE_KIB` says otherwise (64 KiB: the records' size).
 const MESSAGE: usize = 64 * 1024;
 
 struct Gathered(mpsc::Sender<()>);
@@ -37,15 +39,33 @@ async fn peer() -> Result<
     String,
 > {
     let (tx, rx) = mpsc::channel(1);
-    let engine = SettingEngineBuilder::new()
+    let mut engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(256 * 1024))
-        .build();
+        .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(256 * 1024));
+    if let Some(kib) = std::env::var("BARE_RWND_KIB")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        engine = engine.with_sctp_max_receive_buffer_size(kib * 1024);
+    }
+    if let Some(mtu) = std::env::var("BARE_MTU")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        engine = engine.with_sctp_mtu(mtu);
+    }
+    let engine = engine.build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(engine)
         .with_handler(Arc::new(Gathered(tx)))
-        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .with_udp_addrs(
+            std::env::var("BARE_ADDRS")
+                .unwrap_or_else(|_| "127.0.0.1:0".to_owned())
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+        )
         .with_data_channel_send_buffer_limit(4 * 1024 * 1024)
         .build()
         .await
@@ -74,14 +94,9 @@ async fn local(
         .ok_or_else(|| "no description".to_owned())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), String> {
-    let total: usize = std::env::var("BARE_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-        * 1024
-        * 1024;
+/// Moves `total` bytes over one freshly negotiated pair of peer connections; returns the
+/// seconds from the first message sent to the last one received.
+async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
     let (a, adc, mut ag) = peer().await?;
     let (b, bdc, mut bg) = peer().await?;
     let offer = a.create_offer(None).await.map_err(|e| e.to_string())?;
@@ -107,35 +122,75 @@ async fn main() -> Result<(), String> {
     }
     let receiver = tokio::spawn(async move {
         let mut got = 0usize;
-        let mut started = None;
         while got < total {
             match bdc.poll().await {
-                Some(DataChannelEvent::OnMessage(m)) => {
-                    started.get_or_insert_with(Instant::now);
-                    got += m.data.len();
-                }
+                Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
                 Some(_) => {}
                 None => break,
             }
         }
-        (got, started.map(|s| s.elapsed()))
+        got
     });
-    let chunk = vec![7u8; MESSAGE];
+    let chunk = vec![7u8; message];
     let started = Instant::now();
     let mut sent = 0;
     while sent < total {
         adc.send(BytesMut::from(&chunk[..]))
             .await
             .map_err(|e| e.to_string())?;
-        sent += MESSAGE;
+        sent += message;
     }
-    let (got, _) = receiver.await.map_err(|e| e.to_string())?;
+    let got = receiver.await.map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{{\"bench\":\"bare-webrtc-rs\",\"bytes\":{got},\"mbps\":{:.2}}}",
-        got as f64 / 1e6 / secs
-    );
     let _ = a.close().await;
     let _ = b.close().await;
+    if got < total {
+        return Err(format!("the channel closed after {got} of {total} bytes"));
+    }
+    Ok(secs)
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15 (utime, stime) in clock ticks of 1/100 s on Linux.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let mib = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let total = mib("BARE_MIB", 256) * 1024 * 1024;
+    // Several associations side by side (`BARE_PAIRS`), each moving its share: whether the
+    // floor is one association's or the machine's.
+    let pairs = mib("BARE_PAIRS", 1).max(1);
+    let message = (mib("BARE_MESSAGE_KIB", MESSAGE / 1024) * 1024).clamp(1024, 256 * 1024);
+    let share = (total / pairs / message).max(1) * message;
+    let cpu0 = cpu_seconds();
+    let started = Instant::now();
+    let runs: Vec<_> = (0..pairs)
+        .map(|_| tokio::spawn(one_pair(share, message)))
+        .collect();
+    for run in runs {
+        run.await.map_err(|e| e.to_string())??;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cores = (cpu_seconds() - cpu0) / wall;
+    println!(
+        "{{\"bench\":\"bare-webrtc-rs\",\"pairs\":{pairs},\"message\":{message},\"bytes\":{},\"mbps\":{:.2},\"cores\":{cores:.2}}}",
+        share * pairs,
+        (share * pairs) as f64 / 1e6 / wall
+    );
     Ok(())
 }

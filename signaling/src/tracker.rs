@@ -60,9 +60,9 @@ pub const MAX_PEERS_PER_SWARM: usize = 64;
 /// Most swarms one socket may join. One tab is in one room; 16 allows a few rooms per socket
 /// (as WebTorrent clients multiplex torrents) without letting a socket map the whole tracker.
 pub const MAX_SWARMS_PER_SOCKET: usize = 16;
-/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 5 KiB each,
-/// twice that stays under 150 MiB, so one machine's worth of memory cannot be exhausted by
-/// many addresses each staying under their own limit.
+/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 17 KiB each
+/// once they have announced offers, twice that stays under 350 MiB, so one machine's worth of
+/// memory cannot be exhausted by many addresses each staying under their own limit.
 pub const MAX_SOCKETS: usize = 20_000;
 /// Most concurrent sockets from one IP (IPv6: one /64). Enough for a household or office
 /// behind one NAT with several tabs each, too few to exhaust the helper from one machine.
