@@ -2,10 +2,14 @@
 //! on 127.0.0.1, with the settings the native peer uses (256 KiB message size, 4 MiB send
 //! buffer limit, one pre-negotiated ordered channel) and no crypto of ours, no disk, no engine:
 //! 64 KiB messages, as many as `BARE_MIB` (default 256) MiB, then the MB/s and the CPU cores
-//! the process kept busy. `BARE_PAIRS` splits the bytes over that many pairs at once. `make
-//! bench` runs it beside the CLI transfer (e2e/bench/cli.mjs).
+//! the process kept busy. `make bench` runs it beside the CLI transfer (e2e/bench/cli.mjs).
+//! Knobs for finding what bounds it: `BARE_PAIRS` (that many pairs at once, sharing the
+//! bytes), `BARE_MESSAGE_KIB`, `BARE_RWND_KIB` (the SCTP receive window), `BARE_MTU`,
+//! `BARE_ADDRS` (the UDP addresses bound, comma-separated) and `BARE_ACKS` (small messages
+//! back every 16, read between sends, as a file transfer's acknowledgements).
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,11 +124,22 @@ async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
             break;
         }
     }
+    // `BARE_ACKS`: the receiver answers every 16 messages with a small one, and the sender
+    // takes what came back between sends, as a file transfer's acknowledgements do.
+    let acks = std::env::var("BARE_ACKS").is_ok();
+    let back = bdc.clone();
     let receiver = tokio::spawn(async move {
         let mut got = 0usize;
+        let mut count = 0u64;
         while got < total {
             match bdc.poll().await {
-                Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    got += m.data.len();
+                    count += 1;
+                    if acks && count.is_multiple_of(16) {
+                        let _ = back.send(BytesMut::from(&count.to_be_bytes()[..])).await;
+                    }
+                }
                 Some(_) => {}
                 None => break,
             }
@@ -135,6 +150,9 @@ async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
     let started = Instant::now();
     let mut sent = 0;
     while sent < total {
+        if acks {
+            while adc.poll().now_or_never().flatten().is_some() {}
+        }
         adc.send(BytesMut::from(&chunk[..]))
             .await
             .map_err(|e| e.to_string())?;
