@@ -5,8 +5,9 @@
 //! the process kept busy. `make bench` runs it beside the CLI transfer (e2e/bench/cli.mjs).
 //! Knobs for finding what bounds it: `BARE_PAIRS` (that many pairs at once, sharing the
 //! bytes), `BARE_MESSAGE_KIB`, `BARE_RWND_KIB` (the SCTP receive window), `BARE_MTU`,
-//! `BARE_ADDRS` (the UDP addresses bound, comma-separated) and `BARE_ACKS` (small messages
-//! back every 16, read between sends, as a file transfer's acknowledgements).
+//! `BARE_ADDRS` (the UDP addresses bound, comma-separated), `BARE_ACKS` (small messages
+//! back every 16, read between sends, as a file transfer's acknowledgements) and
+//! `BARE_PROCESSES=2` (the receiver in a child process, as between two `hush`).
 
 use bytes::BytesMut;
 use futures_util::FutureExt;
@@ -168,6 +169,124 @@ async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// SDP on one line (for a pipe), and back.
+fn one_line(sdp: &str) -> String {
+    sdp.replace("\r\n", "|").replace('\n', "|")
+}
+fn from_line(line: &str) -> String {
+    line.trim_end().replace('|', "\r\n")
+}
+
+/// `BARE_PROCESSES=2`, receiving side: a child of the sender, reading the offer from standard
+/// input and writing the answer, then "done" once `total` bytes have arrived.
+async fn child(total: usize) -> Result<(), String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (b, bdc, mut bg) = peer().await?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let offer = lines
+        .next_line()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no offer")?;
+    b.set_remote_description(
+        RTCSessionDescription::offer(from_line(&offer)).map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let answer = b.create_answer(None).await.map_err(|e| e.to_string())?;
+    b.set_local_description(answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = local(&b, &mut bg).await?;
+    let mut out = tokio::io::stdout();
+    let say = format!("{}\n", one_line(&answer));
+    out.write_all(say.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    out.flush().await.map_err(|e| e.to_string())?;
+    let mut got = 0usize;
+    while got < total {
+        match bdc.poll().await {
+            Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out.write_all(format!("done {got}\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    out.flush().await.map_err(|e| e.to_string())?;
+    // Stay until the sender closes our input, so nothing unacknowledged is cut off.
+    while let Ok(Some(_)) = lines.next_line().await {}
+    let _ = b.close().await;
+    Ok(())
+}
+
+/// `BARE_PROCESSES=2`, sending side: the receiver is a child process, as two `hush`
+/// processes are; returns the seconds from the first message sent to the child's "done".
+async fn two_processes(total: usize, message: usize) -> Result<f64, String> {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut kid = tokio::process::Command::new(exe)
+        .env("BARE_CHILD", "1")
+        .env("BARE_TOTAL", total.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut to_kid = kid.stdin.take().ok_or("no stdin")?;
+    let mut from_kid = BufReader::new(kid.stdout.take().ok_or("no stdout")?).lines();
+    let (a, adc, mut ag) = peer().await?;
+    let offer = a.create_offer(None).await.map_err(|e| e.to_string())?;
+    a.set_local_description(offer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let offer = local(&a, &mut ag).await?;
+    to_kid
+        .write_all(format!("{}\n", one_line(&offer)).as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = from_kid
+        .next_line()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no answer")?;
+    a.set_remote_description(
+        RTCSessionDescription::answer(from_line(&answer)).map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    while let Some(ev) = adc.poll().await {
+        if matches!(ev, DataChannelEvent::OnOpen) {
+            break;
+        }
+    }
+    let chunk = vec![7u8; message];
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        adc.send(BytesMut::from(&chunk[..]))
+            .await
+            .map_err(|e| e.to_string())?;
+        sent += message;
+    }
+    let done = from_kid
+        .next_line()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the receiver ended early")?;
+    let secs = started.elapsed().as_secs_f64();
+    drop(to_kid);
+    let _ = kid.wait().await;
+    let _ = a.close().await;
+    if done != format!("done {total}") {
+        return Err(format!("the receiver said {done:?}"));
+    }
+    Ok(secs)
+}
+
 /// CPU seconds (user + system) this process has used so far.
 fn cpu_seconds() -> f64 {
     // /proc/self/stat fields 14 and 15 (utime, stime) in clock ticks of 1/100 s on Linux.
@@ -189,6 +308,9 @@ async fn main() -> Result<(), String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    if std::env::var("BARE_CHILD").is_ok() {
+        return child(mib("BARE_TOTAL", 0)).await;
+    }
     let total = mib("BARE_MIB", 256) * 1024 * 1024;
     // Several associations side by side (`BARE_PAIRS`), each moving its share: whether the
     // floor is one association's or the machine's.
@@ -197,6 +319,14 @@ async fn main() -> Result<(), String> {
     let share = (total / pairs / message).max(1) * message;
     let cpu0 = cpu_seconds();
     let started = Instant::now();
+    if std::env::var("BARE_PROCESSES").as_deref() == Ok("2") {
+        let secs = two_processes(share, message).await?;
+        println!(
+            "{{\"bench\":\"bare-webrtc-rs\",\"processes\":2,\"message\":{message},\"bytes\":{share},\"mbps\":{:.2}}}",
+            share as f64 / 1e6 / secs
+        );
+        return Ok(());
+    }
     let runs: Vec<_> = (0..pairs)
         .map(|_| tokio::spawn(one_pair(share, message)))
         .collect();
