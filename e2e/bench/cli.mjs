@@ -8,7 +8,8 @@
 //      the receiver to its exit (join included) is printed too.
 //      Beside them, the floor of the native stack itself: a bare webrtc-rs data channel between
 //      two peer connections on 127.0.0.1 (cli/examples/bare_channel.rs: the same settings, no
-//      crypto of ours, no disk), and Hush's ratio to it.
+//      crypto of ours, no disk), and Hush's ratio to it; then the same split over two processes
+//      with the sockets `hush` binds, as between two `hush`.
 //   3. With browsers (BENCH_CLI_BROWSER_MIB, 128 MiB, each browser freshly launched, saving to
 //      its private file system): browser → browser, CLI → browser and browser → CLI in the same
 //      run, each timed from the click on "Download" (or the CLI's "receiving") to the file
@@ -100,10 +101,13 @@ async function cliTransfer(helper, file, size) {
   return { ms: t1 - t0, totalMs, peakKiB };
 }
 
-/** MB/s of a bare webrtc-rs data channel moving `size` bytes (the native stack's floor). */
-function bareChannel(size) {
+/**
+ * MB/s of a bare webrtc-rs data channel moving `size` bytes (the native stack's floor): in one
+ * process by default; `env` can put the receiver in a second process with the CLI's sockets.
+ */
+function bareChannel(size, env = {}) {
   const bin = path.join(ROOT, 'target', 'release', 'examples', 'bare_channel');
-  const out = execFileSync(bin, { env: { ...process.env, BARE_MIB: String(Math.round(size / MiB)) }, timeout: 600_000 });
+  const out = execFileSync(bin, { env: { ...process.env, BARE_MIB: String(Math.round(size / MiB)), ...env }, timeout: 600_000 });
   return JSON.parse(out.toString().trim().split('\n').pop()).mbps;
 }
 
@@ -124,6 +128,9 @@ try {
   console.log(`  ratio hush / raw TCP: ${(hushMbps / tcp).toFixed(2)}× (target ≥ 0.5×)`);
   figure({ bench: 'cli', name: `CLI → CLI goodput, ${SIZE / MiB} MiB`, value: hushMbps, unit: 'MB/s', baseline: tcp, baselineName: 'raw TCP', ratio: hushMbps / tcp, target: '≥ 0.5×', met: hushMbps / tcp >= 0.5 });
   console.log(`  bare webrtc-rs data channel (the native stack's floor): ${bareBefore.toFixed(1)} before, ${bareAfter.toFixed(1)} after; hush / bare: ${(hushMbps / bare).toFixed(2)}×`);
+  // As between two `hush`: the receiver in another process, the wildcard and loopback bound.
+  const twoProcesses = bareChannel(SIZE, { BARE_PROCESSES: '2', BARE_ADDRS: '0.0.0.0:0,127.0.0.1:0' });
+  console.log(`  bare channel across two processes with the CLI's sockets: ${twoProcesses.toFixed(1)}; hush / it: ${(hushMbps / twoProcesses).toFixed(2)}×`);
   rmSync(src, { force: true });
 
   const big = path.join(dir, 'big.bin');
