@@ -35,14 +35,7 @@ impl PeerConnectionEventHandler for Gathered {
     }
 }
 
-async fn peer() -> Result<
-    (
-        Arc<dyn PeerConnection>,
-        Arc<dyn DataChannel>,
-        mpsc::Receiver<()>,
-    ),
-    String,
-> {
+async fn peer() -> Result<Peer, String> {
     let (tx, rx) = mpsc::channel(1);
     let mut engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
@@ -99,70 +92,105 @@ async fn local(
         .ok_or_else(|| "no description".to_owned())
 }
 
-/// Moves `total` bytes over one freshly negotiated pair of peer connections; returns the
-/// seconds from the first message sent to the last one received.
-async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
-    let (a, adc, mut ag) = peer().await?;
-    let (b, bdc, mut bg) = peer().await?;
-    let offer = a.create_offer(None).await.map_err(|e| e.to_string())?;
-    a.set_local_description(offer)
+type Peer = (
+    Arc<dyn PeerConnection>,
+    Arc<dyn DataChannel>,
+    mpsc::Receiver<()>,
+);
+
+/// The offer of `p`, once gathered.
+async fn make_offer(p: &mut Peer) -> Result<String, String> {
+    let offer = p.0.create_offer(None).await.map_err(|e| e.to_string())?;
+    p.0.set_local_description(offer)
         .await
         .map_err(|e| e.to_string())?;
-    let offer = local(&a, &mut ag).await?;
-    b.set_remote_description(RTCSessionDescription::offer(offer).map_err(|e| e.to_string())?)
+    local(&p.0, &mut p.2).await
+}
+
+/// Applies `offer` to `p` and returns its answer, once gathered.
+async fn make_answer(p: &mut Peer, offer: String) -> Result<String, String> {
+    p.0.set_remote_description(RTCSessionDescription::offer(offer).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
-    let answer = b.create_answer(None).await.map_err(|e| e.to_string())?;
-    b.set_local_description(answer)
+    let answer = p.0.create_answer(None).await.map_err(|e| e.to_string())?;
+    p.0.set_local_description(answer)
         .await
         .map_err(|e| e.to_string())?;
-    let answer = local(&b, &mut bg).await?;
-    a.set_remote_description(RTCSessionDescription::answer(answer).map_err(|e| e.to_string())?)
+    local(&p.0, &mut p.2).await
+}
+
+/// Applies `answer` to the offerer `p` and waits for its channel to open.
+async fn connect(p: &Peer, answer: String) -> Result<(), String> {
+    p.0.set_remote_description(RTCSessionDescription::answer(answer).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
-    while let Some(ev) = adc.poll().await {
+    while let Some(ev) = p.1.poll().await {
         if matches!(ev, DataChannelEvent::OnOpen) {
-            break;
+            return Ok(());
         }
     }
-    // `BARE_ACKS`: the receiver answers every 16 messages with a small one, and the sender
-    // takes what came back between sends, as a file transfer's acknowledgements do.
-    let acks = std::env::var("BARE_ACKS").is_ok();
-    let back = bdc.clone();
-    let receiver = tokio::spawn(async move {
-        let mut got = 0usize;
-        let mut count = 0u64;
-        while got < total {
-            match bdc.poll().await {
-                Some(DataChannelEvent::OnMessage(m)) => {
-                    got += m.data.len();
-                    count += 1;
-                    if acks && count.is_multiple_of(16) {
-                        let _ = back.send(BytesMut::from(&count.to_be_bytes()[..])).await;
-                    }
-                }
-                Some(_) => {}
-                None => break,
-            }
-        }
-        got
-    });
+    Err("the channel closed before it opened".into())
+}
+
+/// Whether the receiver acknowledges (`BARE_ACKS`): it answers every 16 messages with a small
+/// one, and the sender takes what came back between sends, as a file transfer does.
+fn acks() -> bool {
+    std::env::var("BARE_ACKS").is_ok()
+}
+
+/// Sends `total` bytes in `message`-sized messages.
+async fn send_all(dc: &Arc<dyn DataChannel>, total: usize, message: usize) -> Result<(), String> {
+    let acks = acks();
     let chunk = vec![7u8; message];
-    let started = Instant::now();
     let mut sent = 0;
     while sent < total {
         if acks {
-            while adc.poll().now_or_never().flatten().is_some() {}
+            while dc.poll().now_or_never().flatten().is_some() {}
         }
-        adc.send(BytesMut::from(&chunk[..]))
+        dc.send(BytesMut::from(&chunk[..]))
             .await
             .map_err(|e| e.to_string())?;
         sent += message;
     }
+    Ok(())
+}
+
+/// Receives until `total` bytes have arrived or the channel closes; returns the bytes.
+async fn receive_all(dc: Arc<dyn DataChannel>, total: usize) -> usize {
+    let acks = acks();
+    let mut got = 0usize;
+    let mut count = 0u64;
+    while got < total {
+        match dc.poll().await {
+            Some(DataChannelEvent::OnMessage(m)) => {
+                got += m.data.len();
+                count += 1;
+                if acks && count.is_multiple_of(16) {
+                    let _ = dc.send(BytesMut::from(&count.to_be_bytes()[..])).await;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    got
+}
+
+/// Moves `total` bytes over one freshly negotiated pair of peer connections; returns the
+/// seconds from the first message sent to the last one received.
+async fn one_pair(total: usize, message: usize) -> Result<f64, String> {
+    let mut a = peer().await?;
+    let mut b = peer().await?;
+    let offer = make_offer(&mut a).await?;
+    let answer = make_answer(&mut b, offer).await?;
+    connect(&a, answer).await?;
+    let receiver = tokio::spawn(receive_all(b.1.clone(), total));
+    let started = Instant::now();
+    send_all(&a.1, total, message).await?;
     let got = receiver.await.map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
-    let _ = a.close().await;
-    let _ = b.close().await;
+    let _ = a.0.close().await;
+    let _ = b.0.close().await;
     if got < total {
         return Err(format!("the channel closed after {got} of {total} bytes"));
     }
@@ -181,44 +209,27 @@ fn from_line(line: &str) -> String {
 /// input and writing the answer, then "done" once `total` bytes have arrived.
 async fn child(total: usize) -> Result<(), String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let (b, bdc, mut bg) = peer().await?;
+    let mut b = peer().await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let offer = lines
         .next_line()
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no offer")?;
-    b.set_remote_description(
-        RTCSessionDescription::offer(from_line(&offer)).map_err(|e| e.to_string())?,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let answer = b.create_answer(None).await.map_err(|e| e.to_string())?;
-    b.set_local_description(answer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = local(&b, &mut bg).await?;
+    let answer = make_answer(&mut b, from_line(&offer)).await?;
     let mut out = tokio::io::stdout();
-    let say = format!("{}\n", one_line(&answer));
-    out.write_all(say.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    out.flush().await.map_err(|e| e.to_string())?;
-    let mut got = 0usize;
-    while got < total {
-        match bdc.poll().await {
-            Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
-            Some(_) => {}
-            None => break,
-        }
-    }
-    out.write_all(format!("done {got}\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    out.flush().await.map_err(|e| e.to_string())?;
+    let got = async {
+        out.write_all(format!("{}\n", one_line(&answer)).as_bytes())
+            .await?;
+        out.flush().await?;
+        let got = receive_all(b.1.clone(), total).await;
+        out.write_all(format!("done {got}\n").as_bytes()).await?;
+        out.flush().await
+    };
+    got.await.map_err(|e| e.to_string())?;
     // Stay until the sender closes our input, so nothing unacknowledged is cut off.
     while let Ok(Some(_)) = lines.next_line().await {}
-    let _ = b.close().await;
+    let _ = b.0.close().await;
     Ok(())
 }
 
@@ -238,12 +249,8 @@ async fn two_processes(total: usize, message: usize) -> Result<f64, String> {
         .map_err(|e| e.to_string())?;
     let mut to_kid = kid.stdin.take().ok_or("no stdin")?;
     let mut from_kid = BufReader::new(kid.stdout.take().ok_or("no stdout")?).lines();
-    let (a, adc, mut ag) = peer().await?;
-    let offer = a.create_offer(None).await.map_err(|e| e.to_string())?;
-    a.set_local_description(offer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let offer = local(&a, &mut ag).await?;
+    let mut a = peer().await?;
+    let offer = make_offer(&mut a).await?;
     to_kid
         .write_all(format!("{}\n", one_line(&offer)).as_bytes())
         .await
@@ -253,25 +260,9 @@ async fn two_processes(total: usize, message: usize) -> Result<f64, String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no answer")?;
-    a.set_remote_description(
-        RTCSessionDescription::answer(from_line(&answer)).map_err(|e| e.to_string())?,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    while let Some(ev) = adc.poll().await {
-        if matches!(ev, DataChannelEvent::OnOpen) {
-            break;
-        }
-    }
-    let chunk = vec![7u8; message];
+    connect(&a, from_line(&answer)).await?;
     let started = Instant::now();
-    let mut sent = 0;
-    while sent < total {
-        adc.send(BytesMut::from(&chunk[..]))
-            .await
-            .map_err(|e| e.to_string())?;
-        sent += message;
-    }
+    send_all(&a.1, total, message).await?;
     let done = from_kid
         .next_line()
         .await
@@ -280,7 +271,7 @@ async fn two_processes(total: usize, message: usize) -> Result<f64, String> {
     let secs = started.elapsed().as_secs_f64();
     drop(to_kid);
     let _ = kid.wait().await;
-    let _ = a.close().await;
+    let _ = a.0.close().await;
     if done != format!("done {total}") {
         return Err(format!("the receiver said {done:?}"));
     }
