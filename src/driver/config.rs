@@ -6,8 +6,10 @@
 use super::rtc::IceKinds;
 use crate::js::{await_promise, now_ms, JsError};
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::fmt;
 use wasm_bindgen::JsCast;
 use web_sys::{RtcConfiguration, RtcIceTransportPolicy};
 
@@ -25,7 +27,7 @@ struct ConfigFile {
     #[serde(default)]
     trackers: Vec<String>,
     #[serde(default)]
-    ice_servers: serde_json::Value,
+    ice_servers: Vec<IceServer>,
     #[serde(default)]
     rtc_config_url: Option<String>,
     /// A deployment that spreads rooms over its trackers: how many of them each room uses.
@@ -40,9 +42,48 @@ struct ConfigFile {
 #[serde(rename_all = "camelCase")]
 struct RtcConfigReply {
     #[serde(default)]
-    ice_servers: serde_json::Value,
+    ice_servers: Vec<IceServer>,
     #[serde(default)]
     ice_transport_policy: Option<String>,
+}
+
+/// One `RTCIceServer`, typed rather than kept as a `serde_json::Value`: a `Value` brings its
+/// map (a `BTreeMap`) and its printer into the wasm for two lists of URLs.
+#[derive(Debug, Deserialize, Serialize)]
+struct IceServer {
+    urls: Urls,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
+}
+
+/// An ICE server's `urls`: one URL or a list of them, as `RTCIceServer` takes.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct Urls(Vec<String>);
+
+impl<'de> Deserialize<'de> for Urls {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OneOrMany;
+        impl<'de> Visitor<'de> for OneOrMany {
+            type Value = Urls;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a URL or a list of URLs")
+            }
+            fn visit_str<E: de::Error>(self, url: &str) -> Result<Urls, E> {
+                Ok(Urls(vec![url.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Urls, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(url) = seq.next_element::<String>()? {
+                    urls.push(url);
+                }
+                Ok(Urls(urls))
+            }
+        }
+        d.deserialize_any(OneOrMany)
+    }
 }
 
 /// What a room needs to start.
@@ -156,9 +197,10 @@ async fn fetch_config() -> Result<AppConfig, JsError> {
     let rtc = RtcConfiguration::new();
     let relay_only = policy.as_deref() == Some("relay");
     let ice_kinds = ice_kinds(&ice, relay_only);
-    if ice.is_array() {
-        let js = js_sys::JSON::parse(&ice.to_string())?;
-        rtc.set_ice_servers(&js);
+    if !ice.is_empty() {
+        let json = serde_json::to_string(&ice)
+            .map_err(|e| JsError(format!("ICE servers could not be written: {e}")))?;
+        rtc.set_ice_servers(&js_sys::JSON::parse(&json)?);
     }
     if relay_only {
         rtc.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
@@ -177,25 +219,12 @@ async fn fetch_config() -> Result<AppConfig, JsError> {
 }
 
 /// Reads which candidate kinds `iceServers` (the RTCIceServer list) can yield.
-fn ice_kinds(servers: &serde_json::Value, relay_only: bool) -> IceKinds {
+fn ice_kinds(servers: &[IceServer], relay_only: bool) -> IceKinds {
     let mut kinds = IceKinds {
         relay_only,
         ..IceKinds::default()
     };
-    let urls = servers
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("urls"))
-        .flat_map(|u| match u {
-            serde_json::Value::String(one) => vec![one.clone()],
-            serde_json::Value::Array(many) => many
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        });
-    for url in urls {
+    for url in servers.iter().flat_map(|s| &s.urls.0) {
         if url.starts_with("stun:") || url.starts_with("stuns:") {
             kinds.srflx = true;
         } else if url.starts_with("turn:") || url.starts_with("turns:") {
