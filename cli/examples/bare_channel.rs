@@ -293,20 +293,20 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
-    let mib = |name: &str, default: usize| {
+    let number = |name: &str, default: usize| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
     if std::env::var("BARE_CHILD").is_ok() {
-        return child(mib("BARE_TOTAL", 0)).await;
+        return child(number("BARE_TOTAL", 0)).await;
     }
-    let total = mib("BARE_MIB", 256) * 1024 * 1024;
+    let total = number("BARE_MIB", 256) * 1024 * 1024;
     // Several associations side by side (`BARE_PAIRS`), each moving its share: whether the
     // floor is one association's or the machine's.
-    let pairs = mib("BARE_PAIRS", 1).max(1);
-    let message = (mib("BARE_MESSAGE_KIB", MESSAGE / 1024) * 1024).clamp(1024, 256 * 1024);
+    let pairs = number("BARE_PAIRS", 1).max(1);
+    let message = (number("BARE_MESSAGE_KIB", MESSAGE / 1024) * 1024).clamp(1024, 256 * 1024);
     let share = (total / pairs / message).max(1) * message;
     let cpu0 = cpu_seconds();
     let started = Instant::now();

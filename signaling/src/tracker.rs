@@ -565,6 +565,11 @@ async fn write(socket: &mut WebSocket, out: &Outbox, msg: Message) -> bool {
     }
 }
 
+/// Why a slow consumer is disconnected.
+fn queue_full() -> CloseFrame {
+    close_frame(close_code::POLICY_VIOLATION, "outgoing queue full")
+}
+
 fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
     CloseFrame {
         code,
@@ -660,18 +665,11 @@ impl Session {
             // writing is then already served.
             loop {
                 match out.next() {
-                    Err(Overflowed) => {
-                        return Some(close_frame(
-                            close_code::POLICY_VIOLATION,
-                            "outgoing queue full",
-                        ))
-                    }
+                    Err(Overflowed) => return Some(queue_full()),
                     Ok(None) => break,
                     Ok(Some(msg)) => {
                         if !write(socket, &out, msg).await {
-                            return out.is_overflowed().then(|| {
-                                close_frame(close_code::POLICY_VIOLATION, "outgoing queue full")
-                            });
+                            return out.is_overflowed().then(queue_full);
                         }
                     }
                 }
