@@ -13,7 +13,7 @@ SECONDS_EACH="${1:-5}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-  TARGETS=(tracker_message peer_frame stream_open transfer_frames names hello)
+  TARGETS=(tracker_message peer_frame stream_open transfer_frames names hello ws_frames)
 fi
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: SKIPPED: no nightly toolchain (rustup toolchain install nightly)"

@@ -24,6 +24,7 @@
 //! - [`room`]: the room engine: every decision of a room, driven by a shell (browser or native).
 //! - [`drbg`]: the engine's seeded random generator (nonces, ids, jitter).
 //! - [`vecmap`]: a small insertion-ordered map (little code in the browser's wasm).
+//! - [`wsframe`]: WebSocket framing, server side (the helper's tracker sockets).
 
 // Nothing a peer, the network or the browser controls may panic: no unwrap outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -45,5 +46,6 @@ pub mod tracker;
 pub mod transfer;
 pub mod vecmap;
 pub mod wire;
+pub mod wsframe;
 
 mod wordlist;

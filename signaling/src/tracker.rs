@@ -24,21 +24,38 @@
 //! into that queue without waiting; a client that stops reading fills it and is disconnected,
 //! so one slow consumer can never stall the sockets that forward to it. One task rather than
 //! a reader and a writer: a second task, and the lock that splitting the socket between two
-//! tasks needs, cost about a kilobyte per socket, a fifth of what an idle socket costs.
+//! tasks needs, cost about half a kilobyte per socket.
+//!
+//! The WebSocket itself is ours: axum's router hands over the upgraded connection, and
+//! frames are read and written with [`hush_core::wsframe`]. A WebSocket library keeps a read
+//! buffer per socket at the size of the largest frame it has read; here bytes are read into
+//! the stack of the poll that finds them and only an undecoded part of a frame is kept, so an
+//! idle socket holds no buffer at all (2.3 KiB per socket in all, against 4.4 with the
+//! library and 8 for the reference tracker).
 
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use hush_core::ids::check_id;
 use hush_core::tracker::{parse_announce, Announce, ServerMessage, ACTION_ANNOUNCE, MAX_NUMWANT};
+use hush_core::vecmap::VecMap;
+use hush_core::wsframe::{self, close_code, Message, MessageReader, Opcode, Read};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use rand::seq::SliceRandom;
+use sha1::{Digest, Sha1};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -47,22 +64,19 @@ use tokio_util::sync::CancellationToken;
 /// sealed data-channel offers is ~20 KiB; 64 KiB leaves room for media SDPs while keeping a
 /// client from parking megabytes in our buffers.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Initial read buffer of one socket. tungstenite's default (128 KiB) sized every idle socket
-/// for the largest frame and made each cost ten times a reference tracker's; tracker
-/// messages are a few KiB, and the buffer still grows for the rare larger one.
-pub const READ_BUFFER_BYTES: usize = 1024;
-/// Outgoing bytes gathered before a write. Each message is flushed as it is sent anyway, so
-/// a large buffer only held memory.
-pub const WRITE_BUFFER_BYTES: usize = 0;
+/// Most bytes taken from a socket in one read. They are read into the stack of the poll
+/// that finds them and kept only until decoded, so this costs an idle socket nothing; 16 KiB
+/// takes a whole announce with offers (~7–20 KiB) in one or two reads.
+pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Most peers in one swarm. A Hush room is a full mesh, which stops being usable well before
 /// 64 participants (each peer holds n-1 connections), so more is almost surely abuse.
 pub const MAX_PEERS_PER_SWARM: usize = 64;
 /// Most swarms one socket may join. One tab is in one room; 16 allows a few rooms per socket
 /// (as WebTorrent clients multiplex torrents) without letting a socket map the whole tracker.
 pub const MAX_SWARMS_PER_SOCKET: usize = 16;
-/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 17 KiB each
-/// once they have announced offers, twice that stays under 350 MiB, so one machine's worth of
-/// memory cannot be exhausted by many addresses each staying under their own limit.
+/// Most concurrent tracker sockets in all. 10,000 is the design point; at about 3.5 KiB each
+/// once they have announced offers (and at most a frame's 64 KiB while one is half-read),
+/// twice that stays small, and many addresses each under their own limit cannot take more.
 pub const MAX_SOCKETS: usize = 20_000;
 /// Most concurrent sockets from one IP (IPv6: one /64). Enough for a household or office
 /// behind one NAT with several tabs each, too few to exhaust the helper from one machine.
@@ -83,6 +97,9 @@ pub const RATE_PER_SEC: u32 = 20;
 /// Token-bucket burst: a client may send this many frames at once after being quiet, e.g. a
 /// join into a full room answering many offers together.
 pub const RATE_BURST: u32 = 40;
+/// Most bytes of queued frames joined into one write. A burst of offers (a few KiB each)
+/// goes out in one system call; the batch is freed as soon as it is written.
+pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// Outgoing messages queued per socket. A healthy client drains in microseconds; 64 absorbs
 /// a burst of offers from a whole room arriving at once, and a full queue means the client
 /// stopped reading, so it is disconnected rather than buffered without bound.
@@ -93,24 +110,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After we send a close frame, how long we keep reading for the client's reply. Dropping the
 /// connection at once could reset it before the client has read why it was closed.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
-
-/// Close codes (RFC 6455 §7.4.1) this tracker sends.
-mod close_code {
-    /// Idle timeout: nothing went wrong, the client simply went quiet; it may reconnect.
-    pub const NORMAL: u16 = 1000;
-    /// The helper is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Broken WebSocket framing.
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    /// A binary frame: the tracker protocol is JSON text only.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// A text frame that is not UTF-8.
-    pub const INVALID_DATA: u16 = 1007;
-    /// Rate limit exceeded, or the client stopped reading its replies.
-    pub const POLICY_VIOLATION: u16 = 1008;
-    /// A message over the frame limit.
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-}
 
 /// The tracker's limits, each defaulting to the constant of the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +217,7 @@ struct Outgoing {
 
 #[derive(Default)]
 struct OutState {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Vec<u8>>,
     /// The queue overflowed: the client stopped reading, and the socket must go.
     overflowed: bool,
     /// The socket is closing: it left every swarm, and nothing more is queued.
@@ -249,7 +248,7 @@ impl Outbox {
 
     /// Queues without waiting; a full queue ends the socket (slow consumer). Returns whether
     /// the message was queued.
-    fn push(&self, msg: Message) -> bool {
+    fn push(&self, msg: Vec<u8>) -> bool {
         let mut s = self.state();
         if s.overflowed || s.closed {
             return false;
@@ -282,18 +281,29 @@ impl Outbox {
         self.state().overflowed
     }
 
-    /// The next message to write, if any.
-    fn next(&self) -> Result<Option<Message>, Overflowed> {
+    /// The next frames to write, if any: the first queued one, with those after it
+    /// appended while the whole stays within [`WRITE_BATCH_BYTES`], so that a burst (a room's
+    /// offers arriving together) costs one write instead of one per frame.
+    fn next(&self) -> Result<Option<Vec<u8>>, Overflowed> {
         let mut s = self.state();
         if s.overflowed {
             return Err(Overflowed);
         }
-        let msg = s.queue.pop_front();
-        if msg.is_some() && s.queue.is_empty() {
+        let Some(mut batch) = s.queue.pop_front() else {
+            return Ok(None);
+        };
+        while let Some(next) = s.queue.front() {
+            if batch.len() + next.len() > WRITE_BATCH_BYTES {
+                break;
+            }
+            batch.extend_from_slice(next);
+            s.queue.pop_front();
+        }
+        if s.queue.is_empty() {
             // An idle socket holds no buffer.
             s.queue = VecDeque::new();
         }
-        Ok(msg)
+        Ok(Some(batch))
     }
 }
 
@@ -451,16 +461,26 @@ pub(crate) fn client_ip(
     peer.ip()
 }
 
-/// `GET /announce`: refuses before the upgrade when the address (429) or the whole tracker
-/// (503) is at its socket limit (cheaper than accepting and closing, and visible to the
-/// client as a plain HTTP error).
+/// `GET /announce`: refuses before the upgrade when the request is no WebSocket handshake
+/// (400), or when the address (429) or the whole tracker (503) is at its socket limit (cheaper
+/// than accepting and closing, and visible to the client as a plain HTTP error).
 pub(crate) async fn announce(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut req: Request,
 ) -> Response {
-    let ip = client_ip(peer, &headers, app.config.trust_forwarded_for);
+    let accept = match handshake_accept(req.headers()) {
+        Ok(accept) => accept,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        )
+            .into_response();
+    };
+    let ip = client_ip(peer, req.headers(), app.config.trust_forwarded_for);
     let slot = match app.registry.acquire_ip(ip) {
         Ok(slot) => slot,
         Err(Full::Address) => {
@@ -476,84 +496,208 @@ pub(crate) async fn announce(
             return (StatusCode::SERVICE_UNAVAILABLE, "the tracker is full").into_response();
         }
     };
-    let max = app.config.limits.max_frame_bytes;
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        // Only a socket whose writes fail would gather more; it is dropped before that.
-        .max_write_buffer_size(2 * max)
-        .on_upgrade(move |socket| {
-            let task = serve_socket(socket, app.clone(), slot);
-            app.sockets.track_future(task)
-        })
+    let tasks = app.sockets.clone();
+    tasks.spawn(async move {
+        // The slot moves in before the await: an upgrade that fails still frees it.
+        match on_upgrade.await {
+            Ok(upgraded) => serve_socket(TokioIo::new(upgraded), app, slot).await,
+            Err(err) => tracing::debug!(%err, "a WebSocket upgrade did not complete"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// The GUID every WebSocket server appends to the client's key (RFC 6455 §1.3).
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// The only WebSocket version there is (RFC 6455 §4.1).
+const WEBSOCKET_VERSION: &str = "13";
+/// Bytes of a client's `Sec-WebSocket-Key` once base64-decoded (RFC 6455 §4.1).
+const WEBSOCKET_KEY_BYTES: usize = 16;
+
+/// Checks a client's opening handshake (RFC 6455 §4.2.1) and returns its
+/// `Sec-WebSocket-Accept`. No extension or subprotocol is negotiated: tracker clients ask for
+/// none, and a compression extension would only add state per socket.
+fn handshake_accept(headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err("expected a WebSocket upgrade");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(WEBSOCKET_VERSION.as_bytes())
+    {
+        return Err("unsupported WebSocket version (expected 13)");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("missing Sec-WebSocket-Key")?;
+    let decoded = BASE64_STANDARD
+        .decode(key.as_bytes())
+        .map_err(|_| "Sec-WebSocket-Key is not base64")?;
+    if decoded.len() != WEBSOCKET_KEY_BYTES {
+        return Err("Sec-WebSocket-Key is not 16 bytes");
+    }
+    let mut sha1 = Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    HeaderValue::from_str(&BASE64_STANDARD.encode(sha1.finalize()))
+        .map_err(|_| "unrepresentable accept key")
+}
+
+/// A socket's byte stream and what has been read from it but not yet decoded.
+struct Conn<S> {
+    io: S,
+    /// Bytes received and not yet decoded: part of a frame at most, and empty (no memory at
+    /// all) between messages, which is where an idle socket spends its life.
+    pending: Vec<u8>,
+    reader: MessageReader,
+}
+
+/// How a socket's service ended, and so what it still says.
+enum End {
+    /// The connection is gone (closed, reset, unreadable): nothing more can be said.
+    Gone,
+    /// We close: send this close frame and wait a little for the client's reply.
+    Close(u16, Cow<'static, str>),
+    /// The client closed with this code: echo it, as RFC 6455 §5.5.1 asks, and stop.
+    Reply(u16),
 }
 
 /// Lives as long as one WebSocket.
-async fn serve_socket(mut socket: WebSocket, app: AppState, slot: IpSlot) {
+async fn serve_socket<S>(io: S, app: AppState, slot: IpSlot)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let limits = &app.config.limits;
     let outbox = Outbox::new(app.registry.next_conn(), limits.outgoing_queue);
+    let now = Instant::now();
     let mut session = Session {
         registry: Arc::clone(&app.registry),
         outbox: outbox.clone(),
-        joined: HashMap::new(),
-        bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
+        joined: VecMap::default(),
+        bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, now),
+        last_frame: now,
     };
-    let close = session.run(&mut socket, &app.stopping).await;
+    let mut conn = Conn {
+        io,
+        pending: Vec::new(),
+        reader: MessageReader::new(limits.max_frame_bytes),
+    };
+    let end = session.run(&mut conn, &app.stopping).await;
     // Leave before saying goodbye, so no offer is routed to a socket that is closing.
     session.leave_all();
     drop(session);
     outbox.close();
-    let _ = timeout(WRITE_TIMEOUT, goodbye(&mut socket, &outbox, close)).await;
+    let _ = timeout(WRITE_TIMEOUT, goodbye(&mut conn, &outbox, end)).await;
     drop(slot);
 }
 
 /// Writes what was queued before the socket left its swarms (answers its client may be
 /// waiting for), then the close frame, if the connection is still there to take one.
-async fn goodbye(socket: &mut WebSocket, out: &Outbox, close: Option<CloseFrame>) {
-    while let Ok(Some(msg)) = out.next() {
-        if socket.send(msg).await.is_err() {
+async fn goodbye<S>(conn: &mut Conn<S>, out: &Outbox, end: End)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if matches!(end, End::Gone) {
+        return;
+    }
+    while let Ok(Some(frames)) = out.next() {
+        if send(&mut conn.io, &frames).await.is_err() {
             return;
         }
     }
-    match close {
-        Some(frame) => {
-            tracing::debug!(code = frame.code, reason = %frame.reason, "closing a socket");
-            // A slow consumer may never make room for it: bounded like the lingering.
-            let sent = timeout(CLOSE_LINGER, socket.send(Message::Close(Some(frame)))).await;
-            if matches!(sent, Ok(Ok(()))) {
-                linger(socket).await;
+    let (code, reason, wait_reply) = match end {
+        End::Gone => return,
+        End::Close(code, reason) => (code, reason, true),
+        End::Reply(code) => (reply_code(code), Cow::Borrowed(""), false),
+    };
+    tracing::debug!(code, %reason, "closing a socket");
+    // A slow consumer may never make room for it: bounded like the lingering.
+    let close = wsframe::encode_close(code, &reason);
+    let sent = timeout(CLOSE_LINGER, send(&mut conn.io, &close)).await;
+    if matches!(sent, Ok(Ok(()))) && wait_reply {
+        let _ = timeout(CLOSE_LINGER, linger(conn)).await;
+    }
+    let _ = timeout(CLOSE_LINGER, conn.io.shutdown()).await;
+}
+
+/// The code to echo to a client's close: its own, unless it is one that must never be sent.
+fn reply_code(code: u16) -> u16 {
+    match code {
+        // 1005 stands for "no code", 1006 and 1015 for failures seen locally (§7.4.1).
+        close_code::NO_STATUS | 1006 | 1015 => close_code::NORMAL,
+        other => other,
+    }
+}
+
+/// Reads (and discards) until the client answers our close frame or its stream ends.
+async fn linger<S: AsyncRead + Unpin>(conn: &mut Conn<S>) {
+    loop {
+        let mut at = 0;
+        loop {
+            match conn.reader.read(&mut conn.pending[at..]) {
+                Ok(Read::Frame {
+                    message: Some(Message::Close(_)),
+                    ..
+                })
+                | Err(_) => return,
+                Ok(Read::Frame { len, .. }) => at += len,
+                Ok(Read::Incomplete) => break,
             }
         }
-        // Flushes a pending reply to a client-initiated close.
-        None => {
-            let _ = timeout(CLOSE_LINGER, socket.close()).await;
+        conn.pending.drain(..at);
+        if !matches!(read_more(&mut conn.io, &mut conn.pending).await, Ok(1..)) {
+            return;
         }
     }
 }
 
-/// Reads (and discards) until the client answers our close frame or [`CLOSE_LINGER`] passes.
-async fn linger(socket: &mut WebSocket) {
-    let _ = timeout(CLOSE_LINGER, async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
+/// Waits until the socket has bytes and appends them to `pending`; returns how many (0: the
+/// client closed its side). The bytes are read into a buffer on the stack of the poll that
+/// finds them, so an idle socket, which spends its life waiting here, holds no read buffer.
+/// Cancel-safe: nothing is taken from the socket by a poll that does not complete.
+async fn read_more<S: AsyncRead + Unpin>(io: &mut S, pending: &mut Vec<u8>) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK_BYTES];
+        let mut buf = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
+        pending.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
     })
-    .await;
+    .await
 }
 
-/// Writes one message, giving up after [`WRITE_TIMEOUT`] or as soon as the queue overflows
+/// Writes one whole frame.
+async fn send<S: AsyncWrite + Unpin>(io: &mut S, frame: &[u8]) -> io::Result<()> {
+    io.write_all(frame).await?;
+    io.flush().await
+}
+
+/// Writes one frame, giving up after [`WRITE_TIMEOUT`] or as soon as the queue overflows
 /// (a client that keeps its window shut is not waited for while others fill its queue).
 /// Returns whether it was written.
-async fn write(socket: &mut WebSocket, out: &Outbox, msg: Message) -> bool {
-    let send = timeout(WRITE_TIMEOUT, socket.send(msg));
-    tokio::pin!(send);
+async fn write<S: AsyncWrite + Unpin>(io: &mut S, out: &Outbox, frame: &[u8]) -> bool {
+    let sent = timeout(WRITE_TIMEOUT, send(io, frame));
+    tokio::pin!(sent);
     loop {
         tokio::select! {
-            sent = &mut send => return matches!(sent, Ok(Ok(()))),
+            sent = &mut sent => return matches!(sent, Ok(Ok(()))),
             () = out.shared.wake.notified() => {
                 // Queued messages wait for the next turn of the loop, which drains the queue
                 // before it waits again.
@@ -566,34 +710,11 @@ async fn write(socket: &mut WebSocket, out: &Outbox, msg: Message) -> bool {
 }
 
 /// Why a slow consumer is disconnected.
-fn queue_full() -> CloseFrame {
-    close_frame(close_code::POLICY_VIOLATION, "outgoing queue full")
-}
-
-fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }
-}
-
-/// Maps a read error to the close frame it deserves (none when the connection is gone).
-fn close_for_error(err: axum::Error) -> Option<CloseFrame> {
-    let inner = err.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => {
-            Some(close_frame(close_code::MESSAGE_TOO_BIG, "message too big"))
-        }
-        tungstenite::Error::Utf8(_) => Some(close_frame(
-            close_code::INVALID_DATA,
-            "text frame is not UTF-8",
-        )),
-        tungstenite::Error::Protocol(_) => Some(close_frame(
-            close_code::PROTOCOL_ERROR,
-            "WebSocket protocol error",
-        )),
-        _ => None,
-    }
+fn queue_full() -> End {
+    End::Close(
+        close_code::POLICY_VIOLATION,
+        Cow::Borrowed("outgoing queue full"),
+    )
 }
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up, one per frame.
@@ -644,81 +765,109 @@ struct Session {
     outbox: Outbox,
     /// info_hash → the peer_id this socket announced there. Kept here rather than in the
     /// registry because only this task reads it; the registry is the authority on who owns a
-    /// peer_id (another socket may have taken it over).
-    joined: HashMap<String, String>,
+    /// peer_id (another socket may have taken it over). A list, not a hash map: a socket is
+    /// in one swarm or a few, and an empty hash map's first insert allocates room for four.
+    joined: VecMap<String, String>,
     bucket: TokenBucket,
+    /// When the last whole frame arrived; the socket closes [`Limits::idle_timeout`] after.
+    last_frame: Instant,
 }
 
 impl Session {
-    /// Serves the socket until it must close. Returns the close frame to send, or `None`
-    /// when the connection is already over.
-    async fn run(
-        &mut self,
-        socket: &mut WebSocket,
-        stopping: &CancellationToken,
-    ) -> Option<CloseFrame> {
+    /// Serves the socket until it must close, and says how it ended.
+    async fn run<S>(&mut self, conn: &mut Conn<S>, stopping: &CancellationToken) -> End
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let idle = self.registry.limits.idle_timeout;
         let out = self.outbox.clone();
-        let mut deadline = Instant::now() + idle;
         loop {
             // Everything queued goes out before the next wait: a wake-up that came while
             // writing is then already served.
             loop {
                 match out.next() {
-                    Err(Overflowed) => return Some(queue_full()),
+                    Err(Overflowed) => return queue_full(),
                     Ok(None) => break,
-                    Ok(Some(msg)) => {
-                        if !write(socket, &out, msg).await {
-                            return out.is_overflowed().then(queue_full);
+                    Ok(Some(frames)) => {
+                        if !write(&mut conn.io, &out, &frames).await {
+                            return if out.is_overflowed() {
+                                queue_full()
+                            } else {
+                                End::Gone
+                            };
                         }
                     }
                 }
             }
-            let frame = tokio::select! {
+            let read = tokio::select! {
                 () = out.shared.wake.notified() => continue,
                 () = stopping.cancelled() => {
-                    return Some(close_frame(close_code::GOING_AWAY, "server shutting down"));
+                    return End::Close(close_code::GOING_AWAY, Cow::Borrowed("server shutting down"));
                 }
-                () = sleep_until(deadline) => {
-                    return Some(close_frame(close_code::NORMAL, "idle timeout"));
+                () = sleep_until(self.last_frame + idle) => {
+                    return End::Close(close_code::NORMAL, Cow::Borrowed("idle timeout"));
                 }
-                // Cancel-safe: a frame read in part stays in the socket's buffer.
-                frame = socket.recv() => frame,
+                read = read_more(&mut conn.io, &mut conn.pending) => read,
             };
-            let msg = match frame {
-                None => return None,
-                Some(Err(err)) => return close_for_error(err),
-                Some(Ok(msg)) => msg,
-            };
-            // Every frame counts, pings included: each costs us a read and a wake-up, and a
-            // flood of control frames is as much a flood as one of announces. Likewise any
-            // frame proves the client alive, so any frame resets the idle deadline.
-            let now = Instant::now();
-            deadline = now + idle;
-            if !self.bucket.take(now) {
-                return Some(close_frame(
-                    close_code::POLICY_VIOLATION,
-                    "message rate limit exceeded",
-                ));
+            if !matches!(read, Ok(1..)) {
+                return End::Gone;
             }
-            match msg {
-                Message::Text(text) => self.on_text(text.as_str()),
-                Message::Binary(_) => {
-                    return Some(close_frame(
-                        close_code::UNSUPPORTED_DATA,
-                        "binary frames are not supported",
-                    ));
-                }
-                // The library answers pings and close frames itself; a client close ends the
-                // stream on the next read.
-                Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+            if let Some(end) = self.on_bytes(conn) {
+                return end;
             }
         }
     }
 
+    /// Handles every whole frame received so far; returns how the socket ends if one of them
+    /// ends it.
+    fn on_bytes<S>(&mut self, conn: &mut Conn<S>) -> Option<End> {
+        let mut at = 0;
+        let end = loop {
+            let (len, message) = match conn.reader.read(&mut conn.pending[at..]) {
+                Err(err) => break Some(End::Close(err.close_code(), Cow::Owned(err.to_string()))),
+                Ok(Read::Incomplete) => break None,
+                Ok(Read::Frame { len, message }) => (len, message),
+            };
+            at += len;
+            // Every frame counts, pings and fragments included: each costs us a read and a
+            // wake-up, and a flood of control frames is as much a flood as one of announces.
+            // Likewise any whole frame proves the client alive and resets the idle deadline
+            // (bytes that never make a frame do not).
+            let now = Instant::now();
+            self.last_frame = now;
+            if !self.bucket.take(now) {
+                break Some(End::Close(
+                    close_code::POLICY_VIOLATION,
+                    Cow::Borrowed("message rate limit exceeded"),
+                ));
+            }
+            match message {
+                None | Some(Message::Pong) => {}
+                Some(Message::Text(text)) => self.on_text(text),
+                Some(Message::Binary) => {
+                    break Some(End::Close(
+                        close_code::UNSUPPORTED_DATA,
+                        Cow::Borrowed("binary frames are not supported"),
+                    ));
+                }
+                Some(Message::Ping(payload)) => {
+                    self.outbox
+                        .push(wsframe::encode_server_frame(Opcode::Pong, payload));
+                }
+                Some(Message::Close(code)) => break Some(End::Reply(code)),
+            }
+        };
+        conn.pending.drain(..at);
+        if conn.pending.is_empty() {
+            // Between messages a socket keeps no buffer.
+            conn.pending = Vec::new();
+        }
+        end
+    }
+
     fn reply(&self, msg: &ServerMessage) {
-        if let Ok(json) = serde_json::to_string(msg) {
-            self.outbox.push(Message::Text(json.into()));
+        if let Some(frame) = text_frame(msg) {
+            self.outbox.push(frame);
         }
     }
 
@@ -760,12 +909,12 @@ impl Session {
     /// reference tracker sends no reply (an answer).
     fn apply(&mut self, a: &Announce) -> Result<Option<(u64, u64)>, Refusal> {
         // Serialise before taking the lock, so it is held only for map work.
-        let offers: Vec<Message> = a
+        let offers: Vec<Vec<u8>> = a
             .offers
             .iter()
             .flatten()
             .filter_map(|o| {
-                relayed(ServerMessage {
+                text_frame(&ServerMessage {
                     offer_id: Some(o.offer_id.clone()),
                     offer: Some(o.offer.clone()),
                     ..relay_base(a)
@@ -773,7 +922,7 @@ impl Session {
             })
             .collect();
         let answer = a.answer.as_ref().and_then(|answer| {
-            relayed(ServerMessage {
+            text_frame(&ServerMessage {
                 offer_id: a.offer_id.clone(),
                 answer: Some(answer.clone()),
                 ..relay_base(a)
@@ -924,10 +1073,11 @@ fn relay_base(a: &Announce) -> ServerMessage {
     }
 }
 
-fn relayed(msg: ServerMessage) -> Option<Message> {
-    serde_json::to_string(&msg)
+/// `msg` as one text frame, ready to write.
+fn text_frame(msg: &ServerMessage) -> Option<Vec<u8>> {
+    serde_json::to_vec(msg)
         .ok()
-        .map(|json| Message::Text(json.into()))
+        .map(|json| wsframe::encode_server_frame(Opcode::Text, &json))
 }
 
 /// The frame's `info_hash` if it has a well-formed one, for labelling a failure reply.
