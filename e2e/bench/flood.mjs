@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { sleep, startHelper } from '../lib/harness.mjs';
 import { figure } from '../lib/figures.mjs';
-import { answerFor, parseMessage } from '../lib/tracker-client.mjs';
+import { pct } from '../lib/chat-delay.mjs';
+import { answerFor, joinOnOpen, parseMessage } from '../lib/tracker-client.mjs';
 
 const BACKGROUND = Number(process.env.FLOOD_BACKGROUND ?? 1000);
 const BACKGROUND_SWARMS = 100;
@@ -48,12 +49,6 @@ const addressOf = (n) => {
   const a = Math.floor(n / PER_ADDRESS);
   return `127.${1 + Math.floor(a / 250)}.${a % 250}.2`;
 };
-
-function pct(xs, p) {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
 
 // The flooder, run as a child process: floods until told to stop, then reports.
 if (process.argv[2] === '--flooder') {
@@ -113,16 +108,7 @@ try {
         const ws = new WebSocket(url, { localAddress: addressOf(n), perMessageDeflate: false });
         ws.on('error', () => {});
         sockets.push(ws);
-        return new Promise((resolve) => {
-          ws.once('open', () => {
-            ws.send(JSON.stringify({
-              action: 'announce', info_hash: id20('bg', n % BACKGROUND_SWARMS), peer_id: id20('b', n),
-              numwant: 0, uploaded: 0, downloaded: 0, left: 0, event: 'started',
-            }));
-            resolve();
-          });
-          ws.once('error', resolve);
-        });
+        return joinOnOpen(ws, id20('bg', n % BACKGROUND_SWARMS), id20('b', n));
       }),
     );
   }
@@ -148,16 +134,7 @@ try {
     probes.push(c);
     sockets.push(c.ws);
   }
-  await Promise.all(probes.map((c) => new Promise((resolve) => {
-    c.ws.once('open', () => {
-      c.ws.send(JSON.stringify({
-        action: 'announce', info_hash: c.hash, peer_id: c.peer, numwant: 0,
-        uploaded: 0, downloaded: 0, left: 0, event: 'started',
-      }));
-      resolve();
-    });
-    c.ws.once('error', resolve);
-  })));
+  await Promise.all(probes.map((c) => joinOnOpen(c.ws, c.hash, c.peer)));
   await sleep(500);
   const offer = (c) => {
     if (c.ws.readyState !== WebSocket.OPEN) return;

@@ -19,7 +19,7 @@ import WebSocket from 'ws';
 import { ROOT, sleep, startHelper } from '../lib/harness.mjs';
 import { figure } from '../lib/figures.mjs';
 import { procStats } from '../lib/procs.mjs';
-import { answerFor, parseMessage } from '../lib/tracker-client.mjs';
+import { answerFor, joinMessage, parseMessage } from '../lib/tracker-client.mjs';
 
 const HELPERS = Number(process.env.SPREAD_HELPERS ?? 4);
 const ROOMS = Number(process.env.SPREAD_ROOMS ?? 100_000);
@@ -107,7 +107,7 @@ try {
       const mine = list.slice(i, i + ROOMS_PER_SOCKET);
       groups.push({
         peer,
-        messages: mine.map((r) => ({ action: 'announce', info_hash: rooms[r], peer_id: peer, numwant: 0, uploaded: 0, downloaded: 0, left: 0, event: 'started' })),
+        messages: mine.map((r) => joinMessage(rooms[r], peer)),
       });
     }
     const { sockets, failed } = await openMembers(helpers[hi].url, groups, onFirst, 0);

@@ -21,7 +21,7 @@
 import WebSocket from 'ws';
 import { sleep, startHelper, startReferenceTracker } from '../lib/harness.mjs';
 import { procStats } from '../lib/procs.mjs';
-import { answerFor, parseMessage } from '../lib/tracker-client.mjs';
+import { answerFor, joinOnOpen, parseMessage } from '../lib/tracker-client.mjs';
 import { figure } from '../lib/figures.mjs';
 
 const SIZES = (process.env.TRACKER_LOAD_SIZES ?? '1000x100,10000x1000')
@@ -89,18 +89,7 @@ async function load(tracker, sockets, swarms) {
         if (!c.done) failed++;
       });
       clients.push(c);
-      batch.push(
-        new Promise((resolve) => {
-          c.ws.once('open', () => {
-            c.ws.send(JSON.stringify({
-              action: 'announce', info_hash: c.hash, peer_id: c.peer, numwant: 0,
-              uploaded: 0, downloaded: 0, left: 0, event: 'started',
-            }));
-            resolve();
-          });
-          c.ws.once('error', resolve);
-        }),
-      );
+      batch.push(joinOnOpen(c.ws, c.hash, c.peer));
     }
     await Promise.all(batch);
   }

@@ -17,3 +17,22 @@ export function answerFor(msg, peer, sdp) {
     offer_id: msg.offer_id, answer: { type: 'answer', sdp },
   });
 }
+
+/** The announce that joins `peer` to the swarm `infoHash` without offers (a seeder's). */
+export function joinMessage(infoHash, peer) {
+  return {
+    action: 'announce', info_hash: infoHash, peer_id: peer, numwant: 0,
+    uploaded: 0, downloaded: 0, left: 0, event: 'started',
+  };
+}
+
+/** Resolves once `ws` has opened and sent the join of `peer` to `infoHash` (or failed). */
+export function joinOnOpen(ws, infoHash, peer) {
+  return new Promise((resolve) => {
+    ws.once('open', () => {
+      ws.send(JSON.stringify(joinMessage(infoHash, peer)));
+      resolve();
+    });
+    ws.once('error', resolve);
+  });
+}
