@@ -107,6 +107,10 @@ pub const OUTGOING_QUEUE: usize = 64;
 /// How long one write may block before the socket is considered dead: its task must not
 /// hold a connection slot forever for a client that keeps its TCP window shut.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes read (and thrown away) while waiting for a client's reply to our close frame.
+/// An honest client has a frame or two in flight; a flooder closed for its rate would
+/// otherwise have the helper read and decode its flood for the whole [`CLOSE_LINGER`].
+pub const LINGER_BYTES: usize = 16 * 1024;
 /// After we send a close frame, how long we keep reading for the client's reply. Dropping the
 /// connection at once could reset it before the client has read why it was closed.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -648,6 +652,7 @@ fn reply_code(code: u16) -> u16 {
 
 /// Reads (and discards) until the client answers our close frame or its stream ends.
 async fn linger<S: AsyncRead + Unpin>(conn: &mut Conn<S>) {
+    let mut budget = LINGER_BYTES;
     loop {
         let mut at = 0;
         loop {
@@ -662,8 +667,10 @@ async fn linger<S: AsyncRead + Unpin>(conn: &mut Conn<S>) {
             }
         }
         conn.pending.drain(..at);
-        if !matches!(read_more(&mut conn.io, &mut conn.pending).await, Ok(1..)) {
-            return;
+        match read_more(&mut conn.io, &mut conn.pending).await {
+            Ok(n @ 1..) if n < budget => budget -= n,
+            // Closed, failed, or still sending what we will not read: stop listening.
+            _ => return,
         }
     }
 }
