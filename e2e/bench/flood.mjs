@@ -23,7 +23,7 @@ import WebSocket from 'ws';
 import { sleep, startHelper } from '../lib/harness.mjs';
 import { figure } from '../lib/figures.mjs';
 import { pct } from '../lib/chat-delay.mjs';
-import { answerFor, joinOnOpen, parseMessage } from '../lib/tracker-client.mjs';
+import { answerFor, id20, joinOnOpen, parseMessage, sourceAddress } from '../lib/tracker-client.mjs';
 
 const BACKGROUND = Number(process.env.FLOOD_BACKGROUND ?? 1000);
 const BACKGROUND_SWARMS = 100;
@@ -33,8 +33,6 @@ const PROBES = Number(process.env.FLOOD_PROBES ?? 50);
 const PROBE_MS = 250;
 const WINDOW_MS = Number(process.env.FLOOD_WINDOW_MS ?? 5000);
 const ROUNDS = Number(process.env.FLOOD_ROUNDS ?? 3);
-/** Sockets per source address: the helper allows 32 per address. */
-const PER_ADDRESS = 30;
 const OPEN_CONCURRENCY = 200;
 /** Bytes of padding in each probe offer, about a sealed data-channel SDP. */
 const SDP_BYTES = 700;
@@ -43,12 +41,7 @@ const BURST = 256;
 /** The flooder's own address, apart from everyone else's. */
 const FLOODER_ADDRESS = '127.254.0.9';
 
-const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
 const pad = 'x'.repeat(SDP_BYTES);
-const addressOf = (n) => {
-  const a = Math.floor(n / PER_ADDRESS);
-  return `127.${1 + Math.floor(a / 250)}.${a % 250}.2`;
-};
 
 // The flooder, run as a child process: floods until told to stop, then reports.
 if (process.argv[2] === '--flooder') {
@@ -107,7 +100,7 @@ try {
     await Promise.all(
       Array.from({ length: Math.min(OPEN_CONCURRENCY, BACKGROUND - i) }, (_, k) => {
         const n = i + k;
-        const ws = new WebSocket(url, { localAddress: addressOf(n), perMessageDeflate: false });
+        const ws = new WebSocket(url, { localAddress: sourceAddress(n), perMessageDeflate: false });
         ws.on('error', () => {});
         sockets.push(ws);
         return joinOnOpen(ws, id20('bg', n % BACKGROUND_SWARMS), id20('b', n));
@@ -122,7 +115,7 @@ try {
   for (let p = 0; p < PROBES * 2; p++) {
     const n = BACKGROUND + p;
     const c = { hash: id20('probe', Math.floor(p / 2)), peer: id20('q', p), seq: 0 };
-    c.ws = new WebSocket(url, { localAddress: addressOf(n), perMessageDeflate: false });
+    c.ws = new WebSocket(url, { localAddress: sourceAddress(n), perMessageDeflate: false });
     c.ws.on('error', () => {});
     c.ws.on('close', () => probeClosed++);
     c.ws.on('message', (d) => {

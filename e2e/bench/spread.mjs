@@ -19,7 +19,7 @@ import WebSocket from 'ws';
 import { ROOT, sleep, startHelper } from '../lib/harness.mjs';
 import { figure } from '../lib/figures.mjs';
 import { procStats } from '../lib/procs.mjs';
-import { answerFor, joinMessage, parseMessage } from '../lib/tracker-client.mjs';
+import { answerFor, id20, joinMessage, parseMessage, sourceAddress } from '../lib/tracker-client.mjs';
 
 const HELPERS = Number(process.env.SPREAD_HELPERS ?? 4);
 const ROOMS = Number(process.env.SPREAD_ROOMS ?? 100_000);
@@ -27,15 +27,12 @@ const K = Number(process.env.SPREAD_K ?? 2);
 const PAIRED = Math.min(ROOMS, Number(process.env.SPREAD_PAIRED ?? 2_000));
 /** Rooms one member socket joins (the helper allows 16 per socket). */
 const ROOMS_PER_SOCKET = 16;
-/** Sockets per source address: each helper allows 32 per address. */
-const PER_ADDRESS = 30;
 /** Sockets being opened at once. */
 const OPEN_CONCURRENCY = 200;
 /** How long a phase may take before what has not arrived counts as lost. */
 const PHASE_MS = 120_000;
 const CHOICE_BIN = path.join(ROOT, 'target', 'release', 'examples', 'tracker_choice');
 
-const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
 const rssOf = (pid) => procStats(pid).rss;
 const MiB = 1024 * 1024;
 
@@ -46,9 +43,8 @@ async function openMembers(url, groups, onMessage, addressBase) {
   for (let i = 0; i < groups.length; i += OPEN_CONCURRENCY) {
     const batch = groups.slice(i, i + OPEN_CONCURRENCY).map((g, j) => {
       const n = addressBase + i + j;
-      const a = Math.floor(n / PER_ADDRESS);
       const s = { ...g, joined: 0 };
-      s.ws = new WebSocket(url, { localAddress: `127.${1 + Math.floor(a / 250)}.${a % 250}.3`, perMessageDeflate: false });
+      s.ws = new WebSocket(url, { localAddress: sourceAddress(n, 3), perMessageDeflate: false });
       s.ws.on('message', (d) => onMessage(s, d.toString()));
       s.ws.on('error', () => {});
       sockets.push(s);

@@ -21,14 +21,12 @@
 import WebSocket from 'ws';
 import { sleep, startHelper, startReferenceTracker } from '../lib/harness.mjs';
 import { procStats } from '../lib/procs.mjs';
-import { answerFor, joinOnOpen, parseMessage } from '../lib/tracker-client.mjs';
+import { answerFor, id20, joinOnOpen, parseMessage, sourceAddress } from '../lib/tracker-client.mjs';
 import { figure } from '../lib/figures.mjs';
 
 const SIZES = (process.env.TRACKER_LOAD_SIZES ?? '1000x100,10000x1000')
   .split(',')
   .map((s) => s.split('x').map(Number));
-/** Sockets per source address: the helper allows 32 per address. */
-const PER_ADDRESS = 30;
 /** Sockets being opened at once. */
 const OPEN_CONCURRENCY = 200;
 /** Bytes of padding in each offer and answer, about a sealed data-channel SDP. */
@@ -36,7 +34,6 @@ const SDP_BYTES = 700;
 /** How long a phase may take before what has not arrived counts as lost. */
 const PHASE_MS = 60_000;
 
-const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
 const pad = 'x'.repeat(SDP_BYTES);
 
 
@@ -79,8 +76,7 @@ async function load(tracker, sockets, swarms) {
   for (let i = 0; i < sockets; i += OPEN_CONCURRENCY) {
     const batch = [];
     for (let j = i; j < Math.min(sockets, i + OPEN_CONCURRENCY); j++) {
-      const a = Math.floor(j / PER_ADDRESS);
-      const localAddress = `127.${1 + Math.floor(a / 250)}.${a % 250}.2`;
+      const localAddress = sourceAddress(j);
       const c = { hash: id20('swarm', j % swarms), peer: id20('p', j), joined: false };
       c.ws = new WebSocket(tracker.url, { localAddress, perMessageDeflate: false });
       c.ws.on('message', (d) => onMessage(c, d.toString()));

@@ -36,3 +36,18 @@ export function joinOnOpen(ws, infoHash, peer) {
     ws.once('error', resolve);
   });
 }
+
+/** A 20-character id (info_hash or peer_id) made of `prefix` and the number `n`. */
+export const id20 = (prefix, n) => `${prefix}${n.toString(36)}`.padEnd(20, '_').slice(0, 20);
+
+/** Sockets one load generator opens per source address: the helper allows 32 per address. */
+export const PER_ADDRESS = 30;
+
+/**
+ * The loopback source address of the generator's `n`-th socket, PER_ADDRESS sockets to an
+ * address (the helper counts sockets per address); `host` keeps generators apart.
+ */
+export function sourceAddress(n, host = 2) {
+  const a = Math.floor(n / PER_ADDRESS);
+  return `127.${1 + Math.floor(a / 250)}.${a % 250}.${host}`;
+}

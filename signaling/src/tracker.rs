@@ -41,7 +41,7 @@ use base64::prelude::{Engine as _, BASE64_STANDARD};
 use hush_core::ids::check_id;
 use hush_core::tracker::{parse_announce, Announce, ServerMessage, ACTION_ANNOUNCE, MAX_NUMWANT};
 use hush_core::vecmap::VecMap;
-use hush_core::wsframe::{self, close_code, Message, MessageReader, Opcode, Read};
+use hush_core::wsframe::{self, close_code, Message, MessageReader, Opcode, Read, WsError};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use rand::seq::SliceRandom;
@@ -573,6 +573,36 @@ struct Conn<S> {
     reader: MessageReader,
 }
 
+impl<S> Conn<S> {
+    /// Hands every whole frame received so far to `on` (its message, or `None` for a
+    /// fragment), until `on` returns something; drops the bytes taken and, once nothing is
+    /// left, the buffer itself.
+    fn each_frame<T>(
+        &mut self,
+        mut on: impl FnMut(Option<Message<'_>>) -> Option<T>,
+    ) -> Result<Option<T>, WsError> {
+        let mut at = 0;
+        let walked = loop {
+            match self.reader.read(&mut self.pending[at..]) {
+                Err(err) => break Err(err),
+                Ok(Read::Incomplete) => break Ok(None),
+                Ok(Read::Frame { len, message }) => {
+                    at += len;
+                    if let Some(done) = on(message) {
+                        break Ok(Some(done));
+                    }
+                }
+            }
+        };
+        self.pending.drain(..at);
+        if self.pending.is_empty() {
+            // Between messages a socket keeps no buffer.
+            self.pending = Vec::new();
+        }
+        walked
+    }
+}
+
 /// How a socket's service ended, and so what it still says.
 enum End {
     /// The connection is gone (closed, reset, unreadable): nothing more can be said.
@@ -618,19 +648,16 @@ async fn goodbye<S>(conn: &mut Conn<S>, out: &Outbox, end: End)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if matches!(end, End::Gone) {
-        return;
-    }
-    while let Ok(Some(frames)) = out.next() {
-        if send(&mut conn.io, &frames).await.is_err() {
-            return;
-        }
-    }
     let (code, reason, wait_reply) = match end {
         End::Gone => return,
         End::Close(code, reason) => (code, reason, true),
         End::Reply(code) => (reply_code(code), Cow::Borrowed(""), false),
     };
+    while let Ok(Some(frames)) = out.next() {
+        if send(&mut conn.io, &frames).await.is_err() {
+            return;
+        }
+    }
     tracing::debug!(code, %reason, "closing a socket");
     // A slow consumer may never make room for it: bounded like the lingering.
     let close = wsframe::encode_close(code, &reason);
@@ -654,19 +681,10 @@ fn reply_code(code: u16) -> u16 {
 async fn linger<S: AsyncRead + Unpin>(conn: &mut Conn<S>) {
     let mut budget = LINGER_BYTES;
     loop {
-        let mut at = 0;
-        loop {
-            match conn.reader.read(&mut conn.pending[at..]) {
-                Ok(Read::Frame {
-                    message: Some(Message::Close(_)),
-                    ..
-                })
-                | Err(_) => return,
-                Ok(Read::Frame { len, .. }) => at += len,
-                Ok(Read::Incomplete) => break,
-            }
+        let answered = conn.each_frame(|m| matches!(m, Some(Message::Close(_))).then_some(()));
+        if !matches!(answered, Ok(None)) {
+            return;
         }
-        conn.pending.drain(..at);
         match read_more(&mut conn.io, &mut conn.pending).await {
             Ok(n @ 1..) if n < budget => budget -= n,
             // Closed, failed, or still sending what we will not read: stop listening.
@@ -828,14 +846,7 @@ impl Session {
     /// Handles every whole frame received so far; returns how the socket ends if one of them
     /// ends it.
     fn on_bytes<S>(&mut self, conn: &mut Conn<S>) -> Option<End> {
-        let mut at = 0;
-        let end = loop {
-            let (len, message) = match conn.reader.read(&mut conn.pending[at..]) {
-                Err(err) => break Some(End::Close(err.close_code(), Cow::Owned(err.to_string()))),
-                Ok(Read::Incomplete) => break None,
-                Ok(Read::Frame { len, message }) => (len, message),
-            };
-            at += len;
+        let walked = conn.each_frame(|message| {
             // Every frame counts, pings and fragments included: each costs us a read and a
             // wake-up, and a flood of control frames is as much a flood as one of announces.
             // Likewise any whole frame proves the client alive and resets the idle deadline
@@ -843,33 +854,30 @@ impl Session {
             let now = Instant::now();
             self.last_frame = now;
             if !self.bucket.take(now) {
-                break Some(End::Close(
+                return Some(End::Close(
                     close_code::POLICY_VIOLATION,
                     Cow::Borrowed("message rate limit exceeded"),
                 ));
             }
             match message {
-                None | Some(Message::Pong) => {}
-                Some(Message::Text(text)) => self.on_text(text),
-                Some(Message::Binary) => {
-                    break Some(End::Close(
-                        close_code::UNSUPPORTED_DATA,
-                        Cow::Borrowed("binary frames are not supported"),
-                    ));
+                None | Some(Message::Pong) => None,
+                Some(Message::Text(text)) => {
+                    self.on_text(text);
+                    None
                 }
+                Some(Message::Binary) => Some(End::Close(
+                    close_code::UNSUPPORTED_DATA,
+                    Cow::Borrowed("binary frames are not supported"),
+                )),
                 Some(Message::Ping(payload)) => {
                     self.outbox
                         .push(wsframe::encode_server_frame(Opcode::Pong, payload));
+                    None
                 }
-                Some(Message::Close(code)) => break Some(End::Reply(code)),
+                Some(Message::Close(code)) => Some(End::Reply(code)),
             }
-        };
-        conn.pending.drain(..at);
-        if conn.pending.is_empty() {
-            // Between messages a socket keeps no buffer.
-            conn.pending = Vec::new();
-        }
-        end
+        });
+        walked.unwrap_or_else(|err| Some(End::Close(err.close_code(), Cow::Owned(err.to_string()))))
     }
 
     fn reply(&self, msg: &ServerMessage) {
