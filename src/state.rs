@@ -6,9 +6,6 @@ use std::rc::Rc;
 /// Messages kept on screen. Older ones scroll away for good: nothing is stored, and a flooding
 /// peer cannot grow the page's memory without bound.
 pub const MAX_MESSAGES: usize = 2_000;
-/// File offers kept before those scrolled out of the log are dropped (checking is linear in
-/// the log, so it runs only past this many).
-pub const MAX_FILES_SHOWN: usize = 64;
 /// Notices kept (joins, departures, dropped peers, tracker trouble).
 pub const MAX_NOTICES: usize = 5;
 
@@ -660,12 +657,6 @@ impl RoomState {
                 line.file = Some(key.clone());
                 s.files.insert(key, file);
                 push_line(s, line);
-                // Offers whose log line scrolled away go too.
-                if s.files.len() > MAX_FILES_SHOWN {
-                    let messages = &s.messages;
-                    s.files
-                        .retain(|k, _| messages.iter().any(|m| m.file.as_ref() == Some(k)));
-                }
             }
             RoomAction::FileStatus { key, status } => {
                 if let Some(f) = s.files.get_mut(&key) {
@@ -711,10 +702,19 @@ impl RoomState {
 }
 
 /// Appends to the shared chat log (copying the list only if an older state still holds it).
+/// A file whose line leaves the log goes with it: looked up by the lines that left, since
+/// checking every file against the whole log at each offer made a flood of offers quadratic.
 fn push_line(s: &mut RoomState, mut line: ChatLine) {
     line.seq = s.lines_added;
     s.lines_added += 1;
-    push_capped(Rc::make_mut(&mut s.messages), Rc::new(line), MAX_MESSAGES);
+    let messages = Rc::make_mut(&mut s.messages);
+    messages.push(Rc::new(line));
+    let excess = messages.len().saturating_sub(MAX_MESSAGES);
+    for gone in messages.drain(..excess) {
+        if let Some(k) = &gone.file {
+            s.files.remove(k);
+        }
+    }
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {
@@ -917,5 +917,33 @@ mod tests {
         assert_eq!(f.status, FileStatus::Verified);
         assert!(f.withdrawn);
         assert_eq!(s.messages.len(), 1, "the offer has its line in the log");
+    }
+
+    /// Invariant: a file is kept exactly while its line is in the log: lines capped out of the
+    /// log take their files with them, the others keep theirs.
+    #[test]
+    fn files_leave_with_their_log_lines() {
+        let key = |i: usize| FileKey {
+            owner: Some("p".into()),
+            id: format!("{i:04}"),
+        };
+        let mut s = RoomState::default();
+        for i in 0..10 {
+            s = s.apply(RoomAction::FileOffered {
+                key: key(i),
+                file: file(FileStatus::Offered),
+                at_ms: 1,
+            });
+        }
+        for i in 0..MAX_MESSAGES - 5 {
+            s = s.apply(chat(&i.to_string()));
+        }
+        assert_eq!(s.messages.len(), MAX_MESSAGES);
+        assert_eq!(s.files.len(), 5);
+        for i in 0..10 {
+            let in_log = s.messages.iter().any(|m| m.file.as_ref() == Some(&key(i)));
+            assert_eq!(s.files.get(&key(i)).is_some(), in_log, "file {i}");
+            assert_eq!(in_log, i >= 5, "file {i}");
+        }
     }
 }

@@ -12,8 +12,9 @@
 //!   own hellos, so they are accepted, and only comparing the codes can tell.
 //! - `--mode hostile`: a working tracker for the honest peers, plus a member of its own,
 //!   "Mallory", who answers one offer of each peer, says a valid hello, and answers pings;
-//!   on `attack` it sends each peer thousands of file offers, then valid chat at 100× the
-//!   rate limit, then oversized frames and random bytes, for as long as the peer listens
+//!   on `attack` it sends each peer thousands of file offers and valid chat at 100× the
+//!   rate limit (the first peer the offers first, the others the chat first), then
+//!   oversized frames and random bytes, for as long as the peer listens
 //!   (`ROGUE_OFFERS` sets the number of offers). A second member, "Ghost", answers
 //!   one offer of each peer and never says hello.
 //!
@@ -687,38 +688,50 @@ impl Member {
             }
         };
         let mut frames = 0u64;
-        // Thousands of file offers.
-        let offers = std::env::var("ROGUE_OFFERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(FLOOD_OFFERS);
-        for k in 0..if phases & OFFERS != 0 { offers } else { 0 } {
-            let mut fid = [0u8; FILE_ID_LEN];
-            let _ = getrandom::fill(&mut fid);
-            let msg = PeerMessage::FileOffer {
-                id: FileId(fid),
-                name: format!("offer-{k}.bin"),
-                size: 1_000,
-                mime: "application/octet-stream".into(),
-                view_once: false,
-            };
-            frames += u64::from(send(frame(&msg)).await);
-        }
-        // Valid chat at 100× the rate limit, in 10 ms batches.
-        let start = tokio::time::Instant::now();
-        let mut id = 0u64;
-        while phases & CHAT != 0 && start.elapsed() < Duration::from_millis(FLOOD_MS) {
-            for _ in 0..FLOOD_PER_SEC / 100 {
-                id += 1;
-                let text = format!("flood {id}");
-                let msg = PeerMessage::Chat {
-                    id,
-                    sent_at_ms: 0,
-                    text,
-                };
-                frames += u64::from(send(frame(&msg)).await);
+        // The first peer gets the offers first, the others the chat: each flood alone gets
+        // its sender dropped, so both are seen.
+        let order = if end.index == 0 {
+            [OFFERS, CHAT]
+        } else {
+            [CHAT, OFFERS]
+        };
+        for phase in order.into_iter().filter(|p| phases & p != 0) {
+            if phase == OFFERS {
+                // Thousands of file offers.
+                let offers = std::env::var("ROGUE_OFFERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(FLOOD_OFFERS);
+                for k in 0..offers {
+                    let mut fid = [0u8; FILE_ID_LEN];
+                    let _ = getrandom::fill(&mut fid);
+                    let msg = PeerMessage::FileOffer {
+                        id: FileId(fid),
+                        name: format!("offer-{k}.bin"),
+                        size: 1_000,
+                        mime: "application/octet-stream".into(),
+                        view_once: false,
+                    };
+                    frames += u64::from(send(frame(&msg)).await);
+                }
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // Valid chat at 100× the rate limit, in 10 ms batches.
+            let start = tokio::time::Instant::now();
+            let mut id = 0u64;
+            while start.elapsed() < Duration::from_millis(FLOOD_MS) {
+                for _ in 0..FLOOD_PER_SEC / 100 {
+                    id += 1;
+                    let text = format!("flood {id}");
+                    let msg = PeerMessage::Chat {
+                        id,
+                        sent_at_ms: 0,
+                        text,
+                    };
+                    frames += u64::from(send(frame(&msg)).await);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         // Oversized frames, then random bytes.
         let garbage = if phases & GARBAGE != 0 {

@@ -51,8 +51,9 @@ pub const READ_SLICE_RECORDS: u64 = 64;
 pub const MAX_INCOMING_PER_PEER: usize = 4;
 /// Transfers we serve to one peer at once; further requests are refused as busy.
 pub const MAX_OUTGOING_PER_PEER: usize = 4;
-/// Offers one peer may have standing in our room view: more are ignored (an offer costs a chat
-/// row and memory).
+/// Offers one peer may have standing in our room view (an offer costs a chat row and memory).
+/// A sender refuses more at its own end, so a peer that sends more is not following the
+/// protocol and is disconnected.
 pub const MAX_OFFERS_PER_PEER: usize = 256;
 /// How often a receiver repeats [`Feedback::Ready`] until the header arrives.
 pub const READY_RESEND_MS: u64 = 250;

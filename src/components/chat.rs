@@ -7,11 +7,12 @@ use crate::hooks::{use_chat, use_room};
 use crate::js::now_ms;
 use crate::listener::Listener;
 use crate::settings::{self, Alert};
-use crate::state::{ChatLine, FileStatus, FileView, RoomAction, MAX_MESSAGES};
+use crate::state::{ChatLine, FileKey, FileStatus, FileView, RoomAction, MAX_MESSAGES};
 use hush_core::room::{check_chat, timer_label, ChatError, TIMER_CHOICES_MS, VIEW_ONCE_SHOWN_MS};
 use hush_core::wire::MAX_CHAT_BYTES;
+use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
 
 #[function_component(Chat)]
@@ -72,6 +73,33 @@ fn reading_from(messages: &[Rc<ChatLine>], from: Option<u64>, earlier: bool) -> 
     messages.get(first).map(|m| m.seq).or(from)
 }
 
+/// Scrolls the log to its newest line; returns where that left it.
+fn follow(el: &web_sys::Element) -> i32 {
+    el.set_scroll_top(el.scroll_height());
+    el.scroll_top()
+}
+
+/// Follows the log at the next frame: its height is known only after a layout, and reading it
+/// at every render forced one layout per render (a burst of messages renders many times a
+/// frame); at the frame the browser lays the page out anyway.
+fn follow_soon(list: NodeRef, last_top: Rc<RefCell<i32>>, scheduled: Rc<RefCell<bool>>) {
+    if std::mem::replace(&mut *scheduled.borrow_mut(), true) {
+        return;
+    }
+    let run = move || {
+        *scheduled.borrow_mut() = false;
+        if let Some(el) = list.cast::<web_sys::Element>() {
+            *last_top.borrow_mut() = follow(&el);
+        }
+    };
+    let run: js_sys::Function = wasm_bindgen::closure::Closure::once_into_js(run).unchecked_into();
+    let asked = web_sys::window().map(|w| w.request_animation_frame(&run));
+    if !matches!(asked, Some(Ok(_))) {
+        // No frames to wait for: follow now rather than never.
+        let _ = run.call0(&JsValue::NULL);
+    }
+}
+
 #[function_component(MessageLog)]
 fn message_log() -> Html {
     let room = use_room();
@@ -82,30 +110,38 @@ fn message_log() -> Html {
     // Whether the reader was at the bottom before the last change: only then does the log
     // follow new messages; otherwise they wait behind a "New messages" button.
     let at_bottom = use_mut_ref(|| true);
+    // Where the log was last scrolled to. The reader leaves the bottom only by scrolling up:
+    // lines coming in below (a burst of them before the log follows at the next frame) or
+    // going away above leave the reader following. While following, the browser's scroll
+    // anchoring is off (class `following`): with it, lines going away above moved the view up.
+    let last_top = use_mut_ref(|| 0);
+    let scheduled = use_mut_ref(|| false);
     let unseen = use_state(|| false);
     let from = use_state(|| None::<u64>);
     let first = first_shown(&messages, *from);
     // Files being sent or received, or done with, stay in the page wherever they are in the
     // log: their cards hold the progress, the outcome and the way to open or cancel.
-    let kept = |m: &ChatLine| {
-        m.file
-            .as_ref()
-            .and_then(|k| files.get(k))
-            .is_some_and(|f| !matches!(f.status, FileStatus::Offered | FileStatus::Withdrawn))
-    };
+    // (Listed once per render: a log of thousands of lines would otherwise look each of its
+    // file lines up among every file shown.)
+    let busy: Vec<&FileKey> = files
+        .iter()
+        .filter(|(_, f)| !matches!(f.status, FileStatus::Offered | FileStatus::Withdrawn))
+        .map(|(k, _)| k)
+        .collect();
+    let kept = |m: &ChatLine| m.file.as_ref().is_some_and(|k| busy.contains(&k));
     let hidden = messages[..first].iter().filter(|m| !kept(m)).count();
     // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
     let dropped = first == 0 && room.state.lines_added > messages.len() as u64;
     {
         let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
+        let last_top = last_top.clone();
         let mine = messages.last().is_some_and(|m| m.from.is_none());
+        let scheduled = scheduled.clone();
         use_effect_with(room.state.lines_added, move |_| {
-            if let Some(el) = list.cast::<web_sys::Element>() {
-                if *at_bottom.borrow() || mine {
-                    el.set_scroll_top(el.scroll_height());
-                } else {
-                    unseen.set(true);
-                }
+            if *at_bottom.borrow() || mine {
+                follow_soon(list, last_top, scheduled);
+            } else {
+                unseen.set(true);
             }
         });
     }
@@ -117,13 +153,15 @@ fn message_log() -> Html {
     };
     let on_scroll = {
         let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
-        let (messages, from) = (messages.clone(), from.clone());
+        let (messages, from, last_top) = (messages.clone(), from.clone(), last_top.clone());
         Callback::from(move |_: Event| {
             let Some(el) = list.cast::<web_sys::Element>() else {
                 return;
             };
-            let bottom =
-                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK_PX;
+            let top = el.scroll_top();
+            let up = top < std::mem::replace(&mut *last_top.borrow_mut(), top);
+            let bottom = (*at_bottom.borrow() && !up)
+                || el.scroll_height() - top - el.client_height() <= BOTTOM_SLACK_PX;
             *at_bottom.borrow_mut() = bottom;
             if bottom && *unseen {
                 unseen.set(false);
@@ -144,14 +182,14 @@ fn message_log() -> Html {
         let (list, unseen) = (list.clone(), unseen.clone());
         Callback::from(move |_: MouseEvent| {
             if let Some(el) = list.cast::<web_sys::Element>() {
-                el.set_scroll_top(el.scroll_height());
+                *last_top.borrow_mut() = follow(&el);
             }
             unseen.set(false);
         })
     };
     html! {
         <div class="log-wrap">
-            <ol class="messages" role="log" aria-label="Messages" aria-live="polite" ref={list} onscroll={on_scroll}>
+            <ol class={classes!("messages", from.is_none().then_some("following"))} role="log" aria-label="Messages" aria-live="polite" ref={list} onscroll={on_scroll}>
                 if dropped {
                     <li class="dropped">{ format!("Earlier messages were removed: only the last {MAX_MESSAGES} are kept") }</li>
                 }

@@ -229,8 +229,6 @@ type Key = (PeerId, FileId);
 pub(super) struct Files {
     mine: VecMap<FileId, MyOffer>,
     theirs: VecMap<Key, TheirOffer>,
-    /// Peers told they offered more than [`MAX_OFFERS_PER_PEER`] files (one notice each).
-    over_cap: Vec<PeerId>,
     uploads: VecMap<Key, Running>,
     downloads: VecMap<Key, Download>,
 }
@@ -751,16 +749,13 @@ impl Room {
         }
         let count = self.files.theirs.keys().filter(|(p, _)| p == peer).count();
         if count >= MAX_OFFERS_PER_PEER {
-            // An honest sender cannot get here (it is refused at its own end); say so once
-            // rather than let a folder arrive incomplete without a word.
-            if !self.files.over_cap.contains(peer) {
-                self.files.over_cap.push(peer.clone());
-                let who = self.peer_name(peer);
-                self.event(Event::Notice(format!(
-                    "{who} offered more than {MAX_OFFERS_PER_PEER} files at once: the rest are not shown."
-                )));
-            }
-            return;
+            // An honest sender cannot get here: it is refused at its own end, and its offers
+            // and withdrawals reach us in order. One that does is flooding: dropping it at
+            // once spares us (and the chat of everyone else) the rest of its flood.
+            return self.ban(
+                h,
+                &format!("offered more than {MAX_OFFERS_PER_PEER} files at once"),
+            );
         }
         let name = sanitize_path(name);
         let mime = clean_mime(mime);
@@ -866,7 +861,6 @@ impl Room {
             let why = "The sender left before the transfer started.".to_owned();
             self.file_status(Some(peer), id, FileState::Failed(why));
         }
-        self.files.over_cap.retain(|p| p != peer);
         for id in ids_of(&self.files.theirs, peer) {
             self.files.theirs.remove(&(peer.clone(), id));
             if !self.files.downloads.contains_key(&(peer.clone(), id)) {
@@ -940,7 +934,6 @@ impl Room {
         }
         self.files.mine.clear();
         self.files.theirs.clear();
-        self.files.over_cap.clear();
     }
 
     /// Files state the engine holds (for tests that check nothing leaks).

@@ -469,20 +469,36 @@ fn hostile_offer_paths_are_sanitized_before_anyone_sees_them() {
     assert_eq!(plan.map(|p| p.name).as_deref(), Some("etc/cron.d/evil"));
 }
 
-/// Invariant: offers past what a receiver keeps from one sender are refused at the sender,
-/// and a receiver sent more anyway says so, once.
+/// Invariant: offers past what a receiver keeps from one sender are refused at the sender; an
+/// honest sender that withdraws and offers again stays within the cap at every receiver; a
+/// sender that ignores the cap is disconnected at its first offer over it, with the reason,
+/// and its offers go with it.
 #[test]
-fn offers_past_the_per_peer_cap_are_refused_and_never_dropped_silently() {
+fn offers_past_the_per_peer_cap_are_refused_and_their_sender_dropped() {
     let (mut a, mut b, ha, hb) = pair();
     drain(&mut b);
+    let mut ids = Vec::new();
     for i in 0..MAX_OFFERS_PER_PEER {
-        a.offer_file(&format!("f{i}"), 1, "", false, 100)
-            .expect("within the cap");
+        ids.push(
+            a.offer_file(&format!("f{i}"), 1, "", false, 100)
+                .expect("within the cap"),
+        );
     }
     let err = a
         .offer_file("one-too-many", 1, "", false, 100)
         .expect_err("over the cap");
     assert!(err.to_string().contains("one-too-many was not offered"));
+    // Withdraw-and-offer churn, as someone replacing a folder's files one by one.
+    for (i, id) in ids.drain(..).take(64).enumerate() {
+        a.withdraw_file(id);
+        a.offer_file(&format!("again{i}"), 1, "", false, 100)
+            .expect("room again after a withdrawal");
+    }
+    deliver(&mut a, ha, &mut b, hb, 101);
+    let outs = drain(&mut b);
+    assert!(!events(&outs)
+        .iter()
+        .any(|e| matches!(e, Event::PeerDown { .. })));
     // A sender that ignores the cap (as a hostile one would).
     for i in 0..3u8 {
         a.broadcast(&PeerMessage::FileOffer {
@@ -493,18 +509,26 @@ fn offers_past_the_per_peer_cap_are_refused_and_never_dropped_silently() {
             view_once: false,
         });
     }
-    deliver(&mut a, ha, &mut b, hb, 101);
+    deliver(&mut a, ha, &mut b, hb, 102);
     let outs = drain(&mut b);
-    let offered = events(&outs)
+    assert!(!events(&outs)
         .iter()
-        .filter(|e| matches!(e, Event::File(FileEvent::Offered { .. })))
-        .count();
-    assert_eq!(offered, MAX_OFFERS_PER_PEER);
-    let notices = events(&outs)
+        .any(|e| matches!(e, Event::File(FileEvent::Offered { .. }))));
+    assert!(events(&outs).iter().any(|e| matches!(e,
+        Event::PeerDown { reason: Some(r), .. } if r == "offered more than 256 files at once")));
+    let withdrawn = events(&outs)
         .iter()
-        .filter(|e| matches!(e, Event::Notice(n) if n.contains("the rest are not shown")))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::File(FileEvent::Status {
+                    state: FileState::Withdrawn,
+                    ..
+                })
+            )
+        })
         .count();
-    assert_eq!(notices, 1);
+    assert_eq!(withdrawn, MAX_OFFERS_PER_PEER);
 }
 
 /// Invariant: a view-once file is served once per peer; a second request is refused.
