@@ -136,6 +136,7 @@ bench:
 	$(MAKE) --no-print-directory build; \
 	cargo build --release -p hush-cli --example bare_channel; \
 	cargo build --release -p hush-core --example tracker_choice; \
+	cargo build --release -p hush-cli --example rogue_tracker; \
 	node e2e/lib/bench-run.mjs "$${files[@]}"
 
 clean:

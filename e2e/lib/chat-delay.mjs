@@ -37,12 +37,16 @@ export async function chatRun(sender, receiver, { min = 50, until = () => true }
       const now = performance.timeOrigin + performance.now();
       for (const m of text.matchAll(re)) window.__seen[m[0]] ??= now;
     };
+    // A message is a line added to the log, its text in place by the time the observer runs
+    // (after the render). Watching only the log's own lines keeps the instrument cheap while
+    // something else (a flood of file cards) changes the page a lot.
+    const log = document.querySelector('[role="log"][aria-label="Messages"]');
     new MutationObserver((records) => {
       for (const r of records) {
         if (r.type === 'characterData') scan(r.target.textContent ?? '');
         for (const n of r.addedNodes) scan(n.textContent ?? '');
       }
-    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    }).observe(log ?? document.body, log ? { childList: true } : { subtree: true, childList: true, characterData: true });
   }, tag);
   const box = messageBox(sender.page);
   const texts = [];

@@ -9,6 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, STEP_MS, assertNoPageErrors, scenario, token, waitFor, withTimeout } from '../lib/harness.mjs';
 import { joinByLink, logText, peerItems, sendMessage, setName, waitForMessages, waitForPeers } from '../lib/hush.mjs';
@@ -61,6 +62,11 @@ test('a hostile member flooding valid chat, file offers and garbage, and one tha
       rogue.write(`${process.env.HOSTILE_ATTACK ?? 'attack'}\n`);
       const during = await chatRun(hank, vera, { min: CHAT_MESSAGES });
       const p99 = (rows) => pct(rows.map((r) => r.delay), 99);
+      // e2e/bench/hostile.mjs pools the delays of several runs.
+      if (process.env.HOSTILE_DELAYS) {
+        const delays = (rows) => rows.map((r) => r.delay);
+        appendFileSync(process.env.HOSTILE_DELAYS, `${JSON.stringify({ before: delays(before), during: delays(during) })}\n`);
+      }
       t.diagnostic(
         `Hank → Vera chat p99: ${p99(before).toFixed(0)} ms before the attack, ${p99(during).toFixed(0)} ms during it ` +
           `(${(p99(during) / p99(before)).toFixed(2)}×; p50 ${pct(before.map((r) => r.delay), 50).toFixed(0)} → ${pct(during.map((r) => r.delay), 50).toFixed(0)} ms)`,
