@@ -79,17 +79,41 @@ fn follow(el: &web_sys::Element) -> i32 {
     el.scroll_top()
 }
 
+/// The log's own scrolling, shared by its render, its scroll handler and the next frame.
+struct Scroll {
+    /// Whether the reader is at the bottom: only then does the log follow new lines;
+    /// otherwise they wait behind a "New messages" button.
+    at_bottom: bool,
+    /// Where the log was last scrolled to. The reader leaves the bottom only by scrolling up:
+    /// lines coming in below (a burst of them before the log follows at the next frame) or
+    /// going away above leave the reader following. While following, the browser's scroll
+    /// anchoring is off (class `following`): with it, lines going away above moved the view up.
+    last_top: i32,
+    /// A follow waits for the next frame: `Some(true)` when one of our own messages asked
+    /// for it (those are followed even when reading back).
+    pending: Option<bool>,
+}
+
 /// Follows the log at the next frame: its height is known only after a layout, and reading it
 /// at every render forced one layout per render (a burst of messages renders many times a
-/// frame); at the frame the browser lays the page out anyway.
-fn follow_soon(list: NodeRef, last_top: Rc<RefCell<i32>>, scheduled: Rc<RefCell<bool>>) {
-    if std::mem::replace(&mut *scheduled.borrow_mut(), true) {
-        return;
+/// frame); at the frame the browser lays the page out anyway. A reader who scrolled up in
+/// between stays where they are, unless one of our own messages asked.
+fn follow_soon(list: NodeRef, scroll: Rc<RefCell<Scroll>>, mine: bool) {
+    {
+        let mut s = scroll.borrow_mut();
+        let was = s.pending;
+        s.pending = Some(mine || was == Some(true));
+        if was.is_some() {
+            return;
+        }
     }
     let run = move || {
-        *scheduled.borrow_mut() = false;
-        if let Some(el) = list.cast::<web_sys::Element>() {
-            *last_top.borrow_mut() = follow(&el);
+        let mut s = scroll.borrow_mut();
+        let mine = s.pending.take() == Some(true);
+        if mine || s.at_bottom {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                s.last_top = follow(&el);
+            }
         }
     };
     let run: js_sys::Function = wasm_bindgen::closure::Closure::once_into_js(run).unchecked_into();
@@ -107,15 +131,11 @@ fn message_log() -> Html {
     let messages = room.state.messages.clone();
     let files = &room.state.files;
     let list = use_node_ref();
-    // Whether the reader was at the bottom before the last change: only then does the log
-    // follow new messages; otherwise they wait behind a "New messages" button.
-    let at_bottom = use_mut_ref(|| true);
-    // Where the log was last scrolled to. The reader leaves the bottom only by scrolling up:
-    // lines coming in below (a burst of them before the log follows at the next frame) or
-    // going away above leave the reader following. While following, the browser's scroll
-    // anchoring is off (class `following`): with it, lines going away above moved the view up.
-    let last_top = use_mut_ref(|| 0);
-    let scheduled = use_mut_ref(|| false);
+    let scroll = use_mut_ref(|| Scroll {
+        at_bottom: true,
+        last_top: 0,
+        pending: None,
+    });
     let unseen = use_state(|| false);
     let from = use_state(|| None::<u64>);
     let first = first_shown(&messages, *from);
@@ -133,13 +153,12 @@ fn message_log() -> Html {
     // The log keeps the newest MAX_MESSAGES lines; say so once older ones went.
     let dropped = first == 0 && room.state.lines_added > messages.len() as u64;
     {
-        let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
-        let last_top = last_top.clone();
+        let (list, scroll, unseen) = (list.clone(), scroll.clone(), unseen.clone());
         let mine = messages.last().is_some_and(|m| m.from.is_none());
-        let scheduled = scheduled.clone();
         use_effect_with(room.state.lines_added, move |_| {
-            if *at_bottom.borrow() || mine {
-                follow_soon(list, last_top, scheduled);
+            let at_bottom = scroll.borrow().at_bottom;
+            if at_bottom || mine {
+                follow_soon(list, scroll, mine);
             } else {
                 unseen.set(true);
             }
@@ -152,17 +171,20 @@ fn message_log() -> Html {
         Callback::from(move |_: MouseEvent| from.set(reading_from(&messages, *from, true)))
     };
     let on_scroll = {
-        let (list, at_bottom, unseen) = (list.clone(), at_bottom.clone(), unseen.clone());
-        let (messages, from, last_top) = (messages.clone(), from.clone(), last_top.clone());
+        let (list, scroll, unseen) = (list.clone(), scroll.clone(), unseen.clone());
+        let (messages, from) = (messages.clone(), from.clone());
         Callback::from(move |_: Event| {
             let Some(el) = list.cast::<web_sys::Element>() else {
                 return;
             };
             let top = el.scroll_top();
-            let up = top < std::mem::replace(&mut *last_top.borrow_mut(), top);
-            let bottom = (*at_bottom.borrow() && !up)
-                || el.scroll_height() - top - el.client_height() <= BOTTOM_SLACK_PX;
-            *at_bottom.borrow_mut() = bottom;
+            let bottom = {
+                let mut s = scroll.borrow_mut();
+                let up = top < std::mem::replace(&mut s.last_top, top);
+                s.at_bottom = (s.at_bottom && !up)
+                    || el.scroll_height() - top - el.client_height() <= BOTTOM_SLACK_PX;
+                s.at_bottom
+            };
             if bottom && *unseen {
                 unseen.set(false);
             }
@@ -182,7 +204,7 @@ fn message_log() -> Html {
         let (list, unseen) = (list.clone(), unseen.clone());
         Callback::from(move |_: MouseEvent| {
             if let Some(el) = list.cast::<web_sys::Element>() {
-                *last_top.borrow_mut() = follow(&el);
+                scroll.borrow_mut().last_top = follow(&el);
             }
             unseen.set(false);
         })
