@@ -101,6 +101,8 @@ test('a hostile member flooding valid chat, file offers and garbage, and one tha
         });
         t.diagnostic(`${m.name}: ${states.length} of Mallory's ${FLOOD_OFFERS} file offers shown, all withdrawn`);
         assert.ok(states.length <= MAX_OFFERS_PER_PEER, `${m.name}: at most ${MAX_OFFERS_PER_PEER} offers kept (${states.length})`);
+        // Nobody scrolled: however fast lines came in, the log still follows the newest.
+        assert.equal(await m.page.getByRole('button', { name: 'New messages' }).count(), 0, `${m.name}: the log still follows`);
         const t0 = Date.now();
         await withTimeout(m.page.evaluate(() => 1), 2_000, `${m.name}: page responsive`);
         assert.ok(Date.now() - t0 < 2_000);
