@@ -625,7 +625,9 @@ impl RoomState {
             }
             RoomAction::Trackers(t) => s.trackers = t,
             RoomAction::BadFrame => s.bad_frames += 1,
-            RoomAction::Notice(n) => push_capped(&mut s.notices, n, MAX_NOTICES),
+            RoomAction::Notice(n) => {
+                push_capped(&mut s.notices, n, MAX_NOTICES);
+            }
             RoomAction::PeerMedia { id, media } => {
                 if let Some(p) = s.peers.iter_mut().find(|p| p.id == id) {
                     p.media = media;
@@ -708,21 +710,18 @@ fn push_line(s: &mut RoomState, mut line: ChatLine) {
     line.seq = s.lines_added;
     s.lines_added += 1;
     let messages = Rc::make_mut(&mut s.messages);
-    messages.push(Rc::new(line));
-    let excess = messages.len().saturating_sub(MAX_MESSAGES);
-    for gone in messages.drain(..excess) {
+    for gone in push_capped(messages, Rc::new(line), MAX_MESSAGES) {
         if let Some(k) = &gone.file {
             s.files.remove(k);
         }
     }
 }
 
-fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {
+/// Appends `item`, keeping the newest `cap`; yields the oldest that no longer fit.
+fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) -> std::vec::Drain<'_, T> {
     v.push(item);
-    if v.len() > cap {
-        let excess = v.len() - cap;
-        v.drain(..excess);
-    }
+    let excess = v.len().saturating_sub(cap);
+    v.drain(..excess)
 }
 
 #[cfg(test)]

@@ -696,41 +696,44 @@ impl Member {
             [CHAT, OFFERS]
         };
         for phase in order.into_iter().filter(|p| phases & p != 0) {
-            if phase == OFFERS {
+            match phase {
                 // Thousands of file offers.
-                let offers = std::env::var("ROGUE_OFFERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(FLOOD_OFFERS);
-                for k in 0..offers {
-                    let mut fid = [0u8; FILE_ID_LEN];
-                    let _ = getrandom::fill(&mut fid);
-                    let msg = PeerMessage::FileOffer {
-                        id: FileId(fid),
-                        name: format!("offer-{k}.bin"),
-                        size: 1_000,
-                        mime: "application/octet-stream".into(),
-                        view_once: false,
-                    };
-                    frames += u64::from(send(frame(&msg)).await);
+                OFFERS => {
+                    let offers = std::env::var("ROGUE_OFFERS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(FLOOD_OFFERS);
+                    for k in 0..offers {
+                        let mut fid = [0u8; FILE_ID_LEN];
+                        let _ = getrandom::fill(&mut fid);
+                        let msg = PeerMessage::FileOffer {
+                            id: FileId(fid),
+                            name: format!("offer-{k}.bin"),
+                            size: 1_000,
+                            mime: "application/octet-stream".into(),
+                            view_once: false,
+                        };
+                        frames += u64::from(send(frame(&msg)).await);
+                    }
                 }
-                continue;
-            }
-            // Valid chat at 100× the rate limit, in 10 ms batches.
-            let start = tokio::time::Instant::now();
-            let mut id = 0u64;
-            while start.elapsed() < Duration::from_millis(FLOOD_MS) {
-                for _ in 0..FLOOD_PER_SEC / 100 {
-                    id += 1;
-                    let text = format!("flood {id}");
-                    let msg = PeerMessage::Chat {
-                        id,
-                        sent_at_ms: 0,
-                        text,
-                    };
-                    frames += u64::from(send(frame(&msg)).await);
+                // Valid chat at 100× the rate limit, in 10 ms batches.
+                _ => {
+                    let start = tokio::time::Instant::now();
+                    let mut id = 0u64;
+                    while start.elapsed() < Duration::from_millis(FLOOD_MS) {
+                        for _ in 0..FLOOD_PER_SEC / 100 {
+                            id += 1;
+                            let text = format!("flood {id}");
+                            let msg = PeerMessage::Chat {
+                                id,
+                                sent_at_ms: 0,
+                                text,
+                            };
+                            frames += u64::from(send(frame(&msg)).await);
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         // Oversized frames, then random bytes.

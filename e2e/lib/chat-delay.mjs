@@ -41,12 +41,10 @@ export async function chatRun(sender, receiver, { min = 50, until = () => true }
     // (after the render). Watching only the log's own lines keeps the instrument cheap while
     // something else (a flood of file cards) changes the page a lot.
     const log = document.querySelector('[role="log"][aria-label="Messages"]');
+    if (!log) throw new Error('chatRun: the receiver has no Messages log');
     new MutationObserver((records) => {
-      for (const r of records) {
-        if (r.type === 'characterData') scan(r.target.textContent ?? '');
-        for (const n of r.addedNodes) scan(n.textContent ?? '');
-      }
-    }).observe(log ?? document.body, log ? { childList: true } : { subtree: true, childList: true, characterData: true });
+      for (const r of records) for (const n of r.addedNodes) scan(n.textContent ?? '');
+    }).observe(log, { childList: true });
   }, tag);
   const box = messageBox(sender.page);
   const texts = [];

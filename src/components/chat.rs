@@ -193,7 +193,7 @@ fn message_log() -> Html {
             let want = if bottom {
                 None
             } else {
-                reading_from(&messages, *from, el.scroll_top() <= TOP_SLACK_PX)
+                reading_from(&messages, *from, top <= TOP_SLACK_PX)
             };
             if *from != want {
                 from.set(want);
